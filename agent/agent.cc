@@ -1,0 +1,191 @@
+#include "agent/agent.h"
+
+#include <unistd.h>
+
+#include "common/logging.h"
+#include "runtime/reporting_observer.h"
+#include "runtime/runner.h"
+
+namespace runyard::agent {
+namespace {
+
+auto Log() { return common::Logger("agent"); }
+
+// The server answers a poll at the latest after this; leases last longer.
+constexpr int kPollWaitMs = 15000;
+
+std::string HostName() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config)
+    : config_(std::move(config)),
+      channel_(grpc::CreateChannel(config_.server, grpc::InsecureChannelCredentials())),
+      stub_(runyard::v1::Agents::NewStub(channel_)),
+      reporter_(channel_),
+      snapshots_(channel_, config_.work_dir / "cas") {}
+
+Agent::~Agent() { JoinFinishedSlots(); }
+
+void Agent::Shutdown() {
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  Log()->info("shutting down: stopping {} run(s)", slots_.size());
+  for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
+  if (poll_in_flight_) poll_in_flight_->TryCancel();
+  wake_.notify_all();
+}
+
+void Agent::WaitBeforeRetry(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mutex_);
+  wake_.wait_for(lock, delay, [this] { return shutting_down_; });
+}
+
+bool Agent::Register() {
+  auto delay = std::chrono::milliseconds(200);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (shutting_down_) return false;
+    }
+    runyard::v1::RegisterRequest request;
+    request.set_name(config_.name.empty() ? HostName() : config_.name);
+    request.set_pool(config_.pool);
+    request.set_slots(config_.slots);
+    request.set_hostname(HostName());
+    request.set_version("0.1.0");
+    runyard::v1::RegisterResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status status = stub_->Register(&context, request, &response);
+    if (status.ok()) {
+      agent_id_ = response.agent_id();
+      Log()->info("registered with {} as {} (pool '{}', {} slot(s))", config_.server, agent_id_,
+                  config_.pool, config_.slots);
+      return true;
+    }
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      Log()->critical("server refused registration: {}", status.error_message());
+      return false;
+    }
+    Log()->warn("cannot reach {} ({}); retrying", config_.server, status.error_message());
+    WaitBeforeRetry(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+void Agent::JoinFinishedSlots() {
+  std::vector<std::unique_ptr<Slot>> finished;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if (it->second->done) {
+        finished.push_back(std::move(it->second));
+        it = slots_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& slot : finished) slot->thread.join();
+}
+
+bool Agent::PollOnce() {
+  JoinFinishedSlots();
+  runyard::v1::PollRequest request;
+  grpc::ClientContext context;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return false;
+    request.set_agent_id(agent_id_);
+    request.set_free_slots(config_.slots - static_cast<int>(slots_.size()));
+    request.set_wait_ms(kPollWaitMs);
+    for (const auto& [run_id, slot] : slots_) *request.add_held() = slot->lease;
+    poll_in_flight_ = &context;
+    // With no free slot the server cannot hand us a run, so cutting this poll short when
+    // a slot frees up loses nothing.
+    poll_can_be_interrupted_ = request.free_slots() == 0;
+  }
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(kPollWaitMs + 10000));
+  runyard::v1::PollResponse response;
+  grpc::Status status = stub_->Poll(&context, request, &response);
+  {
+    std::lock_guard lock(mutex_);
+    poll_in_flight_ = nullptr;
+  }
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::CANCELLED) return true;  // we cut it short
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      Log()->warn("server does not know this agent ({}); registering again", status.error_message());
+      return Register();
+    }
+    Log()->warn("poll failed: {}; retrying", status.error_message());
+    WaitBeforeRetry(std::chrono::seconds(1));
+    return true;
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& run_id : response.cancel_run_ids()) {
+    if (auto it = slots_.find(run_id); it != slots_.end()) {
+      Log()->info("run {}: cancel requested", run_id);
+      it->second->cancel.RequestCancel(runtime::CancelToken::Reason::kUserCancel);
+    }
+  }
+  for (const auto& run_id : response.lost_run_ids()) {
+    if (auto it = slots_.find(run_id); it != slots_.end()) {
+      Log()->warn("run {}: lease lost; stopping it", run_id);
+      it->second->cancel.RequestCancel(runtime::CancelToken::Reason::kLeaseLost);
+    }
+  }
+  for (const auto& assignment : response.assignments()) StartRun(assignment);
+  return true;
+}
+
+void Agent::StartRun(const runyard::v1::Assignment& assignment) {
+  const std::string& run_id = assignment.lease().run_id();
+  if (slots_.contains(run_id)) return;
+  auto slot = std::make_unique<Slot>();
+  slot->lease = assignment.lease();
+  Slot* raw = slot.get();
+  slots_[run_id] = std::move(slot);
+  Log()->info("run {}: starting ({} of {} slots busy)", run_id, slots_.size(), config_.slots);
+  raw->thread = std::thread([this, raw, spec = assignment.spec()] { RunInSlot(raw, spec); });
+}
+
+void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
+  {
+    runtime::ReportingObserver observer(&reporter_, slot->lease, &slot->cancel);
+    runtime::RunnerOptions options;
+    options.work_dir = config_.work_dir;
+    options.kill_grace = std::chrono::seconds(config_.kill_grace_seconds);
+    runtime::Runner runner(options, &snapshots_, &observer);
+    runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
+    Log()->info("run {}: ended {}", slot->lease.run_id(),
+                outcome.error.code().empty() ? "Completed" : outcome.error.code());
+  }
+  std::lock_guard lock(mutex_);
+  slot->done = true;
+  if (poll_in_flight_ && poll_can_be_interrupted_) poll_in_flight_->TryCancel();
+  wake_.notify_all();
+}
+
+int Agent::Run() {
+  if (!Register()) return shutting_down_ ? 0 : 1;
+  while (PollOnce()) {
+  }
+  // Shutting down: wait for the runs to stop.
+  while (true) {
+    JoinFinishedSlots();
+    std::unique_lock lock(mutex_);
+    if (slots_.empty()) break;
+    wake_.wait(lock);
+  }
+  Log()->info("stopped");
+  return 0;
+}
+
+}  // namespace runyard::agent

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "agent/config.h"
+#include "agent/grpc_links.h"
+#include "runtime/cancel_token.h"
+#include "runyard/v1/services.grpc.pb.h"
+
+namespace runyard::agent {
+
+// The daemon's heart: registers, then long-polls the server (which is also its
+// heartbeat), runs each assigned run in a slot thread through runtime::Runner, and passes
+// cancels down to the runs.
+class Agent {
+ public:
+  explicit Agent(AgentConfig config);
+  ~Agent();
+
+  // Blocks until Shutdown() was called and every run has ended.
+  int Run();
+  // Safe from any thread: stop polling and stop the runs.
+  void Shutdown();
+
+ private:
+  struct Slot {
+    runyard::v1::Lease lease;
+    runtime::CancelToken cancel;
+    std::thread thread;
+    bool done = false;
+  };
+
+  bool Register();
+  bool PollOnce();
+  void StartRun(const runyard::v1::Assignment& assignment);
+  void RunInSlot(Slot* slot, runyard::v1::RunSpec spec);
+  void JoinFinishedSlots();
+  void WaitBeforeRetry(std::chrono::milliseconds delay);
+
+  AgentConfig config_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<runyard::v1::Agents::Stub> stub_;
+  GrpcRunReporter reporter_;
+  GrpcSnapshotCache snapshots_;
+  std::string agent_id_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool shutting_down_ = false;
+  grpc::ClientContext* poll_in_flight_ = nullptr;
+  bool poll_can_be_interrupted_ = false;
+  std::map<std::string, std::unique_ptr<Slot>> slots_;
+};
+
+}  // namespace runyard::agent

@@ -1,0 +1,47 @@
+#include "agent/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace runyard::agent {
+
+absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig* config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": ", error.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": expected a mapping"));
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    try {
+      if (key == "server") config->server = value.as<std::string>();
+      else if (key == "pool") config->pool = value.as<std::string>();
+      else if (key == "work_dir") config->work_dir = value.as<std::string>();
+      else if (key == "slots") config->slots = value.as<int>();
+      else if (key == "name") config->name = value.as<std::string>();
+      else if (key == "kill_grace_seconds") config->kill_grace_seconds = value.as<int>();
+      else if (key == "log_level") config->log_level = value.as<std::string>();
+      else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));
+    } catch (const YAML::Exception&) {
+      return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": key '", key, "' has a value of the wrong type"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAgentConfig(const AgentConfig& config) {
+  if (config.slots < 1) return absl::InvalidArgumentError("slots must be at least 1");
+  if (config.pool.empty() || config.pool == "local") {
+    return absl::InvalidArgumentError("pool must be set and must not be 'local'");
+  }
+  if (config.kill_grace_seconds < 0) return absl::InvalidArgumentError("kill_grace_seconds must not be negative");
+  if (config.work_dir.empty()) return absl::InvalidArgumentError("work_dir must be set");
+  return absl::OkStatus();
+}
+
+}  // namespace runyard::agent

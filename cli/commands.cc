@@ -1,0 +1,343 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "cli/local_backend.h"
+#include "cli/local_executor.h"
+#include "cli/remote_backend.h"
+#include "cli/render.h"
+#include "common/relative_path.h"
+#include "common/status_names.h"
+
+extern char** environ;
+
+namespace runyard::cli {
+namespace fs = std::filesystem;
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::cerr << "runyard: " << status.message() << "\n";
+  return absl::IsInvalidArgument(status) || absl::IsNotFound(status) ? 2 : 1;
+}
+
+absl::StatusOr<std::unique_ptr<LocalBackend>> OpenLocal() { return LocalBackend::Open(LocalBackend::DefaultHome()); }
+
+// The backend that knows `run_id`: the local store first, then the server if one is set.
+absl::StatusOr<std::unique_ptr<RunBackend>> BackendForRun(const GlobalOptions& global, const std::string& run_id) {
+  absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
+  if (local.ok() && (*local)->HasRun(run_id)) return std::unique_ptr<RunBackend>(std::move(*local));
+  if (!global.server.empty()) return std::unique_ptr<RunBackend>(std::make_unique<RemoteBackend>(global.server));
+  return absl::NotFoundError(absl::StrCat("run '", run_id, "' not found in the local store (",
+                                          LocalBackend::DefaultHome().string(),
+                                          "); for a run on a pool pass --server or set RUNYARD_SERVER"));
+}
+
+void PrintJson(const nlohmann::json& json) { std::cout << json.dump(2) << std::endl; }
+
+// Ctrl-C during a waited local run cancels the run (SIGTERM to its tree, grace, SIGKILL).
+class InterruptToCancel {
+ public:
+  explicit InterruptToCancel(runtime::CancelToken& cancel) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread([signals, &cancel]() mutable {
+      int signal = 0;
+      if (sigwait(&signals, &signal) == 0) {
+        std::cerr << "\nrunyard: canceling the run (signal " << signal << ")\n";
+        cancel.RequestCancel();
+      }
+    }).detach();
+  }
+};
+
+void PrintSummary(const runyard::v1::Run& run, const std::string& outputs_hint) {
+  const int64_t elapsed = run.history_size() > 0
+                              ? run.history(run.history_size() - 1).time_unix_ms() - run.history(0).time_unix_ms()
+                              : 0;
+  std::cout << "\nRun " << run.run_id() << " " << common::StatusName(run.status());
+  if (run.has_exit_code()) std::cout << " (exit code " << run.exit_code() << ")";
+  std::cout << " after " << Duration(elapsed) << "\n";
+  if (!run.error().code().empty()) std::cout << "Error: " << run.error().code() << ": " << run.error().message() << "\n";
+  std::cout << "Outputs: " << outputs_hint << "\n";
+  std::cout << "Details: runyard status " << run.run_id() << "  |  files: runyard files " << run.run_id() << "\n";
+}
+
+// Starts `runyard _exec-local RUN` detached from this terminal, so submit returns at once.
+absl::Status SpawnBackgroundExecutor(const std::string& run_id, int kill_grace_seconds) {
+  char self[4096] = {};
+  if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return absl::InternalError("cannot find own binary");
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  const std::string grace = std::to_string(kill_grace_seconds);
+  const char* argv[] = {self, "_exec-local", run_id.c_str(), "--kill-grace-seconds", grace.c_str(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, self, &actions, &attr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start the local executor: ", strerror(rc)));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
+  absl::StatusOr<runyard::v1::RunSpec> spec = BuildSpec(options.flags);
+  if (!spec.ok()) return Fail(spec.status());
+  const bool local = spec->compute_target() == "local";
+  if (!local && global.server.empty()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "compute_target '", spec->compute_target(), "' is a pool: pass --server or set RUNYARD_SERVER")));
+  }
+
+  std::unique_ptr<RunBackend> backend;
+  LocalBackend* local_backend = nullptr;
+  if (local) {
+    absl::StatusOr<std::unique_ptr<LocalBackend>> opened = OpenLocal();
+    if (!opened.ok()) return Fail(opened.status());
+    local_backend = opened->get();
+    backend = std::move(*opened);
+  } else {
+    backend = std::make_unique<RemoteBackend>(global.server);
+  }
+
+  absl::StatusOr<std::unique_ptr<PackedSnapshot>> snapshot = PackSnapshot(spec->source_directory());
+  if (!snapshot.ok()) return Fail(snapshot.status());
+  absl::StatusOr<int64_t> uploaded = backend->UploadSnapshot((*snapshot)->digest, (*snapshot)->archive.string());
+  if (!uploaded.ok()) return Fail(uploaded.status());
+  spec->set_snapshot_digest((*snapshot)->digest);
+
+  absl::StatusOr<runyard::v1::Run> run = backend->Submit(*spec);
+  if (!run.ok()) return Fail(run.status());
+  if (!global.json) {
+    std::cerr << "runyard: submitted " << run->run_id() << " to " << run->target() << " (snapshot "
+              << (*snapshot)->files << " files, " << (*snapshot)->bytes << " bytes; " << *uploaded
+              << " bytes uploaded)\n";
+  }
+  const std::string run_id = run->run_id();
+
+  if (!options.wait) {
+    if (local) {
+      if (absl::Status started = SpawnBackgroundExecutor(run_id, options.kill_grace_seconds); !started.ok()) {
+        return Fail(started);
+      }
+    }
+    if (global.json) {
+      nlohmann::json json = RunToJson(*run);
+      json["snapshot"] = {{"digest", (*snapshot)->digest}, {"files", (*snapshot)->files},
+                          {"bytes", (*snapshot)->bytes}, {"uploaded_bytes", *uploaded}};
+      PrintJson(json);
+    } else {
+      std::cout << run_id << "\n";
+    }
+    return 0;
+  }
+
+  // Waiting: print the script's output live (to stdout, or stderr under --json), and
+  // status changes to stderr.
+  auto print_log = [&](std::string_view bytes) {
+    if (!options.show_output) return;
+    std::ostream& out = global.json ? std::cerr : std::cout;
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+  };
+  auto print_status = [&, last = runyard::v1::RUN_STATUS_UNSPECIFIED](const runyard::v1::Run& seen) mutable {
+    if (seen.status() == last || global.json) return;
+    last = seen.status();
+    std::cerr << "runyard: " << seen.run_id() << " " << common::StatusName(seen.status()) << "\n";
+  };
+
+  absl::StatusOr<runyard::v1::Run> final_run;
+  std::string outputs_hint;
+  if (local) {
+    runtime::CancelToken cancel;
+    InterruptToCancel interrupt(cancel);
+    LocalExecutionOptions execution;
+    execution.kill_grace = std::chrono::seconds(options.kill_grace_seconds);
+    execution.on_output = print_log;
+    // Status lines come from a watcher on the store, as for any other run.
+    std::thread status_printer([&] {
+      local_backend->Watch(run_id, 0, [](std::string_view) {}, print_status).IgnoreError();
+    });
+    final_run = ExecuteLocalRun(*local_backend, run_id, cancel, execution);
+    status_printer.join();
+    outputs_hint = (local_backend->history_dir(run_id) / "outputs").string();
+  } else {
+    final_run = backend->Watch(run_id, 0, print_log, print_status);
+    outputs_hint = absl::StrCat("runyard download ", run_id, " outputs/ -o DIR");
+  }
+  if (!final_run.ok()) return Fail(final_run.status());
+  if (global.json) {
+    PrintJson(RunToJson(*final_run));
+  } else {
+    PrintSummary(*final_run, outputs_hint);
+  }
+  return final_run->status() == runyard::v1::COMPLETED ? 0 : 1;
+}
+
+int ExecuteLocalCommand(const std::string& run_id, int kill_grace_seconds) {
+  absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
+  if (!local.ok()) return Fail(local.status());
+  runtime::CancelToken cancel;
+  InterruptToCancel interrupt(cancel);
+  LocalExecutionOptions execution;
+  execution.kill_grace = std::chrono::seconds(kill_grace_seconds);
+  absl::StatusOr<runyard::v1::Run> run = ExecuteLocalRun(**local, run_id, cancel, execution);
+  if (!run.ok()) return Fail(run.status());
+  return run->status() == runyard::v1::COMPLETED ? 0 : 1;
+}
+
+int StatusCommand(const GlobalOptions& global, const std::string& run_id) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<runyard::v1::Run> run = (*backend)->Get(run_id);
+  if (!run.ok()) return Fail(run.status());
+  if (global.json) {
+    PrintJson(RunToJson(*run));
+  } else {
+    std::cout << DescribeRun(*run);
+  }
+  return 0;
+}
+
+int ListCommand(const GlobalOptions& global, const std::string& experiment, int limit) {
+  std::vector<runyard::v1::Run> runs;
+  absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
+  if (local.ok()) {
+    absl::StatusOr<std::vector<runyard::v1::Run>> found = (*local)->List(experiment, limit);
+    if (found.ok()) runs = std::move(*found);
+  }
+  if (!global.server.empty()) {
+    RemoteBackend remote(global.server);
+    absl::StatusOr<std::vector<runyard::v1::Run>> found = remote.List(experiment, limit);
+    if (!found.ok()) return Fail(found.status());
+    runs.insert(runs.end(), found->begin(), found->end());
+  }
+  std::sort(runs.begin(), runs.end(),
+            [](const auto& a, const auto& b) { return a.created_unix_ms() > b.created_unix_ms(); });
+  if (limit > 0 && static_cast<int>(runs.size()) > limit) runs.resize(static_cast<size_t>(limit));
+  if (global.json) {
+    nlohmann::json json = nlohmann::json::array();
+    for (const auto& run : runs) json.push_back(RunToJson(run));
+    PrintJson(json);
+  } else {
+    std::cout << RunTable(runs);
+  }
+  return 0;
+}
+
+int LogsCommand(const GlobalOptions& global, const std::string& run_id, bool follow) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  if (!follow) {
+    absl::Status read = (*backend)->ReadFile(run_id, "user_logs/std_log.txt", std::cout);
+    if (absl::IsNotFound(read)) {
+      absl::Status exists = (*backend)->Get(run_id).status();
+      return exists.ok() ? 0 : Fail(exists);  // a run with no output yet
+    }
+    return read.ok() ? 0 : Fail(read);
+  }
+  absl::StatusOr<runyard::v1::Run> run = (*backend)->Watch(
+      run_id, 0, [](std::string_view bytes) { std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush(); },
+      nullptr);
+  if (!run.ok()) return Fail(run.status());
+  return 0;
+}
+
+int FilesCommand(const GlobalOptions& global, const std::string& run_id) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = (*backend)->ListFiles(run_id);
+  if (!files.ok()) return Fail(files.status());
+  if (global.json) {
+    PrintJson(FilesToJson(*files));
+  } else {
+    std::cout << FileTable(*files);
+  }
+  return 0;
+}
+
+int DownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& path,
+                    const std::string& destination) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = (*backend)->ListFiles(run_id);
+  if (!files.ok()) return Fail(files.status());
+
+  std::string prefix = path;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  std::vector<std::string> selected;
+  bool exact = false;
+  for (const auto& file : *files) {
+    if (file.path() == prefix) {
+      exact = true;
+      selected = {file.path()};
+      break;
+    }
+    if (absl::StartsWith(file.path(), prefix + "/")) selected.push_back(file.path());
+  }
+  if (selected.empty()) {
+    return Fail(absl::NotFoundError(absl::StrCat("run ", run_id, " has no file or folder '", path,
+                                                 "' (see runyard files ", run_id, ")")));
+  }
+  int64_t count = 0;
+  for (const std::string& file : selected) {
+    // Paths come from the server: check them before they name a local file.
+    if (absl::Status ok = common::CheckRunFilePath(file); !ok.ok()) return Fail(ok);
+    fs::path target;
+    if (exact) {
+      target = destination.empty() ? fs::path(file).filename() : fs::path(destination);
+      if (fs::is_directory(target)) target /= fs::path(file).filename();
+    } else {
+      target = fs::path(destination.empty() ? "." : destination) / file;
+    }
+    std::error_code ec;
+    if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+    const fs::path partial = target.string() + ".part";
+    {
+      std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+      if (!out) return Fail(absl::PermissionDeniedError("cannot write " + partial.string()));
+      if (absl::Status read = (*backend)->ReadFile(run_id, file, out); !read.ok()) return Fail(read);
+    }
+    fs::rename(partial, target, ec);
+    if (ec) return Fail(absl::InternalError(absl::StrCat("cannot write ", target.string(), ": ", ec.message())));
+    if (!global.json) std::cerr << "downloaded " << file << " -> " << target.string() << "\n";
+    ++count;
+  }
+  if (global.json) PrintJson({{"run_id", run_id}, {"files", count}});
+  return 0;
+}
+
+int CancelCommand(const GlobalOptions& global, const std::string& run_id) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<runyard::v1::Run> run = (*backend)->Cancel(run_id);
+  if (!run.ok()) return Fail(run.status());
+  if (global.json) {
+    PrintJson(RunToJson(*run));
+  } else {
+    std::cout << run_id << " " << common::StatusName(run->status()) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace runyard::cli

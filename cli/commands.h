@@ -1,0 +1,35 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/submission.h"
+
+namespace runyard::cli {
+
+// Options every command shares.
+struct GlobalOptions {
+  std::string server;  // --server or RUNYARD_SERVER; empty: local only
+  bool json = false;
+};
+
+struct SubmitOptions {
+  SubmitFlags flags;
+  bool wait = false;
+  bool show_output = false;
+  int kill_grace_seconds = 30;  // local runs: SIGTERM-to-SIGKILL grace
+};
+
+// Each returns the process exit code: 0 fine, 1 failed / run did not complete, 2 bad input.
+int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options);
+int StatusCommand(const GlobalOptions& global, const std::string& run_id);
+int ListCommand(const GlobalOptions& global, const std::string& experiment, int limit);
+int LogsCommand(const GlobalOptions& global, const std::string& run_id, bool follow);
+int FilesCommand(const GlobalOptions& global, const std::string& run_id);
+int DownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& path,
+                    const std::string& destination);
+int CancelCommand(const GlobalOptions& global, const std::string& run_id);
+// Hidden: executes a queued local run in the background (submit without --wait).
+int ExecuteLocalCommand(const std::string& run_id, int kill_grace_seconds);
+
+}  // namespace runyard::cli

@@ -1,0 +1,100 @@
+#include "cli/local_backend.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_names.h"
+
+namespace runyard::cli {
+namespace fs = std::filesystem;
+
+fs::path LocalBackend::DefaultHome() {
+  if (const char* home = std::getenv("RUNYARD_HOME"); home && *home) return home;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return fs::path(xdg) / "runyard";
+  const char* user_home = std::getenv("HOME");
+  return fs::path(user_home && *user_home ? user_home : "/tmp") / ".local/share/runyard";
+}
+
+absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Open(const fs::path& home) {
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", home.string(), ": ", ec.message()));
+  auto backend = std::unique_ptr<LocalBackend>(new LocalBackend(fs::absolute(home)));
+  absl::StatusOr<std::unique_ptr<server::Store>> store = server::Store::Open((backend->home_ / "runyard.db").string());
+  if (!store.ok()) return store.status();
+  backend->store_ = std::move(*store);
+  backend->blobs_ = std::make_unique<server::BlobStore>(backend->home_ / "blobs");
+  backend->files_ = std::make_unique<server::RunFiles>(backend->home_ / "runs", backend->store_.get());
+  backend->plane_ = std::make_unique<server::ControlPlane>(backend->store_.get(), backend->blobs_.get(),
+                                                           backend->files_.get());
+  return backend;
+}
+
+absl::StatusOr<int64_t> LocalBackend::UploadSnapshot(const std::string& digest, const std::string& archive_path) {
+  if (blobs_->Has(digest)) return 0;
+  absl::StatusOr<std::string> stored = blobs_->PutFile(archive_path);
+  if (!stored.ok()) return stored.status();
+  if (*stored != digest) return absl::DataLossError("snapshot changed while it was stored");
+  return static_cast<int64_t>(fs::file_size(archive_path));
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Submit(const runyard::v1::RunSpec& spec) {
+  return plane_->Submit(spec);
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Get(const std::string& run_id) { return plane_->Get(run_id); }
+
+absl::StatusOr<std::vector<runyard::v1::Run>> LocalBackend::List(const std::string& experiment, int limit) {
+  return plane_->List(experiment, limit);
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Cancel(const std::string& run_id) { return plane_->Cancel(run_id); }
+
+absl::StatusOr<std::vector<runyard::v1::FileInfo>> LocalBackend::ListFiles(const std::string& run_id) {
+  if (absl::Status exists = plane_->Get(run_id).status(); !exists.ok()) return exists;
+  return store_->ListFiles(run_id);
+}
+
+absl::Status LocalBackend::ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) {
+  absl::StatusOr<fs::path> file = files_->Locate(run_id, path);
+  if (!file.ok()) return file.status();
+  std::ifstream in(*file, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("run ", run_id, " has no file '", path, "'"));
+  out << in.rdbuf();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Watch(
+    const std::string& run_id, int64_t log_offset, const std::function<void(std::string_view)>& on_log,
+    const std::function<void(const runyard::v1::Run&)>& on_run) {
+  absl::StatusOr<fs::path> log_path = files_->Locate(run_id, "user_logs/std_log.txt");
+  if (!log_path.ok()) return log_path.status();
+  size_t seen_history = 0;
+  std::string buffer(1 << 16, '\0');
+  while (true) {
+    // In the process that executes the run this wakes on every change; another process
+    // sharing the database notices changes within the wait below.
+    const uint64_t version = plane_->Version();
+    absl::StatusOr<runyard::v1::Run> run = plane_->Get(run_id);
+    if (!run.ok()) return run.status();
+    if (static_cast<size_t>(run->history_size()) != seen_history) {
+      seen_history = static_cast<size_t>(run->history_size());
+      if (on_run) on_run(*run);
+    }
+    std::ifstream in(*log_path, std::ios::binary);
+    if (in) {
+      in.seekg(log_offset);
+      while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        if (in.gcount() <= 0) break;
+        on_log(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+        log_offset += in.gcount();
+      }
+    }
+    if (common::IsTerminal(run->status())) return run;
+    plane_->WaitForChange(version, std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace runyard::cli

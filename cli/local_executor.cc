@@ -1,0 +1,106 @@
+#include "cli/local_executor.h"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_names.h"
+#include "runtime/reporting_observer.h"
+#include "runtime/runner.h"
+
+namespace runyard::cli {
+namespace fs = std::filesystem;
+namespace {
+
+// RunReporter as a plain call into the embedded control plane.
+class InProcessReporter : public runtime::RunReporter {
+ public:
+  explicit InProcessReporter(server::ControlPlane* plane) : plane_(plane) {}
+  absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
+      const runyard::v1::UpdateStatusRequest& request) override {
+    return plane_->UpdateStatus(request);
+  }
+  absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override {
+    return plane_->Append(request);
+  }
+
+ private:
+  server::ControlPlane* plane_;
+};
+
+// Snapshots are already in the local blob store: submit put them there.
+class LocalSnapshots : public runtime::SnapshotSource {
+ public:
+  explicit LocalSnapshots(server::BlobStore* blobs) : blobs_(blobs) {}
+  absl::StatusOr<fs::path> FetchSnapshot(const std::string& digest) override {
+    if (!blobs_->Has(digest)) return absl::NotFoundError("snapshot " + digest + " is not in the local store");
+    return blobs_->PathOf(digest);
+  }
+
+ private:
+  server::BlobStore* blobs_;
+};
+
+// Watches the store for a cancel asked from another process (runyard cancel).
+class CancelWatcher {
+ public:
+  CancelWatcher(LocalBackend& backend, std::string run_id, runtime::CancelToken& cancel)
+      : thread_([this, &backend, run_id, &cancel] {
+          std::unique_lock lock(mutex_);
+          while (!stop_) {
+            lock.unlock();
+            absl::StatusOr<runyard::v1::Run> run = backend.Get(run_id);
+            if (run.ok() && run->status() == runyard::v1::CANCEL_REQUESTED) cancel.RequestCancel();
+            lock.lock();
+            wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_; });
+          }
+        }) {}
+  ~CancelWatcher() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const std::string& run_id,
+                                                 runtime::CancelToken& cancel,
+                                                 const LocalExecutionOptions& options) {
+  absl::StatusOr<runyard::v1::Run> run = backend.Get(run_id);
+  if (!run.ok()) return run.status();
+  if (run->status() != runyard::v1::QUEUED) {
+    return absl::FailedPreconditionError(absl::StrCat("run ", run_id, " is ",
+                                                      common::StatusName(run->status()), ", not Queued"));
+  }
+  absl::StatusOr<runyard::v1::Lease> lease =
+      backend.plane()->LeaseToSelf(run_id, absl::StrCat("local:", ::getpid()));
+  if (!lease.ok()) return lease.status();
+
+  InProcessReporter reporter(backend.plane());
+  LocalSnapshots snapshots(backend.blobs());
+  {
+    runtime::ReportingObserver observer(&reporter, *lease, &cancel);
+    observer.on_std_log = options.on_output;
+    runtime::RunnerOptions runner_options;
+    runner_options.work_dir = backend.work_dir();
+    runner_options.kill_grace = options.kill_grace;
+    runtime::Runner runner(runner_options, &snapshots, &observer);
+    CancelWatcher watcher(backend, run_id, cancel);
+    runner.Run(run_id, run->spec(), cancel);
+  }
+  return backend.Get(run_id);
+}
+
+}  // namespace runyard::cli

@@ -1,0 +1,113 @@
+// runyard: submit runs, watch them, fetch what they produced.
+#include <cstring>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "common/logging.h"
+
+using namespace runyard;
+
+int main(int argc, char** argv) {
+  // Everything after the first "--" belongs to the script, untouched.
+  std::vector<std::string> script_arguments;
+  bool arguments_given = false;
+  int own_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) {
+      own_argc = i;
+      arguments_given = true;
+      script_arguments.assign(argv + i + 1, argv + argc);
+      break;
+    }
+  }
+  common::SetLogLevel("warn");
+
+  CLI::App app{"runyard: run training scripts locally or on a pool of runyard agents"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  cli::GlobalOptions global;
+  app.add_option("--server", global.server, "runyard-server address (host:port)")->envname("RUNYARD_SERVER");
+  app.add_flag("--json", global.json, "print JSON instead of text");
+
+  cli::SubmitOptions submit;
+  auto add_submit_options = [&](CLI::App* command) {
+    auto& f = submit.flags;
+    command->add_option("spec", f.spec_file, "run spec (YAML, fields as in ScriptRunConfig)");
+    command->add_option("--source-directory", f.source_directory, "folder to snapshot (default: the spec's, else .)");
+    command->add_option("--script", f.script, "script to run, relative to the source directory");
+    command->add_option("--target,--compute-target", f.target, "local (default) or a pool name");
+    command->add_option("--experiment", f.experiment, "experiment name");
+    command->add_option("--max-run-duration-seconds", f.max_run_duration_seconds, "deadline; the run is canceled after it");
+    command->add_option("--interpreter", f.interpreter, "python interpreter to use (user-managed)");
+    command->add_option("-e,--env", f.environment_variables, "NAME=VALUE for the script's environment");
+    command->add_option("--kill-grace-seconds", submit.kill_grace_seconds, "local runs: SIGTERM-to-SIGKILL grace");
+  };
+  CLI::App* submit_cmd = app.add_subcommand("submit", "submit a run (script arguments after --)");
+  add_submit_options(submit_cmd);
+  submit_cmd->add_flag("--wait", submit.wait, "wait until the run ends; exit non-zero unless Completed");
+  submit_cmd->add_flag("--show-output", submit.show_output, "with --wait: print the script's output live");
+  CLI::App* run_cmd = app.add_subcommand("run", "submit, show the output live and wait (= submit --wait --show-output)");
+  add_submit_options(run_cmd);
+
+  std::string run_id;
+  CLI::App* status_cmd = app.add_subcommand("status", "a run's status, exit code, error and history");
+  status_cmd->add_option("run", run_id, "run id")->required();
+
+  std::string experiment;
+  int limit = 50;
+  CLI::App* list_cmd = app.add_subcommand("list", "recent runs, newest first");
+  list_cmd->add_option("--experiment", experiment, "only this experiment");
+  list_cmd->add_option("--limit", limit, "at most this many runs");
+
+  bool follow = false;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "the run's output (user_logs/std_log.txt)");
+  logs_cmd->add_option("run", run_id, "run id")->required();
+  logs_cmd->add_flag("-f,--follow", follow, "keep printing until the run ends");
+
+  CLI::App* files_cmd = app.add_subcommand("files", "files in the run's history (outputs/, logs/, ...)");
+  files_cmd->add_option("run", run_id, "run id")->required();
+
+  std::string path, destination;
+  CLI::App* download_cmd = app.add_subcommand("download", "download a file or a folder of a run");
+  download_cmd->add_option("run", run_id, "run id")->required();
+  download_cmd->add_option("path", path, "file or folder, e.g. outputs/model.npz or outputs/")->required();
+  download_cmd->add_option("-o,--output", destination, "where to write (file, or folder for a folder)");
+
+  CLI::App* cancel_cmd = app.add_subcommand("cancel", "cancel a run: its whole process tree is stopped");
+  cancel_cmd->add_option("run", run_id, "run id")->required();
+
+  int exec_grace = 30;
+  CLI::App* exec_cmd = app.add_subcommand("_exec-local", "");
+  exec_cmd->group("");  // hidden: the background executor of local runs
+  exec_cmd->add_option("run", run_id)->required();
+  exec_cmd->add_option("--kill-grace-seconds", exec_grace);
+
+  try {
+    app.parse(own_argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  submit.flags.arguments = script_arguments;
+  submit.flags.arguments_given = arguments_given;
+
+  if (arguments_given && !submit_cmd->parsed() && !run_cmd->parsed()) {
+    std::fprintf(stderr, "runyard: arguments after -- are only for submit and run\n");
+    return 2;
+  }
+  if (submit_cmd->parsed()) return cli::SubmitCommand(global, submit);
+  if (run_cmd->parsed()) {
+    submit.wait = true;
+    submit.show_output = true;
+    return cli::SubmitCommand(global, submit);
+  }
+  if (status_cmd->parsed()) return cli::StatusCommand(global, run_id);
+  if (list_cmd->parsed()) return cli::ListCommand(global, experiment, limit);
+  if (logs_cmd->parsed()) return cli::LogsCommand(global, run_id, follow);
+  if (files_cmd->parsed()) return cli::FilesCommand(global, run_id);
+  if (download_cmd->parsed()) return cli::DownloadCommand(global, run_id, path, destination);
+  if (cancel_cmd->parsed()) return cli::CancelCommand(global, run_id);
+  if (exec_cmd->parsed()) return cli::ExecuteLocalCommand(run_id, exec_grace);
+  return 2;
+}

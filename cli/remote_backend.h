@@ -1,0 +1,35 @@
+#pragma once
+
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "cli/backend.h"
+#include "runyard/v1/services.grpc.pb.h"
+
+namespace runyard::cli {
+
+// Runs on a pool, through runyard-server's gRPC services.
+class RemoteBackend : public RunBackend {
+ public:
+  explicit RemoteBackend(const std::string& address);
+
+  absl::StatusOr<int64_t> UploadSnapshot(const std::string& digest, const std::string& archive_path) override;
+  absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec) override;
+  absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) override;
+  absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
+  absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
+  absl::Status ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) override;
+  absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, int64_t log_offset,
+                                         const std::function<void(std::string_view)>& on_log,
+                                         const std::function<void(const runyard::v1::Run&)>& on_run) override;
+
+ private:
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<runyard::v1::Runs::Stub> runs_;
+  std::unique_ptr<runyard::v1::Cas::Stub> cas_;
+};
+
+}  // namespace runyard::cli

@@ -1,0 +1,112 @@
+#include "cli/render.h"
+
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status_names.h"
+
+namespace runyard::cli {
+
+std::string IsoTime(int64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                         utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(unix_ms % 1000));
+}
+
+std::string Duration(int64_t ms) {
+  if (ms < 60000) return absl::StrFormat("%.1f s", static_cast<double>(ms) / 1000.0);
+  if (ms < 3600000) return absl::StrFormat("%d min %d s", ms / 60000, (ms / 1000) % 60);
+  return absl::StrFormat("%d h %d min", ms / 3600000, (ms / 60000) % 60);
+}
+
+namespace {
+int64_t ElapsedMs(const runyard::v1::Run& run) {
+  if (run.history_size() == 0) return 0;
+  return run.history(run.history_size() - 1).time_unix_ms() - run.history(0).time_unix_ms();
+}
+}  // namespace
+
+nlohmann::json RunToJson(const runyard::v1::Run& run) {
+  nlohmann::json json;
+  json["run_id"] = run.run_id();
+  json["experiment"] = run.experiment();
+  json["target"] = run.target();
+  json["status"] = common::StatusName(run.status());
+  json["exit_code"] = run.has_exit_code() ? nlohmann::json(run.exit_code()) : nlohmann::json(nullptr);
+  if (!run.error().code().empty()) {
+    json["error"] = {{"code", run.error().code()},
+                     {"message", run.error().message()},
+                     {"details", run.error().details()}};
+  } else {
+    json["error"] = nullptr;
+  }
+  json["history"] = nlohmann::json::array();
+  for (const auto& event : run.history()) {
+    json["history"].push_back({{"status", common::StatusName(event.status())},
+                               {"time", IsoTime(event.time_unix_ms())},
+                               {"time_unix_ms", event.time_unix_ms()}});
+  }
+  json["created"] = IsoTime(run.created_unix_ms());
+  json["agent_id"] = run.agent_id();
+  const auto& spec = run.spec();
+  json["spec"] = {{"script", spec.script()},
+                  {"command", std::vector<std::string>(spec.command().begin(), spec.command().end())},
+                  {"arguments", std::vector<std::string>(spec.arguments().begin(), spec.arguments().end())},
+                  {"source_directory", spec.source_directory()},
+                  {"max_run_duration_seconds", spec.max_run_duration_seconds()},
+                  {"snapshot_digest", spec.snapshot_digest()}};
+  return json;
+}
+
+nlohmann::json FilesToJson(const std::vector<runyard::v1::FileInfo>& files) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& file : files) json.push_back({{"path", file.path()}, {"size", file.size()}});
+  return json;
+}
+
+std::string DescribeRun(const runyard::v1::Run& run) {
+  std::string text;
+  absl::StrAppend(&text, "Run:         ", run.run_id(), "\n");
+  absl::StrAppend(&text, "Experiment:  ", run.experiment(), "\n");
+  absl::StrAppend(&text, "Target:      ", run.target(), run.agent_id().empty() ? "" : " (" + run.agent_id() + ")", "\n");
+  absl::StrAppend(&text, "Status:      ", common::StatusName(run.status()));
+  if (run.has_exit_code()) absl::StrAppend(&text, " (exit code ", run.exit_code(), ")");
+  absl::StrAppend(&text, "\n");
+  if (!run.error().code().empty()) {
+    absl::StrAppend(&text, "Error:       ", run.error().code(), ": ", run.error().message(), "\n");
+  }
+  const std::string what = run.spec().script().empty()
+                               ? absl::StrJoin(run.spec().command(), " ")
+                               : run.spec().script();
+  absl::StrAppend(&text, "Runs:        ", what, " ", absl::StrJoin(run.spec().arguments(), " "), "\n");
+  absl::StrAppend(&text, "History:\n");
+  const int64_t start = run.history_size() > 0 ? run.history(0).time_unix_ms() : 0;
+  for (const auto& event : run.history()) {
+    absl::StrAppend(&text, absl::StrFormat("  %-16s %s  (+%s)\n", common::StatusName(event.status()),
+                                           IsoTime(event.time_unix_ms()), Duration(event.time_unix_ms() - start)));
+  }
+  return text;
+}
+
+std::string RunTable(const std::vector<runyard::v1::Run>& runs) {
+  std::string text = absl::StrFormat("%-14s %-16s %-12s %-16s %-24s %s\n", "RUN", "EXPERIMENT", "TARGET",
+                                     "STATUS", "CREATED", "DURATION");
+  for (const auto& run : runs) {
+    absl::StrAppend(&text, absl::StrFormat("%-14s %-16s %-12s %-16s %-24s %s\n", run.run_id(), run.experiment(),
+                                           run.target(), common::StatusName(run.status()),
+                                           IsoTime(run.created_unix_ms()), Duration(ElapsedMs(run))));
+  }
+  return text;
+}
+
+std::string FileTable(const std::vector<runyard::v1::FileInfo>& files) {
+  std::string text;
+  for (const auto& file : files) absl::StrAppend(&text, absl::StrFormat("%12d  %s\n", file.size(), file.path()));
+  return text;
+}
+
+}  // namespace runyard::cli

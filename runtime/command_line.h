@@ -1,0 +1,36 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runyard/v1/spec.pb.h"
+
+namespace runyard::runtime {
+
+struct CommandLine {
+  std::filesystem::path executable;  // absolute
+  std::vector<std::string> arguments;
+};
+
+// Finds `name` the way a shell would: as given when it holds a '/', else on `path_var`.
+absl::StatusOr<std::filesystem::path> FindExecutable(const std::string& name,
+                                                     const std::string& path_var);
+
+// What to execute for `spec` inside `working_dir`: the user-managed interpreter
+// (interpreter_path, else python3 on PATH) with the script and its arguments, or the
+// spec's command. Errors say what is missing; an interpreter problem is
+// FailedPrecondition (an environment problem), a missing script NotFound.
+absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
+                                             const std::filesystem::path& working_dir,
+                                             const std::string& path_var);
+
+// The child's environment: this process's, then PYTHONUNBUFFERED and RUNYARD_*, then the
+// spec's own variables (which win).
+std::map<std::string, std::string> BuildEnvironment(const runyard::v1::RunSpec& spec,
+                                                    const std::string& run_id,
+                                                    const std::filesystem::path& working_dir);
+
+}  // namespace runyard::runtime

@@ -1,0 +1,162 @@
+#include "runtime/launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <optional>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+
+#include "sandbox/process_group.h"
+
+namespace runyard::runtime {
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+namespace {
+
+// After the main process exits, how long to keep reading output from processes that
+// escaped the kill (they still hold the pipe) before giving up on them.
+constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
+
+// One run's event loop: output, exit, deadline and cancel, all on one thread.
+class Supervisor {
+ public:
+  Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output)
+      : request_(request), on_output_(on_output), pipe_(io_), deadline_(io_), grace_(io_),
+        drain_(io_) {}
+
+  LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      result_.start_error = std::string("cannot create pipe: ") + strerror(errno);
+      return result_;
+    }
+    pipe_.assign(fds[0]);
+    std::vector<std::string> env_lines;
+    for (const auto& [name, value] : request_.environment) env_lines.push_back(name + "=" + value);
+    try {
+      process_.emplace(io_, request_.executable.string(), request_.arguments,
+                       bp::process_stdio{nullptr, fds[1], fds[1]},
+                       bp::process_environment(env_lines),
+                       bp::process_start_dir(request_.working_dir.string()),
+                       sandbox::NewSession{});
+    } catch (const std::exception& error) {
+      ::close(fds[1]);
+      result_.start_error = error.what();
+      return result_;
+    }
+    ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
+    result_.started = true;
+    pgid_ = process_->id();
+    if (on_started) on_started(pgid_);
+
+    ReadOutput();
+    process_->async_wait([this](boost::system::error_code, int) { OnMainExited(); });
+    if (request_.max_duration.count() > 0) {
+      deadline_.expires_after(request_.max_duration);
+      deadline_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        result_.deadline_exceeded = true;
+        BeginKill();
+      });
+    }
+    CancelToken::Subscription on_cancel = cancel.OnCancel([this] {
+      asio::post(io_, [this] {
+        if (main_exited_) return;
+        result_.canceled = true;
+        BeginKill();
+      });
+    });
+    io_.run();
+    return result_;
+  }
+
+ private:
+  void ReadOutput() {
+    pipe_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, size_t n) {
+      if (n > 0) on_output_(std::string_view(buffer_.data(), n));
+      if (ec) {  // EOF: every holder of the write end is gone
+        output_closed_ = true;
+        MaybeFinish();
+        return;
+      }
+      ReadOutput();
+    });
+  }
+
+  // SIGTERM now, SIGKILL after the grace period unless everything is gone by then.
+  void BeginKill() {
+    if (killing_) return;
+    killing_ = true;
+    sandbox::SignalGroup(pgid_, SIGTERM);
+    grace_.expires_after(request_.kill_grace);
+    grace_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) sandbox::SignalGroup(pgid_, SIGKILL);
+    });
+  }
+
+  void OnMainExited() {
+    main_exited_ = true;
+    const int status = process_->native_exit_code();
+    if (WIFEXITED(status)) {
+      result_.exited = true;
+      result_.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+      result_.term_signal = WTERMSIG(status);
+    }
+    deadline_.cancel();
+    // Leftovers of the group (background children) die with the run.
+    sandbox::SignalGroup(pgid_, SIGKILL);
+    grace_.cancel();
+    drain_.expires_after(kOutputDrainLimit);
+    drain_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      pipe_.close();  // someone outside the group still holds the pipe: stop reading
+    });
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    if (main_exited_ && output_closed_) {
+      drain_.cancel();
+      deadline_.cancel();
+      grace_.cancel();
+    }
+  }
+
+  const LaunchRequest& request_;
+  const std::function<void(std::string_view)>& on_output_;
+  asio::io_context io_;
+  asio::readable_pipe pipe_;
+  asio::steady_timer deadline_;
+  asio::steady_timer grace_;
+  asio::steady_timer drain_;
+  std::optional<bp::process> process_;
+  std::array<char, 1 << 16> buffer_{};
+  pid_t pgid_ = -1;
+  bool killing_ = false;
+  bool main_exited_ = false;
+  bool output_closed_ = false;
+  LaunchResult result_;
+};
+
+}  // namespace
+
+LaunchResult LaunchAndWait(const LaunchRequest& request,
+                           const std::function<void(std::string_view)>& on_output,
+                           CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
+  Supervisor supervisor(request, on_output);
+  return supervisor.Run(cancel, on_started);
+}
+
+}  // namespace runyard::runtime

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/cancel_token.h"
+
+namespace runyard::runtime {
+
+struct LaunchRequest {
+  std::filesystem::path executable;  // absolute
+  std::vector<std::string> arguments;
+  std::filesystem::path working_dir;
+  std::map<std::string, std::string> environment;  // the child's whole environment
+  std::chrono::milliseconds max_duration{0};       // 0: no deadline
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
+};
+
+struct LaunchResult {
+  bool started = false;
+  std::string start_error;  // why the process could not be started
+  bool exited = false;      // exited by itself with exit_code
+  int exit_code = 0;
+  int term_signal = 0;      // killed by this signal
+  bool deadline_exceeded = false;
+  bool canceled = false;
+};
+
+// Starts the process in a new session, streams its stdout+stderr (merged, in order) to
+// `on_output`, and waits. A deadline or a cancel sends SIGTERM to the whole process group,
+// waits `kill_grace`, then SIGKILLs the group. When the main process is gone, whatever is
+// left of its group is killed too: a finished run leaves nothing behind.
+// `on_started` gets the pid (= process group id) right after the spawn.
+LaunchResult LaunchAndWait(const LaunchRequest& request,
+                           const std::function<void(std::string_view)>& on_output,
+                           CancelToken& cancel,
+                           const std::function<void(pid_t)>& on_started = {});
+
+}  // namespace runyard::runtime

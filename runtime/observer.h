@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "runyard/v1/run.pb.h"
+
+namespace runyard::runtime {
+
+// How a run ended, as reported to the user.
+struct RunOutcome {
+  runyard::v1::RunStatus status = runyard::v1::FAILED;
+  bool has_exit_code = false;
+  int exit_code = 0;
+  runyard::v1::RunError error;  // empty code when Completed
+};
+
+// Where a run reports what happens to it. The agent implements it over gRPC, local mode
+// over the embedded store; runtime/ never knows which.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+
+  // Every non-terminal status the run passes through, in order.
+  virtual void OnStatus(runyard::v1::RunStatus status) = 0;
+
+  // `data` belongs at `offset` of run file `path` (user_logs/..., system_logs/...,
+  // outputs/..., logs/...). With `truncate` the file starts over at offset 0.
+  virtual void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
+                           bool truncate) = 0;
+
+  // Called once, after every byte was reported: the run's terminal status.
+  virtual void OnFinished(const RunOutcome& outcome) = 0;
+};
+
+// Gives the runtime a local copy of a snapshot archive by digest.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual absl::StatusOr<std::filesystem::path> FetchSnapshot(const std::string& digest) = 0;
+};
+
+}  // namespace runyard::runtime

@@ -1,0 +1,208 @@
+#include "runtime/runner.h"
+
+#include <signal.h>
+#include <string.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/spec_yaml.h"
+#include "runtime/archive.h"
+#include "runtime/command_line.h"
+#include "runtime/file_sync.h"
+#include "runtime/launcher.h"
+#include "runtime/run_log.h"
+#include "runtime/workspace.h"
+
+namespace runyard::runtime {
+namespace fs = std::filesystem;
+using runyard::v1::RunStatus;
+
+namespace {
+
+RunOutcome Failure(RunStatus status, const std::string& code, const std::string& message) {
+  RunOutcome outcome;
+  outcome.status = status;
+  outcome.error.set_code(code);
+  outcome.error.set_message(message);
+  return outcome;
+}
+
+// Turns how the process ended into what the user is told.
+RunOutcome Judge(const LaunchResult& result, const runyard::v1::RunSpec& spec,
+                 CancelToken::Reason cancel_reason) {
+  RunOutcome outcome;
+  outcome.has_exit_code = result.exited;
+  outcome.exit_code = result.exited ? result.exit_code : 128 + result.term_signal;
+  outcome.has_exit_code = true;
+  if (result.deadline_exceeded) {
+    return [&] {
+      RunOutcome o = Failure(runyard::v1::CANCELED, "MaxRunDurationExceeded",
+                             absl::StrCat("the run exceeded max_run_duration_seconds (",
+                                          spec.max_run_duration_seconds(), " s) and was stopped"));
+      o.has_exit_code = outcome.has_exit_code;
+      o.exit_code = outcome.exit_code;
+      return o;
+    }();
+  }
+  if (result.canceled) {
+    RunOutcome o = cancel_reason == CancelToken::Reason::kAgentShutdown
+                       ? Failure(runyard::v1::FAILED, "AgentShutdown",
+                                 "the agent was shut down while the run was running")
+                       : Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled");
+    o.has_exit_code = outcome.has_exit_code;
+    o.exit_code = outcome.exit_code;
+    return o;
+  }
+  std::vector<int> success(spec.successful_return_codes().begin(),
+                           spec.successful_return_codes().end());
+  if (success.empty()) success.push_back(0);
+  if (result.exited &&
+      std::find(success.begin(), success.end(), result.exit_code) != success.end()) {
+    outcome.status = runyard::v1::COMPLETED;
+    return outcome;
+  }
+  outcome.status = runyard::v1::FAILED;
+  outcome.error.set_code("UserError");
+  if (result.exited) {
+    outcome.error.set_message(absl::StrCat("the script exited with code ", result.exit_code,
+                                           "; see user_logs/std_log.txt"));
+  } else {
+    outcome.error.set_message(absl::StrCat("the script was killed by signal ", result.term_signal,
+                                           " (", strsignal(result.term_signal),
+                                           "); see user_logs/std_log.txt"));
+  }
+  return outcome;
+}
+
+// Mirrors outputs/ and logs/ every sync_interval until stopped, then once more, finally.
+class SyncLoop {
+ public:
+  SyncLoop(DirectorySync* sync, std::chrono::milliseconds interval)
+      : sync_(sync), thread_([this, interval] {
+          std::unique_lock lock(mutex_);
+          while (!stop_) {
+            if (cv_.wait_for(lock, interval, [this] { return stop_; })) break;
+            lock.unlock();
+            sync_->Scan();
+            lock.lock();
+          }
+        }) {}
+  ~SyncLoop() { Stop(); }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  DirectorySync* sync_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
+                       CancelToken& cancel) {
+  observer_->OnStatus(runyard::v1::PREPARING);
+  absl::StatusOr<Workspace> workspace = CreateWorkspace(options_.work_dir, run_id);
+  if (!workspace.ok()) {
+    RunOutcome outcome = Failure(runyard::v1::FAILED, "NodeError",
+                                 std::string(workspace.status().message()));
+    observer_->OnFinished(outcome);
+    return outcome;
+  }
+  RunLog system_log(workspace->system_logs / "runtime.txt", "system_logs/runtime.txt", observer_);
+  auto finish = [&](RunOutcome outcome) {
+    system_log.Line(absl::StrCat("run ended: ", outcome.error.code().empty() ? "Completed" : outcome.error.code(),
+                                 outcome.error.message().empty() ? "" : " — " + outcome.error.message()));
+    observer_->OnFinished(outcome);
+    return outcome;
+  };
+
+  // Snapshot.
+  system_log.Line(absl::StrCat("preparing run ", run_id, " in ", workspace->root.string()));
+  if (!spec.snapshot_digest().empty()) {
+    absl::StatusOr<fs::path> archive = snapshots_->FetchSnapshot(spec.snapshot_digest());
+    if (!archive.ok()) {
+      return finish(Failure(runyard::v1::FAILED, "SnapshotUnavailable",
+                            absl::StrCat("cannot fetch snapshot ", spec.snapshot_digest(), ": ",
+                                         archive.status().message())));
+    }
+    if (absl::Status extracted = ExtractArchive(*archive, workspace->working_dir); !extracted.ok()) {
+      return finish(Failure(runyard::v1::FAILED, "SnapshotRejected",
+                            std::string(extracted.message())));
+    }
+    system_log.Line("snapshot " + spec.snapshot_digest() + " materialized");
+  }
+  std::error_code ec;
+  fs::create_directories(workspace->outputs(), ec);
+  fs::create_directories(workspace->logs(), ec);
+
+  // Environment (user-managed interpreter) and command line.
+  const char* path_env = std::getenv("PATH");
+  absl::StatusOr<CommandLine> command = BuildCommandLine(spec, workspace->working_dir,
+                                                         path_env ? path_env : "/usr/bin:/bin");
+  if (!command.ok()) {
+    const bool environment_problem = absl::IsFailedPrecondition(command.status());
+    return finish(Failure(runyard::v1::FAILED,
+                          environment_problem ? "EnvironmentBuildFailed" : "UserError",
+                          std::string(command.status().message())));
+  }
+  if (cancel.requested()) {
+    return finish(Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled before it started"));
+  }
+
+  // The process itself.
+  observer_->OnStatus(runyard::v1::STARTING);
+  LaunchRequest request;
+  request.executable = command->executable;
+  request.arguments = command->arguments;
+  request.working_dir = workspace->working_dir;
+  request.environment = BuildEnvironment(spec, run_id, workspace->working_dir);
+  const int64_t max_seconds = spec.max_run_duration_seconds() > 0
+                                  ? spec.max_run_duration_seconds()
+                                  : common::kDefaultMaxRunDurationSeconds;
+  request.max_duration = std::chrono::seconds(max_seconds);
+  request.kill_grace = options_.kill_grace;
+  system_log.Line(absl::StrCat("starting: ", request.executable.string(), " ",
+                               absl::StrJoin(request.arguments, " ")));
+
+  RunLog std_log(workspace->user_logs / "std_log.txt", "user_logs/std_log.txt", observer_);
+  DirectorySync sync({{workspace->outputs(), "outputs"}, {workspace->logs(), "logs"}}, observer_);
+  LaunchResult result;
+  {
+    SyncLoop sync_loop(&sync, options_.sync_interval);
+    result = LaunchAndWait(
+        request, [&](std::string_view bytes) { std_log.Write(bytes); }, cancel,
+        [&](pid_t pid) {
+          system_log.Line(absl::StrCat("started process ", pid));
+          observer_->OnStatus(runyard::v1::RUNNING);
+        });
+  }
+  if (!result.started) {
+    return finish(Failure(runyard::v1::FAILED, "UserError",
+                          absl::StrCat("cannot start ", request.executable.string(), ": ",
+                                       result.start_error)));
+  }
+  system_log.Line(result.exited ? absl::StrCat("process exited with code ", result.exit_code)
+                                : absl::StrCat("process killed by signal ", result.term_signal));
+
+  // Outputs and logs written before the end (or the kill) still reach run history.
+  observer_->OnStatus(runyard::v1::FINALIZING);
+  sync.Scan(/*final_scan=*/true);
+  return finish(Judge(result, spec, cancel.reason()));
+}
+
+}  // namespace runyard::runtime

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "runtime/cancel_token.h"
+#include "runtime/observer.h"
+#include "runyard/v1/spec.pb.h"
+
+namespace runyard::runtime {
+
+struct RunnerOptions {
+  std::filesystem::path work_dir;
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
+  // How often outputs/ and logs/ are mirrored while the script runs.
+  std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
+};
+
+// Executes ONE run on this machine, start to end: workspace, snapshot, command line,
+// process under its deadline, live logs and files, outcome. Everything it learns goes to
+// the observer; it knows nothing of where that ends up.
+class Runner {
+ public:
+  Runner(RunnerOptions options, SnapshotSource* snapshots, RunObserver* observer)
+      : options_(std::move(options)), snapshots_(snapshots), observer_(observer) {}
+
+  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
+                 CancelToken& cancel);
+
+ private:
+  RunnerOptions options_;
+  SnapshotSource* snapshots_;
+  RunObserver* observer_;
+};
+
+}  // namespace runyard::runtime

@@ -1,0 +1,378 @@
+#include "server/control_plane.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/logging.h"
+#include "common/spec_yaml.h"
+#include "common/status_names.h"
+
+namespace runyard::server {
+using runyard::v1::RunStatus;
+namespace {
+
+auto Log() { return common::Logger("server"); }
+
+// Statuses an agent may report for a run it holds.
+bool IsAgentReportable(RunStatus status) {
+  switch (status) {
+    case runyard::v1::PREPARING:
+    case runyard::v1::STARTING:
+    case runyard::v1::RUNNING:
+    case runyard::v1::FINALIZING:
+    case runyard::v1::COMPLETED:
+    case runyard::v1::FAILED:
+    case runyard::v1::CANCELED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(Store* store, BlobStore* blobs, RunFiles* files, ControlPlaneOptions options)
+    : store_(store), blobs_(blobs), files_(files), options_(options) {}
+
+ControlPlane::~ControlPlane() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  watchers_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void ControlPlane::ChangedLocked() {
+  ++version_;
+  changed_.notify_all();
+  watchers_.notify_all();
+}
+
+void ControlPlane::FileChangedLocked() {
+  ++version_;
+  watchers_.notify_all();
+}
+
+uint64_t ControlPlane::Version() {
+  std::lock_guard lock(mutex_);
+  return version_;
+}
+
+void ControlPlane::WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  watchers_.wait_until(lock, deadline, [&] { return version_ != seen || stopping_; });
+}
+
+absl::Status ControlPlane::Transition(const std::string& run_id, RunStatus status) {
+  return store_->AppendStatus(run_id, status, common::NowUnixMs());
+}
+
+// ------------------------------------------------------------------ users
+
+absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec) {
+  if (absl::Status valid = common::ValidateRunSpec(spec); !valid.ok()) return valid;
+  if (spec.compute_target().empty()) {
+    return absl::InvalidArgumentError("spec field 'compute_target': missing (local or a pool name)");
+  }
+  if (spec.snapshot_digest().empty() || !blobs_->Has(spec.snapshot_digest())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot '", spec.snapshot_digest(), "' was not uploaded; upload it before submitting"));
+  }
+  if (spec.experiment().empty()) spec.set_experiment("default");
+
+  runyard::v1::Run run;
+  do {
+    run.set_run_id(common::NewRunId());
+  } while (store_->RunExists(run.run_id()));
+  run.set_experiment(spec.experiment());
+  run.set_target(spec.compute_target());
+  const int64_t now = common::NowUnixMs();
+  run.set_created_unix_ms(now);
+  run.set_status(runyard::v1::QUEUED);
+  for (RunStatus status : {runyard::v1::NOT_STARTED, runyard::v1::QUEUED}) {
+    auto* event = run.add_history();
+    event->set_status(status);
+    event->set_time_unix_ms(now);
+  }
+  *run.mutable_spec() = std::move(spec);
+  if (absl::Status s = store_->InsertRun(run); !s.ok()) return s;
+  Log()->info("run {} queued on '{}' (experiment {})", run.run_id(), run.target(), run.experiment());
+
+  std::lock_guard lock(mutex_);
+  DispatchLocked(run.target());
+  ChangedLocked();
+  return run;
+}
+
+absl::StatusOr<runyard::v1::Run> ControlPlane::Get(const std::string& run_id) {
+  return store_->GetRun(run_id);
+}
+
+absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(const std::string& experiment, int limit) {
+  return store_->ListRuns(experiment, limit);
+}
+
+absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+  if (!lease.ok()) return lease.status();
+  const RunStatus status = lease->status;
+  if (common::IsTerminal(status) || status == runyard::v1::CANCEL_REQUESTED) {
+    return store_->GetRun(run_id);  // nothing to do: cancel is idempotent
+  }
+  if (status == runyard::v1::QUEUED || status == runyard::v1::NOT_STARTED) {
+    // Not started anywhere: cancel at once. A holder that has not started it yet will be
+    // refused when it reports.
+    runyard::v1::RunError error;
+    error.set_code("Canceled");
+    error.set_message("the run was canceled before it started");
+    if (absl::Status s = store_->SetOutcome(run_id, false, 0, error); !s.ok()) return s;
+    if (absl::Status s = Transition(run_id, runyard::v1::CANCELED); !s.ok()) return s;
+  } else {
+    if (absl::Status s = Transition(run_id, runyard::v1::CANCEL_REQUESTED); !s.ok()) return s;
+  }
+  Log()->info("run {}: cancel requested (was {})", run_id, common::StatusName(status));
+  ChangedLocked();  // wakes the holder's Poll, which carries the cancel down
+  return store_->GetRun(run_id);
+}
+
+// ------------------------------------------------------------------ agents
+
+absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
+    const runyard::v1::RegisterRequest& request) {
+  if (request.pool().empty()) return absl::InvalidArgumentError("register: pool is empty");
+  if (request.pool() == "local") {
+    return absl::InvalidArgumentError("register: pool name 'local' is reserved for local runs");
+  }
+  runyard::v1::RegisterResponse response;
+  response.set_agent_id(common::NewAgentId());
+  response.set_lease_seconds(static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count()));
+  if (absl::Status s = store_->UpsertAgent(response.agent_id(), request.name(), request.pool(),
+                                           request.slots(), request.hostname(), common::NowUnixMs());
+      !s.ok()) {
+    return s;
+  }
+  Log()->info("agent {} ({}) registered for pool '{}' with {} slot(s)", response.agent_id(),
+              request.name(), request.pool(), request.slots());
+  return response;
+}
+
+absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string& run_id,
+                                                              const std::string& agent_id) {
+  absl::StatusOr<LeaseRecord> previous = store_->GetLease(run_id);
+  if (!previous.ok()) return previous.status();
+  LeaseRecord lease;
+  lease.run_id = run_id;
+  lease.agent_id = agent_id;
+  lease.lease_id = common::NewLeaseId();
+  lease.fencing_token = previous->fencing_token + 1;
+  lease.expiry_ms = common::NowUnixMs() + options_.lease_duration.count();
+  if (absl::Status s = store_->SetLease(lease); !s.ok()) return s;
+  runyard::v1::Lease out;
+  out.set_run_id(run_id);
+  out.set_lease_id(lease.lease_id);
+  out.set_fencing_token(lease.fencing_token);
+  return out;
+}
+
+// Hands queued runs of `pool` to waiting agents, the least busy first.
+void ControlPlane::DispatchLocked(const std::string& pool) {
+  auto found = waiters_by_pool_.find(pool);
+  if (found == waiters_by_pool_.end()) return;
+  while (true) {
+    Waiter* best = nullptr;
+    for (Waiter* waiter : found->second) {
+      const int free = waiter->free_slots - static_cast<int>(waiter->assigned.size());
+      if (free > 0 && (!best || free > best->free_slots - static_cast<int>(best->assigned.size()))) {
+        best = waiter;
+      }
+    }
+    if (!best) return;
+    absl::StatusOr<std::vector<std::string>> queued = store_->QueuedRuns(pool, 1);
+    if (!queued.ok() || queued->empty()) return;
+    if (!AssignLocked(queued->front(), best->agent_id).ok()) return;
+    best->assigned.push_back(queued->front());
+  }
+}
+
+absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
+    const runyard::v1::PollRequest& request, const std::function<bool()>& client_gone) {
+  absl::StatusOr<std::string> pool = store_->AgentPool(request.agent_id());
+  if (!pool.ok()) return pool.status();
+  const int64_t now = common::NowUnixMs();
+  store_->TouchAgent(request.agent_id(), now).IgnoreError();
+
+  const auto wait = std::min(std::chrono::milliseconds(std::max(request.wait_ms(), 0)),
+                             options_.max_poll_wait);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  runyard::v1::PollResponse response;
+  std::unique_lock lock(mutex_);
+
+  // Heartbeat: renew the leases the agent still holds, tell it about those it lost.
+  std::vector<std::string> held;
+  for (const auto& lease : request.held()) {
+    absl::StatusOr<LeaseRecord> current = store_->GetLease(lease.run_id());
+    if (!current.ok() || current->lease_id != lease.lease_id() || common::IsTerminal(current->status)) {
+      response.add_lost_run_ids(lease.run_id());
+      continue;
+    }
+    store_->RenewLease(lease.run_id(), now + options_.lease_duration.count()).IgnoreError();
+    if (current->status == runyard::v1::NOT_RESPONDING) {
+      Log()->info("run {}: agent {} is back", lease.run_id(), request.agent_id());
+      Transition(lease.run_id(), runyard::v1::RUNNING).IgnoreError();
+      ChangedLocked();
+    }
+    held.push_back(lease.run_id());
+  }
+
+  Waiter waiter{request.agent_id(), request.free_slots(), {}};
+  auto& pool_waiters = waiters_by_pool_[*pool];
+  pool_waiters.push_back(&waiter);
+  DispatchLocked(*pool);  // runs that were queued while nobody waited
+
+  while (true) {
+    for (const std::string& run_id : held) {
+      absl::StatusOr<LeaseRecord> current = store_->GetLease(run_id);
+      if (current.ok() && current->status == runyard::v1::CANCEL_REQUESTED) {
+        response.add_cancel_run_ids(run_id);
+      }
+    }
+    if (!waiter.assigned.empty() || response.cancel_run_ids_size() > 0 || stopping_ ||
+        std::chrono::steady_clock::now() >= deadline || client_gone()) {
+      break;
+    }
+    // Wake up at least once a second to notice a client that went away.
+    changed_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+  }
+  std::erase(pool_waiters, &waiter);
+
+  for (const std::string& run_id : waiter.assigned) {
+    absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
+    absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+    if (!run.ok() || !lease.ok()) continue;
+    auto* assignment = response.add_assignments();
+    *assignment->mutable_spec() = run->spec();
+    assignment->mutable_lease()->set_run_id(run_id);
+    assignment->mutable_lease()->set_lease_id(lease->lease_id);
+    assignment->mutable_lease()->set_fencing_token(lease->fencing_token);
+    Log()->info("run {} assigned to agent {}", run_id, request.agent_id());
+  }
+  return response;
+}
+
+absl::Status ControlPlane::CheckLease(const runyard::v1::Lease& lease, LeaseRecord* current) {
+  absl::StatusOr<LeaseRecord> found = store_->GetLease(lease.run_id());
+  if (!found.ok()) return found.status();
+  if (found->lease_id.empty() || found->lease_id != lease.lease_id() ||
+      found->fencing_token != lease.fencing_token()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lease ", lease.lease_id(), " on run ", lease.run_id(), " is no longer current"));
+  }
+  if (common::IsTerminal(found->status)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", lease.run_id(), " already ended (", common::StatusName(found->status), ")"));
+  }
+  *current = *found;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
+    const runyard::v1::UpdateStatusRequest& request) {
+  if (!IsAgentReportable(request.status())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "an agent cannot report status ", common::StatusName(request.status())));
+  }
+  std::lock_guard lock(mutex_);
+  LeaseRecord current;
+  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok()) return s;
+  const std::string& run_id = request.lease().run_id();
+  runyard::v1::UpdateStatusResponse response;
+  response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
+
+  if (common::IsTerminal(request.status())) {
+    if (absl::Status s = store_->SetOutcome(run_id, request.has_exit_code(), request.exit_code(),
+                                            request.error());
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = Transition(run_id, request.status()); !s.ok()) return s;
+    Log()->info("run {} ended {}{}", run_id, common::StatusName(request.status()),
+                request.error().code().empty() ? "" : " (" + request.error().code() + ")");
+  } else if (current.status != request.status() && current.status != runyard::v1::CANCEL_REQUESTED) {
+    if (absl::Status s = Transition(run_id, request.status()); !s.ok()) return s;
+  }
+  store_->RenewLease(run_id, common::NowUnixMs() + options_.lease_duration.count()).IgnoreError();
+  ChangedLocked();
+  return response;
+}
+
+absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(const runyard::v1::AppendRequest& request) {
+  LeaseRecord current;
+  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok()) return s;
+  absl::StatusOr<int64_t> committed = files_->Append(request.lease().run_id(), request.path(),
+                                                     request.offset(), request.data(), request.truncate());
+  if (!committed.ok()) return committed.status();
+  runyard::v1::AppendResponse response;
+  response.set_committed_size(*committed);
+  std::lock_guard lock(mutex_);
+  FileChangedLocked();
+  return response;
+}
+
+absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& run_id,
+                                                             const std::string& holder) {
+  std::lock_guard lock(mutex_);
+  return AssignLocked(run_id, holder);
+}
+
+// ------------------------------------------------------------------ leases
+
+void ControlPlane::StartLeaseReaper() {
+  reaper_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      changed_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+      if (stopping_) break;
+      ReapExpiredLeases();
+    }
+  });
+}
+
+void ControlPlane::ReapExpiredLeases() {
+  absl::StatusOr<std::vector<LeaseRecord>> leases = store_->ActiveLeases();
+  if (!leases.ok()) return;
+  const int64_t now = common::NowUnixMs();
+  bool changed = false;
+  for (const LeaseRecord& lease : *leases) {
+    if (lease.expiry_ms >= now) continue;
+    if (lease.status == runyard::v1::QUEUED) {
+      // Handed out but never started: the agent went away before it could. Queue it again.
+      LeaseRecord cleared = lease;
+      cleared.agent_id.clear();
+      cleared.lease_id.clear();
+      store_->SetLease(cleared).IgnoreError();
+      absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id);
+      if (run.ok()) DispatchLocked(run->target());
+      Log()->warn("run {}: agent {} never started it; queued again", lease.run_id, lease.agent_id);
+    } else if (lease.status != runyard::v1::NOT_RESPONDING) {
+      Transition(lease.run_id, runyard::v1::NOT_RESPONDING).IgnoreError();
+      Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
+    } else if (lease.expiry_ms + options_.agent_lost_after.count() < now) {
+      runyard::v1::RunError error;
+      error.set_code("AgentLost");
+      error.set_message(absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back"));
+      store_->SetOutcome(lease.run_id, false, 0, error).IgnoreError();
+      Transition(lease.run_id, runyard::v1::FAILED).IgnoreError();
+      Log()->warn("run {}: Failed (AgentLost)", lease.run_id);
+    } else {
+      continue;
+    }
+    changed = true;
+  }
+  if (changed) ChangedLocked();
+}
+
+}  // namespace runyard::server

@@ -1,0 +1,201 @@
+#include "server/grpc_services.h"
+
+#include <fstream>
+
+#include "common/status_names.h"
+
+namespace runyard::server {
+namespace {
+constexpr size_t kChunkBytes = 1 << 20;
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+template <typename T, typename Out>
+grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
+  if (!result.ok()) return ToGrpc(result.status());
+  *out = std::move(*result);
+  return grpc::Status::OK;
+}
+
+// ------------------------------------------------------------------ Cas
+
+grpc::Status CasService::FindMissingBlobs(grpc::ServerContext*, const runyard::v1::FindMissingBlobsRequest* request,
+                                          runyard::v1::FindMissingBlobsResponse* response) {
+  for (const auto& digest : request->digests()) {
+    if (!common::IsValidDigest(digest)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "'" + digest + "' is not a SHA-256 digest");
+    }
+    if (!blobs_->Has(digest)) response->add_missing(digest);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CasService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<runyard::v1::BlobChunk>* reader,
+                                    runyard::v1::UploadBlobResponse* response) {
+  runyard::v1::BlobChunk chunk;
+  if (!reader->Read(&chunk)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload");
+  absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(chunk.digest());
+  if (!writer.ok()) return ToGrpc(writer.status());
+  int64_t size = 0;
+  do {
+    if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok()) return ToGrpc(s);
+    size += static_cast<int64_t>(chunk.data().size());
+  } while (reader->Read(&chunk));
+  if (absl::Status s = (*writer)->Commit(); !s.ok()) return ToGrpc(s);
+  response->set_digest(chunk.digest());
+  response->set_size(size);
+  return grpc::Status::OK;
+}
+
+grpc::Status CasService::FetchBlob(grpc::ServerContext*, const runyard::v1::FetchBlobRequest* request,
+                                   grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
+  if (!blobs_->Has(request->digest())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + request->digest() + " not found");
+  }
+  std::ifstream in(blobs_->PathOf(request->digest()), std::ios::binary);
+  std::string buffer(kChunkBytes, '\0');
+  runyard::v1::BlobChunk chunk;
+  chunk.set_digest(request->digest());
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() <= 0) break;
+    chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
+    if (!writer->Write(chunk)) break;
+  }
+  return grpc::Status::OK;
+}
+
+// ------------------------------------------------------------------ Runs
+
+grpc::Status RunsService::Submit(grpc::ServerContext*, const runyard::v1::SubmitRequest* request,
+                                 runyard::v1::Run* response) {
+  if (request->spec().compute_target() == "local") {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "compute_target 'local' runs on your machine; the server runs pools");
+  }
+  return Reply(plane_->Submit(request->spec()), response);
+}
+
+grpc::Status RunsService::Get(grpc::ServerContext*, const runyard::v1::GetRunRequest* request,
+                              runyard::v1::Run* response) {
+  return Reply(plane_->Get(request->run_id()), response);
+}
+
+grpc::Status RunsService::List(grpc::ServerContext*, const runyard::v1::ListRunsRequest* request,
+                               runyard::v1::ListRunsResponse* response) {
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs = plane_->List(request->experiment(), request->limit());
+  if (!runs.ok()) return ToGrpc(runs.status());
+  for (auto& run : *runs) *response->add_runs() = std::move(run);
+  return grpc::Status::OK;
+}
+
+grpc::Status RunsService::Cancel(grpc::ServerContext*, const runyard::v1::CancelRunRequest* request,
+                                 runyard::v1::Run* response) {
+  return Reply(plane_->Cancel(request->run_id()), response);
+}
+
+// Streams the run (on every status change) and its std_log.txt bytes until the run has
+// ended and every byte was sent.
+grpc::Status RunsService::Watch(grpc::ServerContext* context, const runyard::v1::WatchRequest* request,
+                                grpc::ServerWriter<runyard::v1::WatchEvent>* writer) {
+  absl::StatusOr<std::filesystem::path> log_path =
+      plane_->files()->Locate(request->run_id(), "user_logs/std_log.txt");
+  if (!log_path.ok()) return ToGrpc(log_path.status());
+  int64_t offset = std::max<int64_t>(request->log_offset(), 0);
+  runyard::v1::RunStatus sent_status = runyard::v1::RUN_STATUS_UNSPECIFIED;
+  size_t sent_history = 0;
+  std::string buffer(kChunkBytes, '\0');
+  while (!context->IsCancelled()) {
+    const uint64_t version = plane_->Version();
+    absl::StatusOr<runyard::v1::Run> run = plane_->Get(request->run_id());
+    if (!run.ok()) return ToGrpc(run.status());
+    if (run->status() != sent_status || static_cast<size_t>(run->history_size()) != sent_history) {
+      runyard::v1::WatchEvent event;
+      *event.mutable_run() = *run;
+      if (!writer->Write(event)) return grpc::Status::OK;
+      sent_status = run->status();
+      sent_history = static_cast<size_t>(run->history_size());
+    }
+    // Log bytes after the status: once a terminal status is seen, the log is complete.
+    std::ifstream in(*log_path, std::ios::binary);
+    if (in) {
+      in.seekg(offset);
+      while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        if (in.gcount() <= 0) break;
+        runyard::v1::WatchEvent event;
+        event.set_log_bytes(buffer.data(), static_cast<size_t>(in.gcount()));
+        event.set_log_offset(offset);
+        if (!writer->Write(event)) return grpc::Status::OK;
+        offset += in.gcount();
+      }
+    }
+    if (common::IsTerminal(run->status())) return grpc::Status::OK;
+    plane_->WaitForChange(version, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RunsService::ListFiles(grpc::ServerContext*, const runyard::v1::ListFilesRequest* request,
+                                    runyard::v1::ListFilesResponse* response) {
+  if (absl::Status exists = plane_->Get(request->run_id()).status(); !exists.ok()) return ToGrpc(exists);
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = plane_->store()->ListFiles(request->run_id());
+  if (!files.ok()) return ToGrpc(files.status());
+  for (auto& file : *files) *response->add_files() = std::move(file);
+  return grpc::Status::OK;
+}
+
+grpc::Status RunsService::ReadFile(grpc::ServerContext*, const runyard::v1::ReadFileRequest* request,
+                                   grpc::ServerWriter<runyard::v1::FileChunk>* writer) {
+  absl::StatusOr<std::filesystem::path> path = plane_->files()->Locate(request->run_id(), request->path());
+  if (!path.ok()) return ToGrpc(path.status());
+  std::ifstream in(*path, std::ios::binary);
+  if (!in) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "run " + request->run_id() + " has no file '" + request->path() + "'");
+  }
+  in.seekg(0, std::ios::end);
+  const int64_t total = in.tellg();
+  int64_t offset = std::max<int64_t>(request->offset(), 0);
+  in.seekg(offset);
+  std::string buffer(kChunkBytes, '\0');
+  runyard::v1::FileChunk chunk;
+  chunk.set_total_size(total);
+  do {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = std::max<std::streamsize>(in.gcount(), 0);
+    chunk.set_offset(offset);
+    chunk.set_data(buffer.data(), static_cast<size_t>(got));
+    if (!writer->Write(chunk)) break;
+    offset += got;
+  } while (in && offset < total);
+  return grpc::Status::OK;
+}
+
+// ------------------------------------------------------------------ Agents
+
+grpc::Status AgentsService::Register(grpc::ServerContext*, const runyard::v1::RegisterRequest* request,
+                                     runyard::v1::RegisterResponse* response) {
+  return Reply(plane_->Register(*request), response);
+}
+
+grpc::Status AgentsService::Poll(grpc::ServerContext* context, const runyard::v1::PollRequest* request,
+                                 runyard::v1::PollResponse* response) {
+  return Reply(plane_->Poll(*request, [context] { return context->IsCancelled(); }), response);
+}
+
+grpc::Status AgentsService::UpdateStatus(grpc::ServerContext*, const runyard::v1::UpdateStatusRequest* request,
+                                         runyard::v1::UpdateStatusResponse* response) {
+  return Reply(plane_->UpdateStatus(*request), response);
+}
+
+grpc::Status AgentsService::Append(grpc::ServerContext*, const runyard::v1::AppendRequest* request,
+                                   runyard::v1::AppendResponse* response) {
+  return Reply(plane_->Append(*request), response);
+}
+
+}  // namespace runyard::server
