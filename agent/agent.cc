@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/logging.h"
 #include "runtime/reporting_observer.h"
 #include "runtime/runner.h"
@@ -11,8 +13,8 @@ namespace {
 
 auto Log() { return common::Logger("agent"); }
 
-// The server answers a poll at the latest after this; leases last longer.
-constexpr int kPollWaitMs = 15000;
+// The longest a poll may wait on the server; shorter when leases are short.
+constexpr int kMaxPollWaitMs = 15000;
 
 std::string HostName() {
   char name[256] = {};
@@ -65,6 +67,8 @@ bool Agent::Register() {
     grpc::Status status = stub_->Register(&context, request, &response);
     if (status.ok()) {
       agent_id_ = response.agent_id();
+      // Poll (= heartbeat) well within the lease, so a healthy agent never looks lost.
+      poll_wait_ms_ = std::clamp(response.lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
       Log()->info("registered with {} as {} (pool '{}', {} slot(s))", config_.server, agent_id_,
                   config_.pool, config_.slots);
       return true;
@@ -104,14 +108,14 @@ bool Agent::PollOnce() {
     if (shutting_down_) return false;
     request.set_agent_id(agent_id_);
     request.set_free_slots(config_.slots - static_cast<int>(slots_.size()));
-    request.set_wait_ms(kPollWaitMs);
+    request.set_wait_ms(poll_wait_ms_);
     for (const auto& [run_id, slot] : slots_) *request.add_held() = slot->lease;
     poll_in_flight_ = &context;
     // With no free slot the server cannot hand us a run, so cutting this poll short when
     // a slot frees up loses nothing.
     poll_can_be_interrupted_ = request.free_slots() == 0;
   }
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(kPollWaitMs + 10000));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(poll_wait_ms_ + 10000));
   runyard::v1::PollResponse response;
   grpc::Status status = stub_->Poll(&context, request, &response);
   {

@@ -50,6 +50,7 @@ class Agent {
   GrpcRunReporter reporter_;
   GrpcSnapshotCache snapshots_;
   std::string agent_id_;
+  int poll_wait_ms_ = 15000;
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -43,7 +44,10 @@ absl::StatusOr<std::unique_ptr<RunBackend>> BackendForRun(const GlobalOptions& g
                                           "); for a run on a pool pass --server or set RUNYARD_SERVER"));
 }
 
-void PrintJson(const nlohmann::json& json) { std::cout << json.dump(2) << std::endl; }
+// Output of a script may be any bytes: invalid UTF-8 is replaced, never fatal.
+void PrintJson(const nlohmann::json& json, int indent = 2) {
+  std::cout << json.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 // Ctrl-C during a waited local run cancels the run (SIGTERM to its tree, grace, SIGKILL).
 class InterruptToCancel {
@@ -249,15 +253,29 @@ int LogsCommand(const GlobalOptions& global, const std::string& run_id, bool fol
   absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
   if (!backend.ok()) return Fail(backend.status());
   if (!follow) {
-    absl::Status read = (*backend)->ReadFile(run_id, "user_logs/std_log.txt", std::cout);
-    if (absl::IsNotFound(read)) {
-      absl::Status exists = (*backend)->Get(run_id).status();
-      return exists.ok() ? 0 : Fail(exists);  // a run with no output yet
+    std::ostringstream text;
+    absl::Status read = (*backend)->ReadFile(run_id, "user_logs/std_log.txt", text);
+    if (absl::IsNotFound(read)) read = (*backend)->Get(run_id).status();  // no output yet
+    if (!read.ok()) return Fail(read);
+    if (global.json) {
+      PrintJson({{"run_id", run_id}, {"path", "user_logs/std_log.txt"}, {"text", text.str()}});
+    } else {
+      std::cout << text.str() << std::flush;
     }
-    return read.ok() ? 0 : Fail(read);
+    return 0;
   }
+  // Following: raw bytes, or one JSON object per chunk ({offset, text}) under --json.
+  int64_t offset = 0;
   absl::StatusOr<runyard::v1::Run> run = (*backend)->Watch(
-      run_id, 0, [](std::string_view bytes) { std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush(); },
+      run_id, 0,
+      [&](std::string_view bytes) {
+        if (global.json) {
+          PrintJson({{"offset", offset}, {"text", std::string(bytes)}}, -1);
+        } else {
+          std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush();
+        }
+        offset += static_cast<int64_t>(bytes.size());
+      },
       nullptr);
   if (!run.ok()) return Fail(run.status());
   return 0;

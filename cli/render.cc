@@ -18,6 +18,7 @@ std::string IsoTime(int64_t unix_ms) {
 }
 
 std::string Duration(int64_t ms) {
+  if (ms < 10000) return absl::StrFormat("%.3f s", static_cast<double>(ms) / 1000.0);
   if (ms < 60000) return absl::StrFormat("%.1f s", static_cast<double>(ms) / 1000.0);
   if (ms < 3600000) return absl::StrFormat("%d min %d s", ms / 60000, (ms / 1000) % 60);
   return absl::StrFormat("%d h %d min", ms / 3600000, (ms / 60000) % 60);

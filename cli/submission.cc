@@ -20,7 +20,9 @@ absl::StatusOr<runyard::v1::RunSpec> BuildSpec(const SubmitFlags& flags) {
   }
   if (!flags.source_directory.empty()) spec.set_source_directory(flags.source_directory);
   if (spec.source_directory().empty()) spec.set_source_directory(".");
-  spec.set_source_directory(fs::absolute(spec.source_directory()).lexically_normal().string());
+  std::string source_directory = fs::absolute(spec.source_directory()).lexically_normal().string();
+  while (source_directory.size() > 1 && source_directory.back() == '/') source_directory.pop_back();
+  spec.set_source_directory(source_directory);
   if (!flags.script.empty()) {
     spec.set_script(flags.script);
     spec.clear_command();

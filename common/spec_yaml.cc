@@ -212,7 +212,9 @@ absl::StatusOr<RunSpec> LoadRunSpecFile(const std::filesystem::path& file) {
   std::filesystem::path source = spec->source_directory().empty()
                                      ? base
                                      : base / std::filesystem::path(spec->source_directory());
-  spec->set_source_directory(source.lexically_normal().string());
+  std::string normal = source.lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  spec->set_source_directory(normal);
   return spec;
 }
 

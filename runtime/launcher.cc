@@ -31,9 +31,10 @@ constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
 // One run's event loop: output, exit, deadline and cancel, all on one thread.
 class Supervisor {
  public:
-  Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output)
-      : request_(request), on_output_(on_output), pipe_(io_), deadline_(io_), grace_(io_),
-        drain_(io_) {}
+  Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
+             const std::function<void(const std::string&)>& on_event)
+      : request_(request), on_output_(on_output), on_event_(on_event), pipe_(io_), deadline_(io_),
+        grace_(io_), drain_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
     int fds[2];
@@ -67,14 +68,14 @@ class Supervisor {
       deadline_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         result_.deadline_exceeded = true;
-        BeginKill();
+        BeginKill("max run duration reached");
       });
     }
     CancelToken::Subscription on_cancel = cancel.OnCancel([this] {
       asio::post(io_, [this] {
         if (main_exited_) return;
         result_.canceled = true;
-        BeginKill();
+        BeginKill("cancel requested");
       });
     });
     io_.run();
@@ -95,14 +96,22 @@ class Supervisor {
   }
 
   // SIGTERM now, SIGKILL after the grace period unless everything is gone by then.
-  void BeginKill() {
+  void BeginKill(const char* reason) {
     if (killing_) return;
     killing_ = true;
+    Event(std::string(reason) + ": SIGTERM to process group " + std::to_string(pgid_) + ", SIGKILL in " +
+          std::to_string(request_.kill_grace.count()) + " ms");
     sandbox::SignalGroup(pgid_, SIGTERM);
     grace_.expires_after(request_.kill_grace);
     grace_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) sandbox::SignalGroup(pgid_, SIGKILL);
+      if (ec) return;
+      Event("grace period over: SIGKILL to process group " + std::to_string(pgid_));
+      sandbox::SignalGroup(pgid_, SIGKILL);
     });
+  }
+
+  void Event(const std::string& line) {
+    if (on_event_) on_event_(line);
   }
 
   void OnMainExited() {
@@ -136,6 +145,7 @@ class Supervisor {
 
   const LaunchRequest& request_;
   const std::function<void(std::string_view)>& on_output_;
+  const std::function<void(const std::string&)>& on_event_;
   asio::io_context io_;
   asio::readable_pipe pipe_;
   asio::steady_timer deadline_;
@@ -154,8 +164,9 @@ class Supervisor {
 
 LaunchResult LaunchAndWait(const LaunchRequest& request,
                            const std::function<void(std::string_view)>& on_output,
-                           CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
-  Supervisor supervisor(request, on_output);
+                           CancelToken& cancel, const std::function<void(pid_t)>& on_started,
+                           const std::function<void(const std::string&)>& on_event) {
+  Supervisor supervisor(request, on_output, on_event);
   return supervisor.Run(cancel, on_started);
 }
 

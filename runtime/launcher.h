@@ -38,9 +38,12 @@ struct LaunchResult {
 // waits `kill_grace`, then SIGKILLs the group. When the main process is gone, whatever is
 // left of its group is killed too: a finished run leaves nothing behind.
 // `on_started` gets the pid (= process group id) right after the spawn.
+// `on_event` gets one line for each thing the supervisor does (signals sent), for the
+// run's system log.
 LaunchResult LaunchAndWait(const LaunchRequest& request,
                            const std::function<void(std::string_view)>& on_output,
                            CancelToken& cancel,
-                           const std::function<void(pid_t)>& on_started = {});
+                           const std::function<void(pid_t)>& on_started = {},
+                           const std::function<void(const std::string&)>& on_event = {});
 
 }  // namespace runyard::runtime

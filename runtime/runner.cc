@@ -189,7 +189,8 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
         [&](pid_t pid) {
           system_log.Line(absl::StrCat("started process ", pid));
           observer_->OnStatus(runyard::v1::RUNNING);
-        });
+        },
+        [&](const std::string& event) { system_log.Line(event); });
   }
   if (!result.started) {
     return finish(Failure(runyard::v1::FAILED, "UserError",
