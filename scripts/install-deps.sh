@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what runyard needs to build, test and run its examples on Debian 12.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+PACKAGES=(
+  cmake ninja-build g++ pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libarchive-dev libspdlog-dev libboost1.81-dev libboost-filesystem1.81-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
+  libgtest-dev libgmock-dev
+  python3 python3-numpy procps
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends: recommends would pull libboost1.74-dev, which conflicts with 1.81.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
