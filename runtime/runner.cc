@@ -35,29 +35,24 @@ RunOutcome Failure(RunStatus status, const std::string& code, const std::string&
 // Turns how the process ended into what the user is told.
 RunOutcome Judge(const LaunchResult& result, const runyard::v1::RunSpec& spec,
                  CancelToken::Reason cancel_reason) {
-  RunOutcome outcome;
-  outcome.has_exit_code = result.exited;
-  outcome.exit_code = result.exited ? result.exit_code : 128 + result.term_signal;
-  outcome.has_exit_code = true;
+  // A process killed by a signal gets the shell's convention, 128 + signal.
+  auto with_exit_code = [&](RunOutcome outcome) {
+    outcome.has_exit_code = true;
+    outcome.exit_code = result.exited ? result.exit_code : 128 + result.term_signal;
+    return outcome;
+  };
   if (result.deadline_exceeded) {
-    return [&] {
-      RunOutcome o = Failure(runyard::v1::CANCELED, "MaxRunDurationExceeded",
-                             absl::StrCat("the run exceeded max_run_duration_seconds (",
-                                          spec.max_run_duration_seconds(), " s) and was stopped"));
-      o.has_exit_code = outcome.has_exit_code;
-      o.exit_code = outcome.exit_code;
-      return o;
-    }();
+    return with_exit_code(Failure(runyard::v1::CANCELED, "MaxRunDurationExceeded",
+                                  absl::StrCat("the run exceeded max_run_duration_seconds (",
+                                               spec.max_run_duration_seconds(), " s) and was stopped")));
   }
   if (result.canceled) {
-    RunOutcome o = cancel_reason == CancelToken::Reason::kAgentShutdown
-                       ? Failure(runyard::v1::FAILED, "AgentShutdown",
-                                 "the agent was shut down while the run was running")
-                       : Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled");
-    o.has_exit_code = outcome.has_exit_code;
-    o.exit_code = outcome.exit_code;
-    return o;
+    return with_exit_code(cancel_reason == CancelToken::Reason::kAgentShutdown
+                              ? Failure(runyard::v1::FAILED, "AgentShutdown",
+                                        "the agent was shut down while the run was running")
+                              : Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled"));
   }
+  RunOutcome outcome = with_exit_code(RunOutcome{});
   std::vector<int> success(spec.successful_return_codes().begin(),
                            spec.successful_return_codes().end());
   if (success.empty()) success.push_back(0);
