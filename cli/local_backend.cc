@@ -1,8 +1,12 @@
 #include "cli/local_backend.h"
 
+#include <signal.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_names.h"
 
@@ -43,10 +47,37 @@ absl::StatusOr<runyard::v1::Run> LocalBackend::Submit(const runyard::v1::RunSpec
   return plane_->Submit(spec);
 }
 
-absl::StatusOr<runyard::v1::Run> LocalBackend::Get(const std::string& run_id) { return plane_->Get(run_id); }
+namespace {
+// Local runs are held by a runyard process ("local:<pid>"); a dead holder means the run
+// can never end by itself (no server watches local runs).
+bool LocalHolderGone(const runyard::v1::Run& run) {
+  if (common::IsTerminal(run.status()) || run.status() == runyard::v1::QUEUED) return false;
+  if (!absl::StartsWith(run.agent_id(), "local:")) return false;
+  const pid_t pid = static_cast<pid_t>(std::atoi(run.agent_id().c_str() + 6));
+  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+}  // namespace
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Get(const std::string& run_id) {
+  absl::StatusOr<runyard::v1::Run> run = plane_->Get(run_id);
+  if (run.ok() && LocalHolderGone(*run)) {
+    plane_->FailLostRun(run_id, absl::StrCat("the runyard process that ran it (", run->agent_id(),
+                                             ") exited before the run ended")).IgnoreError();
+    return plane_->Get(run_id);
+  }
+  return run;
+}
 
 absl::StatusOr<std::vector<runyard::v1::Run>> LocalBackend::List(const std::string& experiment, int limit) {
-  return plane_->List(experiment, limit);
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs = plane_->List(experiment, limit);
+  if (!runs.ok()) return runs;
+  for (auto& run : *runs) {
+    if (LocalHolderGone(run)) {
+      absl::StatusOr<runyard::v1::Run> updated = Get(run.run_id());
+      if (updated.ok()) run = std::move(*updated);
+    }
+  }
+  return runs;
 }
 
 absl::StatusOr<runyard::v1::Run> LocalBackend::Cancel(const std::string& run_id) { return plane_->Cancel(run_id); }
@@ -76,7 +107,7 @@ absl::StatusOr<runyard::v1::Run> LocalBackend::Watch(
     // In the process that executes the run this wakes on every change; another process
     // sharing the database notices changes within the wait below.
     const uint64_t version = plane_->Version();
-    absl::StatusOr<runyard::v1::Run> run = plane_->Get(run_id);
+    absl::StatusOr<runyard::v1::Run> run = Get(run_id);
     if (!run.ok()) return run.status();
     if (static_cast<size_t>(run->history_size()) != seen_history) {
       seen_history = static_cast<size_t>(run->history_size());

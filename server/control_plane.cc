@@ -330,6 +330,25 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& 
 
 // ------------------------------------------------------------------ leases
 
+void ControlPlane::FailLostRunLocked(const std::string& run_id, const std::string& message) {
+  runyard::v1::RunError error;
+  error.set_code("AgentLost");
+  error.set_message(message);
+  store_->SetOutcome(run_id, false, 0, error).IgnoreError();
+  Transition(run_id, runyard::v1::FAILED).IgnoreError();
+  Log()->warn("run {}: Failed (AgentLost): {}", run_id, message);
+}
+
+absl::Status ControlPlane::FailLostRun(const std::string& run_id, const std::string& message) {
+  std::lock_guard lock(mutex_);
+  absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+  if (!lease.ok()) return lease.status();
+  if (common::IsTerminal(lease->status)) return absl::OkStatus();
+  FailLostRunLocked(run_id, message);
+  ChangedLocked();
+  return absl::OkStatus();
+}
+
 void ControlPlane::StartLeaseReaper() {
   reaper_ = std::thread([this] {
     std::unique_lock lock(mutex_);
@@ -361,12 +380,8 @@ void ControlPlane::ReapExpiredLeases() {
       Transition(lease.run_id, runyard::v1::NOT_RESPONDING).IgnoreError();
       Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
     } else if (lease.expiry_ms + options_.agent_lost_after.count() < now) {
-      runyard::v1::RunError error;
-      error.set_code("AgentLost");
-      error.set_message(absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back"));
-      store_->SetOutcome(lease.run_id, false, 0, error).IgnoreError();
-      Transition(lease.run_id, runyard::v1::FAILED).IgnoreError();
-      Log()->warn("run {}: Failed (AgentLost)", lease.run_id);
+      FailLostRunLocked(lease.run_id,
+                        absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back"));
     } else {
       continue;
     }

@@ -53,6 +53,9 @@ class ControlPlane {
       const runyard::v1::UpdateStatusRequest& request);
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request);
 
+  // Ends a run whose holder is known to be gone: Failed / AgentLost with `message`.
+  absl::Status FailLostRun(const std::string& run_id, const std::string& message);
+
   // Local mode: the calling process itself holds the run, as an agent would.
   absl::StatusOr<runyard::v1::Lease> LeaseToSelf(const std::string& run_id, const std::string& holder);
 
@@ -79,6 +82,7 @@ class ControlPlane {
   void ChangedLocked();      // a run changed: wakes polls and watchers
   void FileChangedLocked();  // a run file grew: wakes watchers only
   void ReapExpiredLeases();
+  void FailLostRunLocked(const std::string& run_id, const std::string& message);
 
   Store* store_;
   BlobStore* blobs_;

@@ -176,6 +176,12 @@ class ManagedProcess:
     def _finish(self):
         for thread in self._threads:
             thread.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if not any(t.is_alive() for t in self._threads):
+                try:
+                    stream.close()
+                except Exception:
+                    pass
         with self._cond:
             try:
                 self._log_file.close()
