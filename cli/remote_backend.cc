@@ -24,6 +24,16 @@ void SetDeadline(grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
 
+// One unary call with a deadline; `call(context, response)` makes it.
+template <typename Response, typename Call>
+absl::StatusOr<Response> Unary(const std::string& address, Call call) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  Response response;
+  if (absl::Status s = FromGrpc(call(&context, &response), address); !s.ok()) return s;
+  return response;
+}
+
 }  // namespace
 
 RemoteBackend::RemoteBackend(const std::string& address)
@@ -34,17 +44,12 @@ RemoteBackend::RemoteBackend(const std::string& address)
 
 absl::StatusOr<int64_t> RemoteBackend::UploadSnapshot(const std::string& digest,
                                                       const std::string& archive_path) {
-  {
-    grpc::ClientContext context;
-    SetDeadline(&context);
-    runyard::v1::FindMissingBlobsRequest request;
-    request.add_digests(digest);
-    runyard::v1::FindMissingBlobsResponse response;
-    if (absl::Status s = FromGrpc(cas_->FindMissingBlobs(&context, request, &response), address_); !s.ok()) {
-      return s;
-    }
-    if (response.missing_size() == 0) return 0;  // the server has it already
-  }
+  runyard::v1::FindMissingBlobsRequest find;
+  find.add_digests(digest);
+  auto missing = Unary<runyard::v1::FindMissingBlobsResponse>(
+      address_, [&](auto* c, auto* r) { return cas_->FindMissingBlobs(c, find, r); });
+  if (!missing.ok()) return missing.status();
+  if (missing->missing_size() == 0) return 0;  // the server has it already
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
   runyard::v1::UploadBlobResponse response;
@@ -66,54 +71,40 @@ absl::StatusOr<int64_t> RemoteBackend::UploadSnapshot(const std::string& digest,
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Submit(const runyard::v1::RunSpec& spec) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
   runyard::v1::SubmitRequest request;
   *request.mutable_spec() = spec;
-  runyard::v1::Run run;
-  if (absl::Status s = FromGrpc(runs_->Submit(&context, request, &run), address_); !s.ok()) return s;
-  return run;
+  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Submit(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Get(const std::string& run_id) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
   runyard::v1::GetRunRequest request;
   request.set_run_id(run_id);
-  runyard::v1::Run run;
-  if (absl::Status s = FromGrpc(runs_->Get(&context, request, &run), address_); !s.ok()) return s;
-  return run;
+  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Get(c, request, r); });
 }
 
 absl::StatusOr<std::vector<runyard::v1::Run>> RemoteBackend::List(const std::string& experiment, int limit) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
   runyard::v1::ListRunsRequest request;
   request.set_experiment(experiment);
   request.set_limit(limit);
-  runyard::v1::ListRunsResponse response;
-  if (absl::Status s = FromGrpc(runs_->List(&context, request, &response), address_); !s.ok()) return s;
-  return std::vector<runyard::v1::Run>(response.runs().begin(), response.runs().end());
+  auto response = Unary<runyard::v1::ListRunsResponse>(
+      address_, [&](auto* c, auto* r) { return runs_->List(c, request, r); });
+  if (!response.ok()) return response.status();
+  return std::vector<runyard::v1::Run>(response->runs().begin(), response->runs().end());
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Cancel(const std::string& run_id) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
   runyard::v1::CancelRunRequest request;
   request.set_run_id(run_id);
-  runyard::v1::Run run;
-  if (absl::Status s = FromGrpc(runs_->Cancel(&context, request, &run), address_); !s.ok()) return s;
-  return run;
+  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Cancel(c, request, r); });
 }
 
 absl::StatusOr<std::vector<runyard::v1::FileInfo>> RemoteBackend::ListFiles(const std::string& run_id) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
   runyard::v1::ListFilesRequest request;
   request.set_run_id(run_id);
-  runyard::v1::ListFilesResponse response;
-  if (absl::Status s = FromGrpc(runs_->ListFiles(&context, request, &response), address_); !s.ok()) return s;
-  return std::vector<runyard::v1::FileInfo>(response.files().begin(), response.files().end());
+  auto response = Unary<runyard::v1::ListFilesResponse>(
+      address_, [&](auto* c, auto* r) { return runs_->ListFiles(c, request, r); });
+  if (!response.ok()) return response.status();
+  return std::vector<runyard::v1::FileInfo>(response->files().begin(), response->files().end());
 }
 
 absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) {
