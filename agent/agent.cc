@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "runtime/reporting_observer.h"
 #include "runtime/runner.h"
@@ -26,7 +27,7 @@ std::string HostName() {
 
 Agent::Agent(AgentConfig config)
     : config_(std::move(config)),
-      channel_(grpc::CreateChannel(config_.server, grpc::InsecureChannelCredentials())),
+      channel_(common::ServerChannel(config_.server)),
       stub_(runyard::v1::Agents::NewStub(channel_)),
       reporter_(channel_),
       snapshots_(channel_, config_.work_dir / "cas") {}

@@ -1,8 +1,10 @@
 #include "cli/remote_backend.h"
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_channel.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
@@ -38,7 +40,7 @@ absl::StatusOr<Response> Unary(const std::string& address, Call call) {
 
 RemoteBackend::RemoteBackend(const std::string& address)
     : address_(address),
-      channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+      channel_(common::ServerChannel(address)),
       runs_(runyard::v1::Runs::NewStub(channel_)),
       cas_(runyard::v1::Cas::NewStub(channel_)) {}
 
@@ -123,27 +125,40 @@ absl::StatusOr<runyard::v1::Run> RemoteBackend::Watch(
     const std::string& run_id, int64_t log_offset,
     const std::function<void(std::string_view)>& on_log,
     const std::function<void(const runyard::v1::Run&)>& on_run) {
-  grpc::ClientContext context;
-  runyard::v1::WatchRequest request;
-  request.set_run_id(run_id);
-  request.set_log_offset(log_offset);
-  auto reader = runs_->Watch(&context, request);
-  runyard::v1::WatchEvent event;
+  // A dropped stream (server restart, network blip) resumes from the last byte received,
+  // so the user sees every byte once; we give up after a minute without a server.
+  constexpr auto kGiveUpAfter = std::chrono::seconds(60);
+  auto delay = std::chrono::milliseconds(200);
+  auto unreachable_since = std::chrono::steady_clock::now();
   runyard::v1::Run last;
-  bool have_run = false;
-  while (reader->Read(&event)) {
-    if (event.has_run()) {
-      last = event.run();
-      have_run = true;
-      if (on_run) on_run(last);
-    } else {
-      on_log(event.log_bytes());
+  while (true) {
+    grpc::ClientContext context;
+    runyard::v1::WatchRequest request;
+    request.set_run_id(run_id);
+    request.set_log_offset(log_offset);
+    auto reader = runs_->Watch(&context, request);
+    runyard::v1::WatchEvent event;
+    while (reader->Read(&event)) {
+      unreachable_since = std::chrono::steady_clock::now();
+      delay = std::chrono::milliseconds(200);
+      if (event.has_run()) {
+        last = event.run();
+        if (on_run) on_run(last);
+      } else if (event.log_offset() + static_cast<int64_t>(event.log_bytes().size()) > log_offset) {
+        // Skip any part we already passed on (a resumed stream starts where we asked).
+        const int64_t skip = std::max<int64_t>(log_offset - event.log_offset(), 0);
+        on_log(std::string_view(event.log_bytes()).substr(static_cast<size_t>(skip)));
+        log_offset = event.log_offset() + static_cast<int64_t>(event.log_bytes().size());
+      }
     }
+    absl::Status status = FromGrpc(reader->Finish(), address_);
+    if (status.ok()) return common::IsTerminal(last.status()) ? absl::StatusOr<runyard::v1::Run>(last) : Get(run_id);
+    if (!absl::IsUnavailable(status) || std::chrono::steady_clock::now() - unreachable_since > kGiveUpAfter) {
+      return status;
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
   }
-  absl::Status status = FromGrpc(reader->Finish(), address_);
-  if (!status.ok()) return status;
-  if (!have_run) return Get(run_id);
-  return last;
 }
 
 }  // namespace runyard::cli
