@@ -54,7 +54,14 @@ bool LocalHolderGone(const runyard::v1::Run& run) {
   if (common::IsTerminal(run.status()) || run.status() == runyard::v1::QUEUED) return false;
   if (!absl::StartsWith(run.agent_id(), "local:")) return false;
   const pid_t pid = static_cast<pid_t>(std::atoi(run.agent_id().c_str() + 6));
-  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  // A dead process not yet reaped by its parent still answers kill(): look for 'Z'.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
 }
 }  // namespace
 

@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  common::SetLogLevel("warn");
+  // The embedded control plane's own log lines are for operators, not CLI users.
+  common::SetLogLevel("error");
 
   CLI::App app{"runyard: run training scripts locally or on a pool of runyard agents"};
   app.require_subcommand(1);

@@ -41,12 +41,14 @@ void RequireMap(const YAML::Node& node, const std::string& field,
                 const std::set<std::string>& allowed) {
   if (!node.IsMap()) Fail(field.empty() ? "<document>" : field,
                           absl::StrCat("expected a mapping, got ", KindName(node)));
+  std::set<std::string> seen;
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
     if (!allowed.contains(key)) {
       Fail(Join(field, key), absl::StrCat("unknown field (known here: ",
                                           absl::StrJoin(allowed, ", "), ")"));
     }
+    if (!seen.insert(key).second) Fail(Join(field, key), "given twice");
   }
 }
 

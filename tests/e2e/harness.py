@@ -93,21 +93,23 @@ class ManagedProcess:
         self.argv = argv
         self.log_path = log_path
         self._lines = []
+        self._streams = {"stdout": [], "stderr": []}
         self._cond = threading.Condition()
         self._log_file = open(log_path, "w", encoding="utf-8", errors="replace")
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.pid = self.proc.pid
-        self._threads = [threading.Thread(target=self._pump, args=(stream,), daemon=True)
-                         for stream in (self.proc.stdout, self.proc.stderr)]
+        self._threads = [threading.Thread(target=self._pump, args=(stream, name), daemon=True)
+                         for stream, name in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))]
         for thread in self._threads:
             thread.start()
 
-    def _pump(self, stream):
+    def _pump(self, stream, name):
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", errors="replace")
             with self._cond:
                 self._lines.append(line)
+                self._streams[name].append(line)
                 try:
                     self._log_file.write(line)
                     self._log_file.flush()
@@ -118,8 +120,17 @@ class ManagedProcess:
             self._cond.notify_all()
 
     def output(self):
+        """stdout and stderr lines, interleaved as they arrived."""
         with self._cond:
             return "".join(self._lines)
+
+    def stdout(self):
+        with self._cond:
+            return "".join(self._streams["stdout"])
+
+    def stderr(self):
+        with self._cond:
+            return "".join(self._streams["stderr"])
 
     def tail(self, lines=30):
         with self._cond:
@@ -320,6 +331,24 @@ SCRIPTS = {
     """,
     "hello.py": """
         print("hello from runyard", flush=True)
+    """,
+    # Leaves a background `sleep 60` behind and exits 0 at once.
+    "leave_child.py": """
+        import subprocess
+        child = subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print("left child", child.pid, flush=True)
+    """,
+    # Prints a numbered line every 0.1 s until the file named by argv[1] exists.
+    "ticker.py": """
+        import os, sys, time
+        release = sys.argv[1]
+        i = 0
+        deadline = time.monotonic() + 300
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            print("tick", i, flush=True)
+            i += 1
+            time.sleep(0.1)
+        print("done after", i, "ticks", flush=True)
     """,
 }
 

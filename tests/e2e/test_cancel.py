@@ -1,4 +1,5 @@
 """Acceptance: `runyard cancel` stops a running run and its whole process tree, remote and local."""
+import os
 import unittest
 
 import harness
@@ -50,6 +51,57 @@ class CancelTest(harness.RunyardTestCase):
     def test_cancel_local_background(self):
         # Without --wait a local run executes in a background `runyard _exec-local` process.
         self._check_cancel()
+
+    def test_cancel_queued_remote(self):
+        """A run canceled while Queued (its pool busy) ends Canceled and never starts."""
+        server = self.start_server()
+        self.start_agent(server, pool="cpu", slots=1)
+        source = self.source_dir("wait_for_file.py", "hello.py")
+        release = os.path.join(self.tmp, "release")
+        blocker = self.submit(["--source-directory", source, "--script", "wait_for_file.py",
+                               "--interpreter", PYTHON, "--target", "cpu", "--", release], server=server)
+        self.wait_for_status(blocker["run_id"], "Running", server=server)
+        marker = self.new_marker()
+        queued = self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
+                              "--target", "cpu", "-e", "%s=%s" % (harness.MARKER_VAR, marker)], server=server)
+        self.assertEqual(queued["status"], "Queued", queued)
+        rc, _, err = self.run_cli(["cancel", queued["run_id"]], server=server)
+        self.assertEqual(rc, 0, err)
+        run = self.wait_for_terminal(queued["run_id"], server=server, timeout=30)
+        self.assertEqual(run["status"], "Canceled", run)
+        self.assertEqual(run["error"]["code"], "Canceled", run)
+
+        with open(release, "w") as f:
+            f.write("go\n")
+        self.assertEqual(self.wait_for_terminal(blocker["run_id"], server=server)["status"], "Completed")
+        # The freed slot must not pick the canceled run up: a third run goes through, and the
+        # canceled one still never ran.
+        third = self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
+                             "--target", "cpu"], server=server)
+        self.assertEqual(self.wait_for_terminal(third["run_id"], server=server)["status"], "Completed")
+        run = self.status(queued["run_id"], server=server)
+        self.assertEqual(run["status"], "Canceled", run)
+        self.assertNotIn("Running", self.history_statuses(run))
+        self.assertNotIn("Preparing", self.history_statuses(run))
+        self.assertEqual(self.logs(queued["run_id"], server=server), "")
+
+    def _check_children_die_with_run(self, server=None, target="local"):
+        source = self.source_dir("leave_child.py")
+        marker = self.new_marker()
+        rc, out, err = self.run_cli(["run", "--source-directory", source, "--script", "leave_child.py",
+                                     "--interpreter", PYTHON, "--target", target,
+                                     "-e", "%s=%s" % (harness.MARKER_VAR, marker)], server=server)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("left child", out)
+        self.assert_no_process(marker)
+
+    def test_children_die_with_completed_run_local(self):
+        self._check_children_die_with_run()
+
+    def test_children_die_with_completed_run_remote(self):
+        server = self.start_server()
+        self.start_agent(server, pool="cpu")
+        self._check_children_die_with_run(server=server, target="cpu")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ class QuickstartLocalTest(harness.RunyardTestCase):
         rc = cli.proc.wait(timeout=120)
         cli.kill()  # joins the reader threads
         self.assertEqual(rc, 0, cli.output())
-        self.assertIn("released", cli.output())
+        self.assertIn("released", cli.stdout())
+        self.assertTrue(cli.stdout().startswith(self.logs(run_id)), cli.output())
         self.assertEqual(self.status(run_id)["status"], "Completed")
 
 

@@ -83,6 +83,31 @@ class RemotePoolTest(harness.RunyardTestCase):
         for marker in markers:
             self.assert_no_process(marker)
 
+    def test_remote_output_is_live(self):
+        """`runyard run --target POOL` shows output while the run is still Running."""
+        source = self.source_dir("ticker.py")
+        release = os.path.join(self.tmp, "release")
+        cli = self.popen_cli(["run", "--source-directory", source, "--script", "ticker.py",
+                              "--interpreter", PYTHON, "--target", "cpu", "--", release], server=self.server)
+        cli.wait_for_line(r"^tick 3$", timeout=120)
+        run_id = cli.wait_for_line(r"runyard: submitted (run-[0-9a-zA-Z]+)", timeout=5).group(1)
+        self.assertEqual(self.status(run_id, server=self.server)["status"], "Running")
+        self.assertTrue(cli.alive())
+
+        # `logs -f` follows the same run live too, and ends when the run ends.
+        follower = self.popen_cli(["logs", "-f", run_id], server=self.server)
+        follower.wait_for_line(r"^tick 0$", timeout=60)
+        with open(release, "w") as f:
+            f.write("go\n")
+        self.assertEqual(cli.proc.wait(timeout=120), 0, cli.output())
+        self.assertEqual(follower.proc.wait(timeout=60), 0, follower.output())
+        cli.kill()
+        follower.kill()
+        logs = self.logs(run_id, server=self.server)
+        self.assertIn("done after", logs)
+        self.assertEqual(follower.stdout(), logs)
+        self.assertTrue(cli.stdout().startswith(logs), cli.output())
+
 
 if __name__ == "__main__":
     unittest.main()
