@@ -1,5 +1,7 @@
 #include "common/spec_yaml.h"
 
+#include <climits>
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -70,6 +72,12 @@ int64_t Integer(const YAML::Node& node, const std::string& field) {
   }
 }
 
+int32_t Int32(const YAML::Node& node, const std::string& field) {
+  const int64_t value = Integer(node, field);
+  if (value < INT32_MIN || value > INT32_MAX) Fail(field, "out of range");
+  return static_cast<int32_t>(value);
+}
+
 bool Boolean(const YAML::Node& node, const std::string& field) {
   bool value = false;
   if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
@@ -134,8 +142,9 @@ void ParseResources(const YAML::Node& node, const std::string& field,
   RequireMap(node, field, {"cpus", "memory_mb", "gpus"});
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
-    const int64_t value = Integer(entry.second, Join(field, key));
-    if (value < 0) Fail(Join(field, key), "must not be negative");
+    const std::string name = Join(field, key);
+    const int64_t value = key == "memory_mb" ? Integer(entry.second, name) : Int32(entry.second, name);
+    if (value < 0) Fail(name, "must not be negative");
     if (key == "cpus") resources->set_cpus(static_cast<int32_t>(value));
     if (key == "memory_mb") resources->set_memory_mb(value);
     if (key == "gpus") resources->set_gpus(static_cast<int32_t>(value));
@@ -175,8 +184,7 @@ RunSpec ParseDocument(const YAML::Node& root) {
     if (key == "successful_return_codes") {
       if (!value.IsSequence()) Fail(key, "expected a list of integers");
       for (size_t i = 0; i < value.size(); ++i) {
-        spec.add_successful_return_codes(
-            static_cast<int32_t>(Integer(value[i], absl::StrCat(key, "[", i, "]"))));
+        spec.add_successful_return_codes(Int32(value[i], absl::StrCat(key, "[", i, "]")));
       }
     }
     if (key == "distributed_job_config") {

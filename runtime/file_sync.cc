@@ -36,7 +36,9 @@ void DirectorySync::SyncFile(const fs::path& file, const std::string& history_pa
   if (ec) return;
   auto [it, is_new] = sent_.try_emplace(history_path);
   Sent& sent = it->second;
-  if (!is_new && sent.size == size && sent.mtime == mtime) return;  // unchanged
+  // Unchanged by size and time; the final scan still checks the digest (a rewrite of the
+  // same size within the clock's granularity, or one a live scan saw, looks the same).
+  if (!is_new && !final_scan && sent.size == size && sent.mtime == mtime) return;
 
   bool rewritten = size < sent.size;
   if (!rewritten && final_scan && sent.size > 0) {

@@ -376,10 +376,13 @@ void ControlPlane::ReapExpiredLeases() {
       absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id);
       if (run.ok()) DispatchLocked(run->target());
       Log()->warn("run {}: agent {} never started it; queued again", lease.run_id, lease.agent_id);
-    } else if (lease.status != runyard::v1::NOT_RESPONDING) {
+    } else if (lease.status != runyard::v1::NOT_RESPONDING &&
+               lease.status != runyard::v1::CANCEL_REQUESTED) {
       Transition(lease.run_id, runyard::v1::NOT_RESPONDING).IgnoreError();
       Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
     } else if (lease.expiry_ms + options_.agent_lost_after.count() < now) {
+      // A CancelRequested run stays so while its agent is silent (the cancel must still
+      // reach it if it comes back); when the agent is gone for good, the run is lost.
       FailLostRunLocked(lease.run_id,
                         absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back"));
     } else {

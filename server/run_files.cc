@@ -28,9 +28,19 @@ absl::StatusOr<int64_t> RunFiles::Append(const std::string& run_id, const std::s
   if (truncate && offset != 0) return absl::InvalidArgumentError("truncate needs offset 0");
 
   std::lock_guard lock(mutex_);
-  std::error_code ec;
-  fs::create_directories(file->parent_path(), ec);
-  int fd = ::open(file->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (truncate ? O_TRUNC : 0), 0644);
+  // Only an append at offset 0 may create the file: a refused gap writes nothing at all.
+  const bool may_create = offset == 0;
+  if (may_create) {
+    std::error_code ec;
+    fs::create_directories(file->parent_path(), ec);
+  }
+  int fd = ::open(file->c_str(),
+                  O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (may_create ? O_CREAT : 0) | (truncate ? O_TRUNC : 0),
+                  0644);
+  if (fd < 0 && errno == ENOENT && !may_create) {
+    return absl::OutOfRangeError(absl::StrCat("append to ", path, " at ", offset,
+                                              " leaves a gap; committed size is 0"));
+  }
   if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
   const int64_t committed = static_cast<int64_t>(::lseek(fd, 0, SEEK_END));
   if (offset > committed) {

@@ -77,6 +77,64 @@ struct Entry {
   std::string hardlink;  // target of a hard link entry
 };
 
+Entry File(std::string path, std::string data, int perm = 0644) {
+  Entry entry;
+  entry.path = std::move(path);
+  entry.data = std::move(data);
+  entry.perm = perm;
+  return entry;
+}
+
+Entry Folder(std::string path) {
+  Entry entry;
+  entry.path = std::move(path);
+  entry.type = AE_IFDIR;
+  entry.perm = 0755;
+  return entry;
+}
+
+Entry Symlink(std::string path, std::string target) {
+  Entry entry;
+  entry.path = std::move(path);
+  entry.type = AE_IFLNK;
+  entry.perm = 0777;
+  entry.symlink = std::move(target);
+  return entry;
+}
+
+Entry Hardlink(std::string path, std::string target) {
+  Entry entry;
+  entry.path = std::move(path);
+  entry.hardlink = std::move(target);
+  return entry;
+}
+
+Entry Special(std::string path, unsigned int type) {
+  Entry entry;
+  entry.path = std::move(path);
+  entry.type = type;
+  entry.perm = 0666;
+  return entry;
+}
+
+ExtractLimits MaxEntries(int64_t n) {
+  ExtractLimits limits;
+  limits.max_entries = n;
+  return limits;
+}
+
+ExtractLimits MaxEntryBytes(int64_t n) {
+  ExtractLimits limits;
+  limits.max_entry_bytes = n;
+  return limits;
+}
+
+ExtractLimits MaxTotalBytes(int64_t n) {
+  ExtractLimits limits;
+  limits.max_total_bytes = n;
+  return limits;
+}
+
 // Writes `entries` as a gzip'd pax tar with libarchive directly, bypassing every check of
 // PackDirectory.
 void WriteArchive(const fs::path& file, const std::vector<Entry>& entries) {
@@ -168,8 +226,8 @@ TEST_F(PackTest, LeavesOutSymlinks) {
 
 TEST_F(PackTest, ExtractsExactlyWhatWasPacked) {
   ASSERT_TRUE(PackAndExtract().ok());
-  EXPECT_THAT(ListTree(dest_), UnorderedElementsAre("train.py", "run.sh", "data/", "data/numbers.csv",
-                                                    "empty/"));
+  EXPECT_THAT(ListTree(dest_),
+              UnorderedElementsAre("train.py", "run.sh", "data/", "data/numbers.csv", "empty/"));
 }
 
 TEST_F(PackTest, StatsCountFilesAndBytes) {
@@ -251,103 +309,93 @@ class HostileArchiveTest : public ::testing::Test {
 };
 
 TEST_F(HostileArchiveTest, WellFormedArchiveIsAccepted) {
-  ASSERT_NO_FATAL_FAILURE(WriteArchive(archive(), {{.path = "./a", .type = AE_IFDIR, .perm = 0755},
-                                                   {.path = "./a/b.txt", .data = "b"}}));
+  ASSERT_NO_FATAL_FAILURE(WriteArchive(archive(), {Folder("./a"), File("./a/b.txt", "b")}));
   ASSERT_TRUE(ExtractArchive(archive(), dest()).ok());
   EXPECT_EQ(ReadFile(dest() / "a" / "b.txt"), "b");
 }
 
 TEST_F(HostileArchiveTest, ImpliedParentFoldersAreCreated) {
-  ASSERT_NO_FATAL_FAILURE(WriteArchive(archive(), {{.path = "x/y/z.txt", .data = "z"}}));
+  ASSERT_NO_FATAL_FAILURE(WriteArchive(archive(), {File("x/y/z.txt", "z")}));
   ASSERT_TRUE(ExtractArchive(archive(), dest()).ok());
   EXPECT_EQ(ReadFile(dest() / "x" / "y" / "z.txt"), "z");
 }
 
 TEST_F(HostileArchiveTest, AbsolutePathIsRefused) {
   const std::string evil = (tmp_.path() / "evil").string();
-  ExpectRefused({{.path = evil, .data = "pwned"}}, evil);
+  ExpectRefused({File(evil, "pwned")}, evil);
   EXPECT_FALSE(fs::exists(evil));
 }
 
 TEST_F(HostileArchiveTest, ParentPathIsRefused) {
-  ExpectRefused({{.path = "../evil", .data = "pwned"}}, "../evil");
+  ExpectRefused({File("../evil", "pwned")}, "../evil");
 }
 
 TEST_F(HostileArchiveTest, PathClimbingOutThroughASubfolderIsRefused) {
-  ExpectRefused({{.path = "a/../../evil", .data = "pwned"}}, "a/../../evil");
+  ExpectRefused({File("a/../../evil", "pwned")}, "a/../../evil");
 }
 
 TEST_F(HostileArchiveTest, SymlinkEntryIsRefused) {
-  ExpectRefused({{.path = "link", .type = AE_IFLNK, .perm = 0777, .symlink = ".."}}, "link");
+  ExpectRefused({Symlink("link", "..")}, "link");
   EXPECT_FALSE(fs::exists(fs::symlink_status(dest() / "link")));
 }
 
 TEST_F(HostileArchiveTest, SymlinkThenFileThroughItIsRefused) {
-  ExpectRefused({{.path = "link", .type = AE_IFLNK, .perm = 0777, .symlink = ".."},
-                 {.path = "link/evil", .data = "pwned"}},
-                "link");
+  ExpectRefused({Symlink("link", ".."), File("link/evil", "pwned")}, "link");
 }
 
 TEST_F(HostileArchiveTest, HardlinkEntryIsRefused) {
-  ExpectRefused({{.path = "a.txt", .data = "a"}, {.path = "b.txt", .hardlink = "a.txt"}}, "b.txt");
+  ExpectRefused({File("a.txt", "a"), Hardlink("b.txt", "a.txt")}, "b.txt");
 }
 
 TEST_F(HostileArchiveTest, HardlinkToAFileOutsideIsRefused) {
-  ExpectRefused({{.path = "passwd", .hardlink = "/etc/passwd"}}, "passwd");
+  ExpectRefused({Hardlink("passwd", "/etc/passwd")}, "passwd");
 }
 
 TEST_F(HostileArchiveTest, SetuidFileIsRefused) {
-  ExpectRefused({{.path = "suid", .perm = 04755, .data = "#!/bin/sh\n"}}, "suid");
+  ExpectRefused({File("suid", "#!/bin/sh\n", 04755)}, "suid");
   EXPECT_FALSE(fs::exists(dest() / "suid"));
 }
 
 TEST_F(HostileArchiveTest, SetgidFileIsRefused) {
-  ExpectRefused({{.path = "sgid", .perm = 02755, .data = "#!/bin/sh\n"}}, "sgid");
+  ExpectRefused({File("sgid", "#!/bin/sh\n", 02755)}, "sgid");
 }
 
 TEST_F(HostileArchiveTest, CharacterDeviceIsRefused) {
-  ExpectRefused({{.path = "null", .type = AE_IFCHR, .perm = 0666}}, "null");
+  ExpectRefused({Special("null", AE_IFCHR)}, "null");
   EXPECT_FALSE(fs::exists(fs::symlink_status(dest() / "null")));
 }
 
-TEST_F(HostileArchiveTest, FifoIsRefused) {
-  ExpectRefused({{.path = "pipe", .type = AE_IFIFO, .perm = 0666}}, "pipe");
-}
+TEST_F(HostileArchiveTest, FifoIsRefused) { ExpectRefused({Special("pipe", AE_IFIFO)}, "pipe"); }
 
 TEST_F(HostileArchiveTest, DuplicateRegularFileIsRefusedAndFirstCopyKept) {
-  ExpectRefused({{.path = "a.txt", .data = "first"}, {.path = "a.txt", .data = "second"}}, "a.txt");
+  ExpectRefused({File("a.txt", "first"), File("a.txt", "second")}, "a.txt");
   EXPECT_EQ(ReadFile(dest() / "a.txt"), "first");
 }
 
 TEST_F(HostileArchiveTest, FileOverAFolderIsRefused) {
-  ExpectRefused({{.path = "a", .type = AE_IFDIR, .perm = 0755}, {.path = "a", .data = "x"}}, "a");
+  ExpectRefused({Folder("a"), File("a", "x")}, "a");
 }
 
 TEST_F(HostileArchiveTest, TooManyEntriesIsRefused) {
-  ExpectRefused({{.path = "1", .data = "1"},
-                 {.path = "2", .data = "2"},
-                 {.path = "3", .data = "3"},
-                 {.path = "4", .data = "4"}},
-                "4", ExtractLimits{.max_entries = 3});
+  ExpectRefused({File("1", "1"), File("2", "2"), File("3", "3"), File("4", "4")}, "4",
+                MaxEntries(3));
   EXPECT_FALSE(fs::exists(dest() / "4"));
 }
 
 TEST_F(HostileArchiveTest, ExactlyMaxEntriesIsAccepted) {
-  ASSERT_NO_FATAL_FAILURE(WriteArchive(
-      archive(), {{.path = "1", .data = "1"}, {.path = "2", .data = "2"}, {.path = "3", .data = "3"}}));
-  EXPECT_TRUE(ExtractArchive(archive(), dest(), ExtractLimits{.max_entries = 3}).ok());
+  ASSERT_NO_FATAL_FAILURE(
+      WriteArchive(archive(), {File("1", "1"), File("2", "2"), File("3", "3")}));
+  EXPECT_TRUE(ExtractArchive(archive(), dest(), MaxEntries(3)).ok());
 }
 
 TEST_F(HostileArchiveTest, EntryLargerThanPerFileLimitIsRefused) {
-  ExpectRefused({{.path = "big.bin", .data = std::string(1000, 'x')}}, "big.bin",
-                ExtractLimits{.max_entry_bytes = 100});
+  ExpectRefused({File("big.bin", std::string(1000, 'x'))}, "big.bin", MaxEntryBytes(100));
   EXPECT_FALSE(fs::exists(dest() / "big.bin"));
 }
 
 TEST_F(HostileArchiveTest, SnapshotLargerThanTotalLimitIsRefused) {
-  ExpectRefused({{.path = "a.bin", .data = std::string(100, 'a')},
-                 {.path = "b.bin", .data = std::string(100, 'b')}},
-                "b.bin", ExtractLimits{.max_total_bytes = 150});
+  ExpectRefused({File("a.bin", std::string(100, 'a')), File("b.bin", std::string(100, 'b'))},
+                "b.bin", MaxTotalBytes(150));
 }
 
 TEST_F(HostileArchiveTest, NonArchiveFileIsFailedPrecondition) {
@@ -358,8 +406,8 @@ TEST_F(HostileArchiveTest, NonArchiveFileIsFailedPrecondition) {
 }
 
 TEST_F(HostileArchiveTest, TruncatedArchiveIsFailedPrecondition) {
-  ASSERT_NO_FATAL_FAILURE(WriteArchive(archive(), {{.path = "a.bin", .data = std::string(50000, 'a')},
-                                                   {.path = "b.bin", .data = std::string(50000, 'b')}}));
+  ASSERT_NO_FATAL_FAILURE(WriteArchive(
+      archive(), {File("a.bin", std::string(50000, 'a')), File("b.bin", std::string(50000, 'b'))}));
   const auto size = fs::file_size(archive());
   fs::resize_file(archive(), size / 2);
   absl::Status status = ExtractArchive(archive(), dest());

@@ -43,7 +43,9 @@ TEST(CheckRelativePathTest, RefusesAbsolutePathAndNamesIt) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("/abs"));
 }
 
-TEST(CheckRelativePathTest, RefusesDotDotInTheMiddle) { ExpectRefused(CheckRelativePath("a/../b")); }
+TEST(CheckRelativePathTest, RefusesDotDotInTheMiddle) {
+  ExpectRefused(CheckRelativePath("a/../b"));
+}
 
 TEST(CheckRelativePathTest, RefusesDotDotAlone) { ExpectRefused(CheckRelativePath("..")); }
 

@@ -192,6 +192,30 @@ TEST(ParseRunSpecYamlTest, NegativeResourceIsNamed) {
   ExpectFieldError("script: train.py\nresources:\n  cpus: -1\n", "resources.cpus");
 }
 
+// 32-bit fields refuse numbers out of their range rather than wrapping them.
+TEST(ParseRunSpecYamlTest, ReturnCodeOutOfRangeIsRefusedRatherThanWrapped) {
+  ExpectFieldError("script: train.py\nsuccessful_return_codes: [4294967296]\n",
+                   "successful_return_codes[0]");
+}
+
+TEST(ParseRunSpecYamlTest, CpusOutOfRangeIsRefusedRatherThanWrapped) {
+  ExpectFieldError("script: train.py\nresources:\n  cpus: 4294967297\n", "resources.cpus");
+}
+
+TEST(ParseRunSpecYamlTest, TopLevelKeyGivenTwiceIsRefused) {
+  ExpectFieldError("script: a.py\nscript: b.py\n", "script");
+}
+
+TEST(ParseRunSpecYamlTest, NestedKeyGivenTwiceIsRefusedWithItsPath) {
+  ExpectFieldError(
+      "script: train.py\n"
+      "environment:\n"
+      "  python:\n"
+      "    interpreter_path: /a\n"
+      "    interpreter_path: /b\n",
+      "environment.python.interpreter_path");
+}
+
 TEST(ParseRunSpecYamlTest, DistributedJobConfigIsRefusedByName) {
   ExpectFieldError("script: train.py\ndistributed_job_config: {}\n", "distributed_job_config");
 }
@@ -209,7 +233,8 @@ TEST(ParseRunSpecYamlTest, EmptyDocumentIsRefused) {
 }
 
 TEST(ParseRunSpecYamlTest, MalformedYamlIsInvalidArgumentWithLine) {
-  absl::StatusOr<runyard::v1::RunSpec> spec = ParseRunSpecYaml("script: train.py\narguments: [a, b\n");
+  absl::StatusOr<runyard::v1::RunSpec> spec =
+      ParseRunSpecYaml("script: train.py\narguments: [a, b\n");
   ASSERT_FALSE(spec.ok());
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(spec.status().message()), HasSubstr("line"));
@@ -217,9 +242,7 @@ TEST(ParseRunSpecYamlTest, MalformedYamlIsInvalidArgumentWithLine) {
 
 // ------------------------------------------------------------------ validation
 
-TEST(ValidateRunSpecTest, ScriptAloneIsValid) {
-  EXPECT_TRUE(ValidateRunSpec(ScriptSpec()).ok());
-}
+TEST(ValidateRunSpecTest, ScriptAloneIsValid) { EXPECT_TRUE(ValidateRunSpec(ScriptSpec()).ok()); }
 
 TEST(ValidateRunSpecTest, CommandAloneIsValid) {
   runyard::v1::RunSpec spec;

@@ -1,0 +1,774 @@
+// Tests for server/control_plane.h: submit, queue per pool, dispatch to waiting agents,
+// leases with fencing, cancel, and the lease reaper.
+//
+// Waiting is event-driven: a Poll tells the test it is waiting through its client_gone
+// callback (first asked once the poll is registered, with the plane's lock held), and
+// the lease reaper, timer-based by design, is awaited through WaitForChange with a bound.
+
+#include "server/control_plane.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace runyard::server {
+namespace {
+
+namespace fs = std::filesystem;
+using runyard::v1::RunStatus;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    std::string pattern = (fs::path(testing::TempDir()) / "control_plane_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~ScopedTempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::vector<RunStatus> History(const runyard::v1::Run& run) {
+  std::vector<RunStatus> statuses;
+  for (const auto& event : run.history()) statuses.push_back(event.status());
+  return statuses;
+}
+
+// A Poll running on its own thread. Started() resolves once the poll is registered as a
+// waiter, so whatever the test does next is seen by a poll that is already waiting.
+class BackgroundPoll {
+ public:
+  BackgroundPoll(ControlPlane* plane, runyard::v1::PollRequest request)
+      : started_future_(started_.get_future()) {
+    thread_ = std::thread([this, plane, request] {
+      response_ = plane->Poll(request, [this] {
+        if (!announced_) {
+          announced_ = true;
+          started_.set_value();
+        }
+        return false;
+      });
+      if (!announced_) started_.set_value();  // the poll failed before it waited
+    });
+  }
+  ~BackgroundPoll() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void WaitUntilWaiting() { started_future_.wait(); }
+
+  absl::StatusOr<runyard::v1::PollResponse> Join() {
+    thread_.join();
+    return response_;
+  }
+
+ private:
+  std::promise<void> started_;
+  std::future<void> started_future_;
+  bool announced_ = false;  // only touched by the poll's thread
+  absl::StatusOr<runyard::v1::PollResponse> response_;
+  std::thread thread_;
+};
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open((tmp_.path() / "runyard.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    blobs_ = std::make_unique<BlobStore>(tmp_.path() / "blobs");
+    files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get());
+
+    const fs::path snapshot = tmp_.path() / "snapshot.tar.gz";
+    std::ofstream(snapshot, std::ios::binary) << "not really a tarball, the plane never opens it";
+    absl::StatusOr<std::string> digest = blobs_->PutFile(snapshot);
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    snapshot_digest_ = *digest;
+  }
+
+  // Made by each test (or lazily with defaults) so a test can pick its own durations.
+  ControlPlane& Plane(ControlPlaneOptions options = DefaultOptions()) {
+    if (!plane_)
+      plane_ = std::make_unique<ControlPlane>(store_.get(), blobs_.get(), files_.get(), options);
+    return *plane_;
+  }
+
+  static ControlPlaneOptions DefaultOptions() {
+    ControlPlaneOptions options;
+    options.lease_duration = std::chrono::seconds(30);
+    options.agent_lost_after = std::chrono::seconds(60);
+    options.max_poll_wait = std::chrono::seconds(5);
+    return options;
+  }
+
+  runyard::v1::RunSpec Spec() const {
+    runyard::v1::RunSpec spec;
+    spec.set_experiment("exp");
+    spec.set_script("train.py");
+    spec.set_compute_target("cpu");
+    spec.set_snapshot_digest(snapshot_digest_);
+    return spec;
+  }
+
+  std::string SubmitRun() {
+    absl::StatusOr<runyard::v1::Run> run = Plane().Submit(Spec());
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.ok() ? run->run_id() : "";
+  }
+
+  std::string RegisterAgent(const std::string& pool = "cpu") {
+    runyard::v1::RegisterRequest request;
+    request.set_name("agent");
+    request.set_pool(pool);
+    request.set_slots(1);
+    absl::StatusOr<runyard::v1::RegisterResponse> response = Plane().Register(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->agent_id() : "";
+  }
+
+  static runyard::v1::PollRequest PollRequest(const std::string& agent_id, int free_slots,
+                                              int wait_ms,
+                                              const std::vector<runyard::v1::Lease>& held = {}) {
+    runyard::v1::PollRequest request;
+    request.set_agent_id(agent_id);
+    request.set_free_slots(free_slots);
+    request.set_wait_ms(wait_ms);
+    for (const auto& lease : held) *request.add_held() = lease;
+    return request;
+  }
+
+  absl::StatusOr<runyard::v1::PollResponse> Poll(const std::string& agent_id, int free_slots,
+                                                 int wait_ms,
+                                                 const std::vector<runyard::v1::Lease>& held = {}) {
+    return Plane().Poll(PollRequest(agent_id, free_slots, wait_ms, held), [] { return false; });
+  }
+
+  // Registers an agent, submits a run and hands it to the agent: the agent's lease.
+  runyard::v1::Lease AssignedRun(std::string* agent_id = nullptr) {
+    const std::string agent = RegisterAgent();
+    if (agent_id) *agent_id = agent;
+    const std::string run_id = SubmitRun();
+    absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 1, 1000);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok() || response->assignments_size() != 1) {
+      ADD_FAILURE() << "run " << run_id << " was not assigned";
+      return {};
+    }
+    return response->assignments(0).lease();
+  }
+
+  absl::StatusOr<runyard::v1::UpdateStatusResponse> Report(const runyard::v1::Lease& lease,
+                                                           RunStatus status) {
+    runyard::v1::UpdateStatusRequest request;
+    *request.mutable_lease() = lease;
+    request.set_status(status);
+    return Plane().UpdateStatus(request);
+  }
+
+  // A leased run the agent reported Running.
+  runyard::v1::Lease RunningRun(std::string* agent_id = nullptr) {
+    runyard::v1::Lease lease = AssignedRun(agent_id);
+    EXPECT_TRUE(Report(lease, runyard::v1::RUNNING).ok());
+    return lease;
+  }
+
+  RunStatus StatusOf(const std::string& run_id) {
+    absl::StatusOr<runyard::v1::Run> run = Plane().Get(run_id);
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.ok() ? run->status() : runyard::v1::RUN_STATUS_UNSPECIFIED;
+  }
+
+  // Waits, event-driven, until `done(status)` holds for the run or `timeout` passes.
+  template <typename Predicate>
+  bool WaitForStatus(const std::string& run_id, Predicate done,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      const uint64_t seen = Plane().Version();
+      if (done(StatusOf(run_id))) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      Plane().WaitForChange(seen, deadline);
+    }
+  }
+
+  ScopedTempDir tmp_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<RunFiles> files_;
+  std::unique_ptr<ControlPlane> plane_;  // destroyed first: it refers to the three above
+  std::string snapshot_digest_;
+};
+
+// ------------------------------------------------------------------ submit
+
+TEST_F(ControlPlaneTest, SubmitWithoutSnapshotIsFailedPrecondition) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.clear_snapshot_digest();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, SubmitWithSnapshotNeverUploadedIsFailedPrecondition) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_digest(std::string(64, 'a'));
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr(std::string(64, 'a')));
+}
+
+TEST_F(ControlPlaneTest, SubmitWithoutScriptIsInvalidArgument) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.clear_script();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("'script'"));
+}
+
+TEST_F(ControlPlaneTest, SubmitWithoutComputeTargetIsInvalidArgument) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.clear_compute_target();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ControlPlaneTest, SubmittedRunIsQueuedWithItsHistory) {
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(Spec());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_FALSE(run->run_id().empty());
+  EXPECT_EQ(run->status(), runyard::v1::QUEUED);
+  EXPECT_THAT(History(*run), ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED));
+  EXPECT_EQ(run->target(), "cpu");
+
+  absl::StatusOr<runyard::v1::Run> stored = Plane().Get(run->run_id());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status(), runyard::v1::QUEUED);
+  EXPECT_THAT(History(*stored), ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED));
+  EXPECT_EQ(stored->spec().script(), "train.py");
+}
+
+TEST_F(ControlPlaneTest, SubmitWithoutExperimentUsesDefault) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.clear_experiment();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->experiment(), "default");
+}
+
+TEST_F(ControlPlaneTest, EachSubmitGetsItsOwnRunId) {
+  const std::string first = SubmitRun();
+  const std::string second = SubmitRun();
+  EXPECT_NE(first, second);
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs = Plane().List("exp", 10);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->size(), 2u);
+}
+
+TEST_F(ControlPlaneTest, GetOfUnknownRunIsNotFound) {
+  EXPECT_EQ(Plane().Get("run_nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ControlPlaneTest, SubmitBumpsTheVersionWatchersWaitOn) {
+  const uint64_t before = Plane().Version();
+  SubmitRun();
+  EXPECT_GT(Plane().Version(), before);
+}
+
+// ------------------------------------------------------------------ agents and polls
+
+TEST_F(ControlPlaneTest, RegisterRefusesReservedAndEmptyPools) {
+  runyard::v1::RegisterRequest request;
+  request.set_pool("local");
+  EXPECT_EQ(Plane().Register(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.set_pool("");
+  EXPECT_EQ(Plane().Register(request).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ControlPlaneTest, PollByUnregisteredAgentIsNotFound) {
+  EXPECT_EQ(Poll("agent_nope", 1, 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ControlPlaneTest, PollHandsAQueuedRunWithALease) {
+  const std::string agent = RegisterAgent();
+  const std::string run_id = SubmitRun();
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 1, 100);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->assignments_size(), 1);
+  const runyard::v1::Assignment& assignment = response->assignments(0);
+  EXPECT_EQ(assignment.lease().run_id(), run_id);
+  EXPECT_FALSE(assignment.lease().lease_id().empty());
+  EXPECT_GT(assignment.lease().fencing_token(), 0);
+  EXPECT_EQ(assignment.spec().script(), "train.py");
+  EXPECT_EQ(assignment.spec().snapshot_digest(), snapshot_digest_);
+}
+
+TEST_F(ControlPlaneTest, AssignedRunIsNotHandedOutTwice) {
+  const std::string first_agent = RegisterAgent();
+  const std::string second_agent = RegisterAgent();
+  SubmitRun();
+  ASSERT_EQ(Poll(first_agent, 1, 100)->assignments_size(), 1);
+  EXPECT_EQ(Poll(second_agent, 1, 0)->assignments_size(), 0);
+}
+
+TEST_F(ControlPlaneTest, PollWithNoFreeSlotsGetsNothing) {
+  const std::string agent = RegisterAgent();
+  const std::string run_id = SubmitRun();
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->assignments_size(), 0);
+  EXPECT_EQ(StatusOf(run_id), runyard::v1::QUEUED);
+}
+
+TEST_F(ControlPlaneTest, PollOfAnotherPoolGetsNothing) {
+  const std::string gpu_agent = RegisterAgent("gpu");
+  SubmitRun();  // targets "cpu"
+  EXPECT_EQ(Poll(gpu_agent, 1, 0)->assignments_size(), 0);
+}
+
+TEST_F(ControlPlaneTest, PollGivesAtMostFreeSlotsRunsOldestFirst) {
+  const std::string agent = RegisterAgent();
+  const std::string first = SubmitRun();
+  const std::string second = SubmitRun();
+  SubmitRun();
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 2, 100);
+  ASSERT_TRUE(response.ok());
+  ASSERT_EQ(response->assignments_size(), 2);
+  EXPECT_EQ(response->assignments(0).lease().run_id(), first);
+  EXPECT_EQ(response->assignments(1).lease().run_id(), second);
+}
+
+TEST_F(ControlPlaneTest, WaitingPollReturnsTheRunOnceItIsSubmitted) {
+  const std::string agent = RegisterAgent();
+  const auto start = std::chrono::steady_clock::now();
+  BackgroundPoll poll(&Plane(), PollRequest(agent, 1, 5000));
+  poll.WaitUntilWaiting();
+  const std::string run_id = SubmitRun();
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->assignments_size(), 1) << "the poll timed out instead of waking up";
+  EXPECT_EQ(response->assignments(0).lease().run_id(), run_id);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(4500));
+}
+
+TEST_F(ControlPlaneTest, TwoWaitingAgentsGetOneRunEach) {
+  const std::string agent_a = RegisterAgent();
+  const std::string agent_b = RegisterAgent();
+  BackgroundPoll poll_a(&Plane(), PollRequest(agent_a, 1, 5000));
+  BackgroundPoll poll_b(&Plane(), PollRequest(agent_b, 1, 5000));
+  poll_a.WaitUntilWaiting();
+  poll_b.WaitUntilWaiting();
+  const std::string first = SubmitRun();
+  const std::string second = SubmitRun();
+  absl::StatusOr<runyard::v1::PollResponse> response_a = poll_a.Join();
+  absl::StatusOr<runyard::v1::PollResponse> response_b = poll_b.Join();
+  ASSERT_TRUE(response_a.ok() && response_b.ok());
+  ASSERT_EQ(response_a->assignments_size(), 1);
+  ASSERT_EQ(response_b->assignments_size(), 1);
+  const std::string got_a = response_a->assignments(0).lease().run_id();
+  const std::string got_b = response_b->assignments(0).lease().run_id();
+  EXPECT_NE(got_a, got_b);
+  EXPECT_THAT((std::vector<std::string>{got_a, got_b}),
+              ::testing::UnorderedElementsAre(first, second));
+}
+
+TEST_F(ControlPlaneTest, PollWithNothingToDoReturnsEmptyAfterItsWait) {
+  const std::string agent = RegisterAgent();
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 1, 50);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->assignments_size(), 0);
+  EXPECT_EQ(response->cancel_run_ids_size(), 0);
+}
+
+TEST_F(ControlPlaneTest, PollEndsWhenTheClientIsGone) {
+  const std::string agent = RegisterAgent();
+  absl::StatusOr<runyard::v1::PollResponse> response =
+      Plane().Poll(PollRequest(agent, 1, 60000), [] { return true; });
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->assignments_size(), 0);
+}
+
+// ------------------------------------------------------------------ leases and fencing
+
+TEST_F(ControlPlaneTest, AgentReportsMoveTheRunThroughItsStatuses) {
+  runyard::v1::Lease lease = AssignedRun();
+  for (RunStatus status : {runyard::v1::PREPARING, runyard::v1::STARTING, runyard::v1::RUNNING,
+                           runyard::v1::FINALIZING}) {
+    ASSERT_TRUE(Report(lease, status).ok());
+  }
+  runyard::v1::UpdateStatusRequest done;
+  *done.mutable_lease() = lease;
+  done.set_status(runyard::v1::COMPLETED);
+  done.set_has_exit_code(true);
+  done.set_exit_code(0);
+  ASSERT_TRUE(Plane().UpdateStatus(done).ok());
+
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::COMPLETED);
+  EXPECT_TRUE(run->has_exit_code());
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::PREPARING,
+                          runyard::v1::STARTING, runyard::v1::RUNNING, runyard::v1::FINALIZING,
+                          runyard::v1::COMPLETED));
+}
+
+TEST_F(ControlPlaneTest, FailedRunKeepsItsExitCodeAndError) {
+  runyard::v1::Lease lease = RunningRun();
+  runyard::v1::UpdateStatusRequest request;
+  *request.mutable_lease() = lease;
+  request.set_status(runyard::v1::FAILED);
+  request.set_has_exit_code(true);
+  request.set_exit_code(3);
+  request.mutable_error()->set_code("UserError");
+  request.mutable_error()->set_message("the script exited with code 3");
+  ASSERT_TRUE(Plane().UpdateStatus(request).ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::FAILED);
+  EXPECT_EQ(run->exit_code(), 3);
+  EXPECT_EQ(run->error().code(), "UserError");
+}
+
+TEST_F(ControlPlaneTest, RepeatedReportOfTheSameStatusIsRecordedOnce) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::RUNNING).ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  const std::vector<RunStatus> history = History(*run);
+  EXPECT_EQ(std::count(history.begin(), history.end(), runyard::v1::RUNNING), 1);
+}
+
+TEST_F(ControlPlaneTest, AgentCannotReportServerOnlyStatuses) {
+  runyard::v1::Lease lease = AssignedRun();
+  for (RunStatus status :
+       {runyard::v1::QUEUED, runyard::v1::NOT_STARTED, runyard::v1::CANCEL_REQUESTED,
+        runyard::v1::NOT_RESPONDING, runyard::v1::RUN_STATUS_UNSPECIFIED}) {
+    EXPECT_EQ(Report(lease, status).status().code(), absl::StatusCode::kInvalidArgument) << status;
+  }
+}
+
+TEST_F(ControlPlaneTest, UpdateStatusWithWrongLeaseIdIsFailedPrecondition) {
+  runyard::v1::Lease lease = AssignedRun();
+  lease.set_lease_id("lease_forged");
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, UpdateStatusWithOldFencingTokenIsFailedPrecondition) {
+  runyard::v1::Lease lease = AssignedRun();
+  lease.set_fencing_token(lease.fencing_token() - 1);
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, PreviousHolderIsFencedOffAfterReassignment) {
+  runyard::v1::Lease old_lease = RunningRun();
+  absl::StatusOr<runyard::v1::Lease> new_lease =
+      Plane().LeaseToSelf(old_lease.run_id(), "other-holder");
+  ASSERT_TRUE(new_lease.ok()) << new_lease.status();
+  EXPECT_GT(new_lease->fencing_token(), old_lease.fencing_token());
+  EXPECT_EQ(Report(old_lease, runyard::v1::FINALIZING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Report(*new_lease, runyard::v1::FINALIZING).ok());
+}
+
+TEST_F(ControlPlaneTest, ReportAfterTheRunEndedIsFailedPrecondition) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::COMPLETED);
+}
+
+TEST_F(ControlPlaneTest, AppendUnderTheCurrentLeaseWritesTheFile) {
+  runyard::v1::Lease lease = RunningRun();
+  runyard::v1::AppendRequest request;
+  *request.mutable_lease() = lease;
+  request.set_path("user_logs/std_log.txt");
+  request.set_offset(0);
+  request.set_data("epoch 1\n");
+  absl::StatusOr<runyard::v1::AppendResponse> response = Plane().Append(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->committed_size(), 8);
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> listed = store_->ListFiles(lease.run_id());
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].path(), "user_logs/std_log.txt");
+  EXPECT_EQ((*listed)[0].size(), 8);
+}
+
+TEST_F(ControlPlaneTest, AppendUnderAStaleLeaseIsRefusedAndWritesNothing) {
+  runyard::v1::Lease old_lease = RunningRun();
+  ASSERT_TRUE(Plane().LeaseToSelf(old_lease.run_id(), "other-holder").ok());
+  runyard::v1::AppendRequest request;
+  *request.mutable_lease() = old_lease;
+  request.set_path("outputs/model.txt");
+  request.set_offset(0);
+  request.set_data("stale bytes");
+  EXPECT_EQ(Plane().Append(request).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(*store_->ListFiles(old_lease.run_id()), IsEmpty());
+}
+
+TEST_F(ControlPlaneTest, AppendAfterTheRunEndedIsRefused) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  runyard::v1::AppendRequest request;
+  *request.mutable_lease() = lease;
+  request.set_path("outputs/late.txt");
+  request.set_data("late");
+  EXPECT_EQ(Plane().Append(request).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, PollTellsTheAgentAboutALeaseItLost) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  ASSERT_TRUE(Plane().LeaseToSelf(lease.run_id(), "other-holder").ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->lost_run_ids(), ElementsAre(lease.run_id()));
+}
+
+TEST_F(ControlPlaneTest, PollTellsTheAgentAboutARunThatEnded) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->lost_run_ids(), ElementsAre(lease.run_id()));
+}
+
+// ------------------------------------------------------------------ cancel
+
+TEST_F(ControlPlaneTest, CancelOfAQueuedRunCancelsItAtOnce) {
+  const std::string run_id = SubmitRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(run_id);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), runyard::v1::CANCELED);
+  EXPECT_EQ(run->error().code(), "Canceled");
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::CANCELED));
+}
+
+TEST_F(ControlPlaneTest, CanceledQueuedRunIsNotHandedOut) {
+  const std::string agent = RegisterAgent();
+  ASSERT_TRUE(Plane().Cancel(SubmitRun()).ok());
+  EXPECT_EQ(Poll(agent, 1, 0)->assignments_size(), 0);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnAssignedButUnstartedRunFencesTheHolder) {
+  runyard::v1::Lease lease = AssignedRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::CANCELED);
+  EXPECT_EQ(Report(lease, runyard::v1::PREPARING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, CancelOfARunningRunRequestsCancel) {
+  runyard::v1::Lease lease = RunningRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), runyard::v1::CANCEL_REQUESTED);
+}
+
+TEST_F(ControlPlaneTest, HolderLearnsOfTheCancelInItsNextPoll) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 1000, {lease});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+  EXPECT_THAT(response->lost_run_ids(), IsEmpty());
+}
+
+TEST_F(ControlPlaneTest, WaitingHolderIsWokenByTheCancel) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  BackgroundPoll poll(&Plane(), PollRequest(agent, 0, 5000, {lease}));
+  poll.WaitUntilWaiting();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+}
+
+TEST_F(ControlPlaneTest, UpdateStatusTellsTheHolderACancelWasRequested) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::UpdateStatusResponse> response =
+      Report(lease, runyard::v1::FINALIZING);
+  ASSERT_TRUE(response.ok());
+  EXPECT_TRUE(response->cancel_requested());
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCEL_REQUESTED)
+      << "a non-terminal report must not hide the pending cancel";
+}
+
+TEST_F(ControlPlaneTest, HolderEndsACancelRequestedRunAsCanceled) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  ASSERT_TRUE(Report(lease, runyard::v1::CANCELED).ok());
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCELED);
+}
+
+TEST_F(ControlPlaneTest, CancelIsIdempotent) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::Run> again = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status(), runyard::v1::CANCEL_REQUESTED);
+  const std::vector<RunStatus> history = History(*again);
+  EXPECT_EQ(std::count(history.begin(), history.end(), runyard::v1::CANCEL_REQUESTED), 1);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnEndedRunChangesNothing) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::COMPLETED);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnUnknownRunIsNotFound) {
+  EXPECT_EQ(Plane().Cancel("run_nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// ------------------------------------------------------------------ lost holders
+
+TEST_F(ControlPlaneTest, FailLostRunEndsARunningRunWithAgentLost) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().FailLostRun(lease.run_id(), "its process died").ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::FAILED);
+  EXPECT_EQ(run->error().code(), "AgentLost");
+  EXPECT_EQ(run->error().message(), "its process died");
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, FailLostRunLeavesAnEndedRunAlone) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  ASSERT_TRUE(Plane().FailLostRun(lease.run_id(), "too late").ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::COMPLETED);
+  EXPECT_TRUE(run->error().code().empty());
+}
+
+TEST_F(ControlPlaneTest, FailLostRunOfAnUnknownRunIsNotFound) {
+  EXPECT_EQ(Plane().FailLostRun("run_nope", "x").code(), absl::StatusCode::kNotFound);
+}
+
+// ------------------------------------------------------------------ lease reaper
+
+ControlPlaneOptions ShortLeases(std::chrono::milliseconds agent_lost_after) {
+  ControlPlaneOptions options;
+  options.lease_duration = std::chrono::milliseconds(200);
+  options.agent_lost_after = agent_lost_after;
+  options.max_poll_wait = std::chrono::seconds(5);
+  return options;
+}
+
+TEST_F(ControlPlaneTest, RunOfASilentAgentBecomesNotRespondingThenFailsWithAgentLost) {
+  Plane(ShortLeases(std::chrono::milliseconds(200)));
+  runyard::v1::Lease lease = RunningRun();
+  Plane().StartLeaseReaper();
+
+  ASSERT_TRUE(WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::FAILED; }))
+      << "still " << StatusOf(lease.run_id());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->error().code(), "AgentLost");
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::RUNNING,
+                          runyard::v1::NOT_RESPONDING, runyard::v1::FAILED));
+}
+
+TEST_F(ControlPlaneTest, AgentThatComesBackResumesItsNotRespondingRun) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  Plane().StartLeaseReaper();
+  ASSERT_TRUE(
+      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->lost_run_ids(), IsEmpty());
+  // Read from the history: with 200 ms leases the reaper may already have struck again.
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  const std::vector<RunStatus> history = History(*run);
+  const auto silent = std::find(history.begin(), history.end(), runyard::v1::NOT_RESPONDING);
+  ASSERT_NE(silent, history.end());
+  ASSERT_NE(silent + 1, history.end()) << "nothing happened after NotResponding";
+  EXPECT_EQ(*(silent + 1), runyard::v1::RUNNING);
+}
+
+TEST_F(ControlPlaneTest, RunHandedOutButNeverStartedIsQueuedAgain) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  runyard::v1::Lease first = AssignedRun();  // the agent never reports: it vanished
+  const std::string other_agent = RegisterAgent();
+  Plane().StartLeaseReaper();
+
+  // The reaper clears the expired lease and dispatches the run to whoever waits next.
+  BackgroundPoll poll(&Plane(), PollRequest(other_agent, 1, 5000));
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok());
+  ASSERT_EQ(response->assignments_size(), 1) << "the run was not queued again";
+  const runyard::v1::Lease& second = response->assignments(0).lease();
+  EXPECT_EQ(second.run_id(), first.run_id());
+  EXPECT_GT(second.fencing_token(), first.fencing_token());
+  EXPECT_EQ(Report(first, runyard::v1::PREPARING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A cancel asked while the agent is silent must survive the reaper and reach the agent
+// when it comes back.
+TEST_F(ControlPlaneTest, CancelRequestedWhileTheAgentIsSilentIsDeliveredWhenItComesBack) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  Plane().StartLeaseReaper();
+  ASSERT_TRUE(
+      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+  ASSERT_EQ(Plane().Cancel(lease.run_id())->status(), runyard::v1::CANCEL_REQUESTED);
+
+  // Give the (1 s period) reaper two passes to get it wrong; it ends early if it does.
+  WaitForStatus(
+      lease.run_id(), [](RunStatus s) { return s != runyard::v1::CANCEL_REQUESTED; },
+      std::chrono::milliseconds(2500));
+
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+  EXPECT_NE(StatusOf(lease.run_id()), runyard::v1::RUNNING);
+}
+
+}  // namespace
+}  // namespace runyard::server

@@ -1,0 +1,437 @@
+// Tests for runtime/launcher.h: one process (and its group) under supervision: output,
+// exit status, environment, deadline, cancel, and nothing left behind.
+//
+// No test sleeps to wait for something: they wait for output markers, for the call to
+// return, or (for processes that must die) for a pidfd to become readable.
+
+#include "runtime/launcher.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace runyard::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    std::string pattern = (fs::path(testing::TempDir()) / "launcher_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~ScopedTempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Orphaned descendants (a run's background children) are reparented to this process
+// while it lives, so they can be waited for and reaped deterministically instead of
+// depending on how quickly the machine's init reaps them.
+class ScopedSubreaper {
+ public:
+  ScopedSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+  ~ScopedSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
+};
+
+// Output collected from the launcher's thread; `marker` fulfils a promise the first
+// time it appears, so another thread can react to it without polling.
+class OutputCollector {
+ public:
+  explicit OutputCollector(std::string marker = "") : marker_(std::move(marker)) {}
+
+  std::function<void(std::string_view)> Callback() {
+    return [this](std::string_view bytes) {
+      std::lock_guard lock(mutex_);
+      text_.append(bytes);
+      if (!marker_.empty() && !marker_seen_ && text_.find(marker_) != std::string::npos) {
+        marker_seen_ = true;
+        seen_.set_value();
+      }
+    };
+  }
+
+  std::future<void> MarkerSeen() { return seen_.get_future(); }
+
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+  // The number printed after "<label> " in the output, e.g. "child 1234".
+  pid_t PidAfter(const std::string& label) {
+    const std::string all = text();
+    const size_t at = all.find(label + " ");
+    if (at == std::string::npos) return -1;
+    const size_t start = at + label.size() + 1;
+    const size_t end = all.find('\n', start);
+    int pid = -1;
+    if (!absl::SimpleAtoi(all.substr(start, end - start), &pid)) return -1;
+    return pid;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string text_;
+  std::string marker_;
+  bool marker_seen_ = false;
+  std::promise<void> seen_;
+};
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  LaunchRequest Shell(const std::string& script) {
+    LaunchRequest request;
+    request.executable = "/bin/sh";
+    request.arguments = {"-c", script};
+    request.working_dir = tmp_.path();
+    request.environment = {{"PATH", "/usr/bin:/bin"}};
+    return request;
+  }
+
+  LaunchResult Launch(const LaunchRequest& request, OutputCollector& output) {
+    return LaunchAndWait(
+        request, output.Callback(), cancel_, [this](pid_t pid) { pgid_ = pid; },
+        [this](const std::string& line) { events_.push_back(line); });
+  }
+
+  // Waits (bounded) until `pid`, a descendant of this process, has died, then reaps it.
+  // Returns false when it was still alive after `timeout_ms` (it is killed then).
+  static bool WaitForDeathAndReap(pid_t pid, int timeout_ms = 5000) {
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return errno == ESRCH;  // already gone and reaped
+    pollfd entry{pidfd, POLLIN, 0};
+    const bool died = ::poll(&entry, 1, timeout_ms) == 1;
+    if (!died) ::kill(pid, SIGKILL);
+    ::close(pidfd);
+    ::waitpid(pid, nullptr, 0);  // ECHILD when someone else reaped it: fine
+    return died;
+  }
+
+  static bool GroupIsGone(pid_t pgid) { return ::kill(-pgid, 0) == -1 && errno == ESRCH; }
+
+  ScopedTempDir tmp_;
+  CancelToken cancel_;
+  pid_t pgid_ = -1;
+  std::vector<std::string> events_;  // written on the launcher's thread, read after it returns
+};
+
+// ------------------------------------------------------------------ normal runs
+
+TEST_F(LauncherTest, ReportsExitCodeAndMergedOutputInOrder) {
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("echo hi; echo err >&2; exit 3"), output);
+  EXPECT_TRUE(result.started);
+  EXPECT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(result.term_signal, 0);
+  EXPECT_FALSE(result.deadline_exceeded);
+  EXPECT_FALSE(result.canceled);
+  EXPECT_EQ(output.text(), "hi\nerr\n");
+}
+
+TEST_F(LauncherTest, ZeroExitIsReportedAsExited) {
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("exit 0"), output);
+  EXPECT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 0);
+}
+
+TEST_F(LauncherTest, ArgumentsArePassedVerbatim) {
+  OutputCollector output;
+  LaunchRequest request = Shell("printf '[%s]' \"$@\"");
+  request.arguments.push_back("sh");  // $0
+  request.arguments.push_back("a b");
+  request.arguments.push_back("*");
+  request.arguments.push_back("");
+  LaunchResult result = Launch(request, output);
+  EXPECT_TRUE(result.exited);
+  EXPECT_EQ(output.text(), "[a b][*][]");
+}
+
+TEST_F(LauncherTest, OnStartedGetsTheProcessGroupLeader) {
+  OutputCollector output;
+  LaunchResult result =
+      Launch(Shell("echo pid $$; echo pgid $(cut -d' ' -f5 /proc/$$/stat)"), output);
+  ASSERT_TRUE(result.exited);
+  EXPECT_GT(pgid_, 0);
+  EXPECT_EQ(output.PidAfter("pid"), pgid_);
+  EXPECT_EQ(output.PidAfter("pgid"), pgid_);
+}
+
+TEST_F(LauncherTest, ChildRunsInItsOwnSession) {
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("echo sid $(cut -d' ' -f6 /proc/$$/stat)"), output);
+  ASSERT_TRUE(result.exited);
+  EXPECT_EQ(output.PidAfter("sid"), pgid_);
+  EXPECT_NE(output.PidAfter("sid"), ::getsid(0));
+}
+
+TEST_F(LauncherTest, ChildGetsExactlyTheGivenEnvironment) {
+  ::setenv("RUNYARD_LAUNCHER_TEST_LEAK", "leaked", 1);
+  OutputCollector output;
+  LaunchRequest request = Shell("echo \"foo=$FOO leak=${RUNYARD_LAUNCHER_TEST_LEAK:-none}\"");
+  request.environment["FOO"] = "bar baz";
+  LaunchResult result = Launch(request, output);
+  ::unsetenv("RUNYARD_LAUNCHER_TEST_LEAK");
+  ASSERT_TRUE(result.exited);
+  EXPECT_EQ(output.text(), "foo=bar baz leak=none\n");
+}
+
+TEST_F(LauncherTest, ChildStartsInTheWorkingDirectory) {
+  const fs::path dir = tmp_.path() / "work dir";
+  fs::create_directories(dir);
+  OutputCollector output;
+  LaunchRequest request = Shell("pwd -P");
+  request.working_dir = dir;
+  LaunchResult result = Launch(request, output);
+  ASSERT_TRUE(result.exited);
+  EXPECT_EQ(output.text(), fs::canonical(dir).string() + "\n");
+}
+
+TEST_F(LauncherTest, MissingExecutableIsNotStarted) {
+  OutputCollector output;
+  LaunchRequest request;
+  request.executable = tmp_.path() / "no-such-binary";
+  request.working_dir = tmp_.path();
+  LaunchResult result = Launch(request, output);
+  EXPECT_FALSE(result.started);
+  EXPECT_FALSE(result.start_error.empty());
+  EXPECT_FALSE(result.exited);
+  EXPECT_EQ(pgid_, -1) << "on_started must not be called for a process that never started";
+}
+
+TEST_F(LauncherTest, MissingWorkingDirectoryIsNotStarted) {
+  OutputCollector output;
+  LaunchRequest request = Shell("echo should-not-run");
+  request.working_dir = tmp_.path() / "absent";
+  LaunchResult result = Launch(request, output);
+  EXPECT_FALSE(result.started);
+  EXPECT_FALSE(result.start_error.empty());
+  EXPECT_THAT(output.text(), Not(HasSubstr("should-not-run")));
+}
+
+TEST_F(LauncherTest, DeathBySignalIsReportedAsSignal) {
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("kill -KILL $$"), output);
+  EXPECT_TRUE(result.started);
+  EXPECT_FALSE(result.exited);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  EXPECT_FALSE(result.deadline_exceeded);
+  EXPECT_FALSE(result.canceled);
+}
+
+TEST_F(LauncherTest, LargeOutputArrivesWhole) {
+  OutputCollector output;
+  // 200000 lines of "0123456789\n" (2.2 MB): more than any pipe buffer.
+  LaunchResult result =
+      Launch(Shell("line=$(printf '0123456789\\n%.0s' $(seq 100)); i=0; "
+                   "while [ $i -lt 2000 ]; do printf '%s\\n' \"$line\"; i=$((i+1)); done"),
+             output);
+  ASSERT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(output.text().size(), 2000u * 100u * 11u);
+}
+
+TEST_F(LauncherTest, FinishedRunLeavesNoBackgroundProcessBehind) {
+  ScopedSubreaper subreaper;
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("sleep 60 & echo child $!; exit 0"), output);
+  ASSERT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 0);
+  const pid_t child = output.PidAfter("child");
+  ASSERT_GT(child, 0) << output.text();
+  EXPECT_TRUE(WaitForDeathAndReap(child)) << "background child survived its run";
+  EXPECT_TRUE(GroupIsGone(pgid_));
+}
+
+// ------------------------------------------------------------------ deadline
+
+TEST_F(LauncherTest, DeadlineStopsAProcessThatHonoursSigterm) {
+  OutputCollector output;
+  LaunchRequest request = Shell("exec sleep 60");
+  request.max_duration = std::chrono::milliseconds(200);
+  request.kill_grace = std::chrono::seconds(30);
+  LaunchResult result = Launch(request, output);
+  EXPECT_TRUE(result.deadline_exceeded);
+  EXPECT_FALSE(result.canceled);
+  EXPECT_FALSE(result.exited);
+  EXPECT_EQ(result.term_signal, SIGTERM);
+}
+
+TEST_F(LauncherTest, DeadlineKillsAGroupThatIgnoresSigterm) {
+  ScopedSubreaper subreaper;
+  OutputCollector output;
+  LaunchRequest request = Shell("trap '' TERM; sleep 60 & echo child $!; wait");
+  // Long enough for the shell to set its trap even on a loaded machine.
+  request.max_duration = std::chrono::milliseconds(500);
+  request.kill_grace = std::chrono::milliseconds(500);
+  LaunchResult result = Launch(request, output);
+
+  EXPECT_TRUE(result.started);
+  EXPECT_TRUE(result.deadline_exceeded);
+  EXPECT_FALSE(result.canceled);
+  EXPECT_FALSE(result.exited);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+
+  const pid_t child = output.PidAfter("child");
+  ASSERT_GT(child, 0) << output.text();
+  EXPECT_TRUE(WaitForDeathAndReap(child)) << "background child survived the deadline";
+  EXPECT_TRUE(GroupIsGone(pgid_)) << "a process of group " << pgid_ << " is still there";
+}
+
+TEST_F(LauncherTest, DeadlineLogsTheSignalsItSends) {
+  OutputCollector output;
+  LaunchRequest request = Shell("trap '' TERM; exec sleep 60");
+  request.max_duration = std::chrono::milliseconds(500);
+  request.kill_grace = std::chrono::milliseconds(200);
+  LaunchResult result = Launch(request, output);
+  ASSERT_TRUE(result.deadline_exceeded);
+  ASSERT_EQ(events_.size(), 2u) << ::testing::PrintToString(events_);
+  EXPECT_THAT(events_[0], HasSubstr("SIGTERM"));
+  EXPECT_THAT(events_[0], HasSubstr(std::to_string(pgid_)));
+  EXPECT_THAT(events_[1], HasSubstr("SIGKILL"));
+}
+
+TEST_F(LauncherTest, ProcessThatEndsBeforeTheDeadlineIsNotMarked) {
+  OutputCollector output;
+  LaunchRequest request = Shell("exit 0");
+  request.max_duration = std::chrono::seconds(60);
+  LaunchResult result = Launch(request, output);
+  EXPECT_TRUE(result.exited);
+  EXPECT_FALSE(result.deadline_exceeded);
+  EXPECT_THAT(events_, IsEmpty());
+}
+
+// ------------------------------------------------------------------ cancel
+
+TEST_F(LauncherTest, CancelFromAnotherThreadStopsTheRun) {
+  OutputCollector output("ready\n");
+  std::future<void> ready = output.MarkerSeen();
+  std::thread canceller([&] {
+    ready.wait();
+    cancel_.RequestCancel();
+  });
+  LaunchResult result = Launch(Shell("echo ready; exec sleep 60"), output);
+  canceller.join();
+  EXPECT_TRUE(result.started);
+  EXPECT_TRUE(result.canceled);
+  EXPECT_FALSE(result.deadline_exceeded);
+  EXPECT_FALSE(result.exited);
+  EXPECT_EQ(result.term_signal, SIGTERM);
+  EXPECT_THAT(events_, Contains(HasSubstr("SIGTERM")));
+}
+
+TEST_F(LauncherTest, CancelKillsAGroupThatIgnoresSigtermAfterTheGrace) {
+  ScopedSubreaper subreaper;
+  OutputCollector output("ready\n");
+  std::future<void> ready = output.MarkerSeen();
+  std::thread canceller([&] {
+    ready.wait();
+    cancel_.RequestCancel();
+  });
+  LaunchRequest request = Shell("trap '' TERM; sleep 60 & echo child $!; echo ready; wait");
+  request.kill_grace = std::chrono::milliseconds(300);
+  LaunchResult result = Launch(request, output);
+  canceller.join();
+  EXPECT_TRUE(result.canceled);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  const pid_t child = output.PidAfter("child");
+  ASSERT_GT(child, 0) << output.text();
+  EXPECT_TRUE(WaitForDeathAndReap(child));
+  EXPECT_TRUE(GroupIsGone(pgid_));
+}
+
+// The agent and the CLI block SIGTERM in their threads to take it with sigwait; the
+// script must not inherit that mask, or a cancel's SIGTERM would wait for the SIGKILL.
+TEST_F(LauncherTest, ChildHearsSigtermEvenWhenTheLaunchingThreadBlocksIt) {
+  OutputCollector output("ready\n");
+  std::future<void> ready = output.MarkerSeen();
+  std::thread canceller([&] {
+    ready.wait();
+    cancel_.RequestCancel();
+  });
+  LaunchRequest request = Shell("echo ready; exec sleep 60");
+  request.kill_grace = std::chrono::seconds(5);
+  LaunchResult result;
+  std::thread launcher([&] {
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+    result = Launch(request, output);
+  });
+  launcher.join();
+  canceller.join();
+  EXPECT_TRUE(result.canceled);
+  EXPECT_EQ(result.term_signal, SIGTERM) << "the child did not die of the SIGTERM";
+}
+
+TEST_F(LauncherTest, TokenCanceledBeforeLaunchStopsTheProcessAtOnce) {
+  cancel_.RequestCancel();
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("exec sleep 60"), output);
+  EXPECT_TRUE(result.started);
+  EXPECT_TRUE(result.canceled);
+  EXPECT_FALSE(result.exited);
+}
+
+TEST_F(LauncherTest, CancelAfterTheRunEndedChangesNothing) {
+  OutputCollector output;
+  LaunchResult result = Launch(Shell("exit 4"), output);
+  cancel_.RequestCancel();
+  EXPECT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 4);
+  EXPECT_FALSE(result.canceled);
+}
+
+// ------------------------------------------------------------------ escaped processes
+
+// A process that leaves the group (setsid) and keeps the output pipe open must not keep
+// LaunchAndWait from returning: it stops reading after a bounded drain (2 s).
+TEST_F(LauncherTest, ProcessThatEscapedTheGroupDoesNotBlockTheReturn) {
+  ScopedSubreaper subreaper;
+  OutputCollector output;
+  // The main shell exits only once the child has left the group (it reports through a
+  // fifo after setsid), so the launcher's final SIGKILL to the group cannot reach it.
+  LaunchResult result = Launch(Shell("mkfifo escaped; "
+                                     "setsid sh -c 'echo $$ > escaped; exec sleep 60' & "
+                                     "read pid < escaped; echo child $pid; exit 0"),
+                               output);
+  EXPECT_TRUE(result.exited);
+  EXPECT_EQ(result.exit_code, 0);
+  const pid_t child = output.PidAfter("child");
+  ASSERT_GT(child, 0) << output.text();
+  ::kill(child, SIGKILL);  // the test's own cleanup: process groups cannot catch it
+  EXPECT_TRUE(WaitForDeathAndReap(child));
+}
+
+}  // namespace
+}  // namespace runyard::runtime
