@@ -30,7 +30,8 @@ Agent::Agent(AgentConfig config)
       channel_(common::ServerChannel(config_.server)),
       stub_(runyard::v1::Agents::NewStub(channel_)),
       reporter_(channel_),
-      snapshots_(channel_, config_.work_dir / "cas") {}
+      blob_source_(channel_),
+      cache_(config_.work_dir / "cas", config_.cache_max_bytes) {}
 
 Agent::~Agent() { JoinFinishedSlots(); }
 
@@ -167,7 +168,8 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     runtime::RunnerOptions options;
     options.work_dir = config_.work_dir;
     options.kill_grace = std::chrono::seconds(config_.kill_grace_seconds);
-    runtime::Runner runner(options, &snapshots_, &observer);
+    options.cache = &cache_;
+    runtime::Runner runner(options, &blob_source_, &observer);
     runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
     Log()->info("run {}: ended {}", slot->lease.run_id(),
                 outcome.error.code().empty() ? "Completed" : outcome.error.code());

@@ -11,6 +11,7 @@
 
 #include "agent/config.h"
 #include "agent/grpc_links.h"
+#include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
 #include "runyard/v1/services.grpc.pb.h"
 
@@ -48,7 +49,8 @@ class Agent {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runyard::v1::Agents::Stub> stub_;
   GrpcRunReporter reporter_;
-  GrpcSnapshotCache snapshots_;
+  GrpcBlobSource blob_source_;
+  runtime::BlobCache cache_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

@@ -15,6 +15,9 @@ struct AgentConfig {
   int slots = 1;
   std::string name;  // defaults to the host name
   int kill_grace_seconds = 30;
+  // Quota of the node's snapshot blob cache (<work_dir>/cas); least recently used blobs
+  // of finished runs go first.
+  int64_t cache_max_bytes = 10LL << 30;
   std::string log_level = "info";
 };
 

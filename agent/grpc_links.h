@@ -29,17 +29,20 @@ class GrpcRunReporter : public runtime::RunReporter {
   std::unique_ptr<runyard::v1::Agents::Stub> stub_;
 };
 
-// Snapshots fetched from the server's blob store into <cache_dir>/<digest>, verified,
-// kept for the next run that needs the same snapshot.
-class GrpcSnapshotCache : public runtime::SnapshotSource {
+// Blobs the node cache lacks, streamed from the server's blob store (many per call),
+// each verified by its digest before it enters the cache.
+class GrpcBlobSource : public runtime::BlobSource {
  public:
-  GrpcSnapshotCache(std::shared_ptr<grpc::Channel> channel, std::filesystem::path cache_dir)
-      : stub_(runyard::v1::Cas::NewStub(channel)), cache_dir_(std::move(cache_dir)) {}
-  absl::StatusOr<std::filesystem::path> FetchSnapshot(const std::string& digest) override;
+  explicit GrpcBlobSource(std::shared_ptr<grpc::Channel> channel)
+      : stub_(runyard::v1::Cas::NewStub(channel)) {}
+  absl::StatusOr<runtime::FetchStats> FetchMissing(const std::vector<std::string>& digests,
+                                                   common::CasDirectory& cache) override;
 
  private:
+  absl::Status FetchBatch(const std::vector<std::string>& digests, common::CasDirectory& cache,
+                          runtime::FetchStats* stats);
+
   std::unique_ptr<runyard::v1::Cas::Stub> stub_;
-  std::filesystem::path cache_dir_;
   std::mutex mutex_;  // one fetch at a time keeps two slots from fetching the same blob
 };
 

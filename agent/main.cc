@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   std::string server, pool, work_dir, name, log_level;
   int slots = 0;
   int kill_grace = -1;
+  int64_t cache_max_bytes = -1;
   app.add_option("--config", config_file, "YAML config file; flags override it");
   app.add_option("--server", server, "runyard-server address (host:port)");
   app.add_option("--pool", pool, "the pool (compute target) this agent serves");
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--slots", slots, "how many runs at once");
   app.add_option("--name", name, "agent name shown on the server (default: host name)");
   app.add_option("--kill-grace-seconds", kill_grace, "SIGTERM-to-SIGKILL grace on cancel/deadline");
+  app.add_option("--cache-max-bytes", cache_max_bytes, "quota of the node's snapshot blob cache");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   if (!name.empty()) config.name = name;
   if (kill_grace >= 0) config.kill_grace_seconds = kill_grace;
   if (!log_level.empty()) config.log_level = log_level;
+  if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
   if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok()) {
     std::fprintf(stderr, "runyard-agent: %s\n", std::string(valid.message()).c_str());
     return 2;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "runyard/v1/run.pb.h"
+#include "runyard/v1/snapshot.pb.h"
 #include "runyard/v1/spec.pb.h"
 
 namespace runyard::cli {
@@ -17,10 +19,20 @@ class RunBackend {
  public:
   virtual ~RunBackend() = default;
 
-  // Uploads the snapshot archive (only if the store lacks it); returns bytes sent.
-  virtual absl::StatusOr<int64_t> UploadSnapshot(const std::string& digest,
-                                                 const std::string& archive_path) = 0;
-  virtual absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec) = 0;
+  // ---- blobs (snapshots)
+  virtual absl::StatusOr<std::vector<std::string>> FindMissingBlobs(const std::vector<std::string>& digests) = 0;
+  // Small blobs, many at once: (digest, bytes).
+  virtual absl::Status UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) = 0;
+  // One large blob from a file, resuming a broken-off upload; `on_progress` gets bytes sent.
+  virtual absl::Status UploadFileBlob(const std::string& digest, const std::filesystem::path& file,
+                                      const std::function<void(int64_t)>& on_progress) = 0;
+  virtual absl::Status ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) = 0;
+  // The limits a snapshot must respect when the submitter sets none.
+  virtual absl::StatusOr<runyard::v1::SnapshotLimits> DefaultSnapshotLimits() = 0;
+
+  // ---- runs
+  virtual absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
+                                                  const runyard::v1::SnapshotLimits& limits) = 0;
   virtual absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) = 0;
   virtual absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) = 0;
   virtual absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) = 0;

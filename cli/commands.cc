@@ -17,7 +17,13 @@
 #include "cli/local_backend.h"
 #include "cli/local_executor.h"
 #include "cli/remote_backend.h"
+#include "cli/git_info.h"
 #include "cli/render.h"
+#include "cli/snapshot_archive.h"
+#include "cli/snapshot_builder.h"
+#include "cli/snapshot_upload.h"
+#include "common/digest.h"
+#include "common/snapshot_manifest.h"
 #include "common/relative_path.h"
 #include "common/status_names.h"
 
@@ -80,6 +86,44 @@ void PrintSummary(const runyard::v1::Run& run, const std::string& outputs_hint) 
   std::cout << "Details: runyard status " << run.run_id() << "  |  files: runyard files " << run.run_id() << "\n";
 }
 
+runyard::v1::SnapshotLimits LimitsFromFlags(const SubmitFlags& flags) {
+  runyard::v1::SnapshotLimits limits;
+  limits.set_max_bytes(flags.max_snapshot_mb * 1000 * 1000);
+  limits.set_max_files(flags.max_snapshot_files);
+  return limits;
+}
+
+// Manifest of the source folder, checked against the limits (before any byte moves),
+// then only what the store lacks is uploaded.
+absl::StatusOr<UploadReport> SnapshotAndUpload(const std::string& source_directory, RunBackend& backend,
+                                               const runyard::v1::SnapshotLimits& limits) {
+  const fs::path digest_cache = LocalBackend::DefaultHome() / "digest-cache" /
+                                common::Sha256Hex(fs::absolute(source_directory).string());
+  absl::StatusOr<BuiltSnapshot> built = BuildSnapshot(source_directory, digest_cache);
+  if (!built.ok()) return built.status();
+  absl::StatusOr<runyard::v1::SnapshotLimits> defaults = backend.DefaultSnapshotLimits();
+  if (!defaults.ok()) return defaults.status();
+  if (absl::Status ok = common::CheckSnapshotLimits(built->manifest, common::EffectiveLimits(limits, *defaults));
+      !ok.ok()) {
+    return ok;
+  }
+  return UploadSnapshot(*built, backend, ::isatty(STDERR_FILENO) != 0);
+}
+
+std::string DescribeUpload(const UploadReport& upload) {
+  return absl::StrCat("snapshot ", upload.files, " files, ", common::HumanBytes(upload.bytes), "; uploaded ",
+                      upload.uploaded_blobs, " blobs, ", common::HumanBytes(upload.uploaded_bytes), "; skipped ",
+                      upload.skipped_files, " unchanged files, ", common::HumanBytes(upload.skipped_bytes));
+}
+
+nlohmann::json UploadToJson(const UploadReport& upload) {
+  return {{"id", upload.snapshot_id},           {"files", upload.files},
+          {"bytes", upload.bytes},              {"uploaded_blobs", upload.uploaded_blobs},
+          {"uploaded_bytes", upload.uploaded_bytes}, {"skipped_files", upload.skipped_files},
+          {"skipped_bytes", upload.skipped_bytes}, {"manifest_bytes", upload.manifest_bytes},
+          {"ignored", upload.ignored}};
+}
+
 // Starts `runyard _exec-local RUN` detached from this terminal, so submit returns at once.
 absl::Status SpawnBackgroundExecutor(const std::string& run_id, int kill_grace_seconds) {
   char self[4096] = {};
@@ -124,18 +168,17 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     backend = std::make_unique<RemoteBackend>(global.server);
   }
 
-  absl::StatusOr<std::unique_ptr<PackedSnapshot>> snapshot = PackSnapshot(spec->source_directory());
-  if (!snapshot.ok()) return Fail(snapshot.status());
-  absl::StatusOr<int64_t> uploaded = backend->UploadSnapshot((*snapshot)->digest, (*snapshot)->archive.string());
-  if (!uploaded.ok()) return Fail(uploaded.status());
-  spec->set_snapshot_digest((*snapshot)->digest);
+  const runyard::v1::SnapshotLimits limits = LimitsFromFlags(options.flags);
+  absl::StatusOr<UploadReport> upload = SnapshotAndUpload(spec->source_directory(), *backend, limits);
+  if (!upload.ok()) return Fail(upload.status());
+  spec->set_snapshot_id(upload->snapshot_id);
+  for (const auto& [key, value] : GitProperties(spec->source_directory())) (*spec->mutable_properties())[key] = value;
 
-  absl::StatusOr<runyard::v1::Run> run = backend->Submit(*spec);
+  absl::StatusOr<runyard::v1::Run> run = backend->Submit(*spec, limits);
   if (!run.ok()) return Fail(run.status());
   if (!global.json) {
-    std::cerr << "runyard: submitted " << run->run_id() << " to " << run->target() << " (snapshot "
-              << (*snapshot)->files << " files, " << (*snapshot)->bytes << " bytes; " << *uploaded
-              << " bytes uploaded)\n";
+    std::cerr << "runyard: submitted " << run->run_id() << " to " << run->target() << " ("
+              << DescribeUpload(*upload) << ")\n";
   }
   const std::string run_id = run->run_id();
 
@@ -147,8 +190,7 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     }
     if (global.json) {
       nlohmann::json json = RunToJson(*run);
-      json["snapshot"] = {{"digest", (*snapshot)->digest}, {"files", (*snapshot)->files},
-                          {"bytes", (*snapshot)->bytes}, {"uploaded_bytes", *uploaded}};
+      json["snapshot"] = UploadToJson(*upload);
       PrintJson(json);
     } else {
       std::cout << run_id << "\n";
@@ -342,6 +384,45 @@ int DownloadCommand(const GlobalOptions& global, const std::string& run_id, cons
     ++count;
   }
   if (global.json) PrintJson({{"run_id", run_id}, {"files", count}});
+  return 0;
+}
+
+int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target) {
+  std::unique_ptr<RunBackend> backend;
+  if (target == "local") {
+    absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
+    if (!local.ok()) return Fail(local.status());
+    backend = std::move(*local);
+  } else {
+    if (global.server.empty()) return Fail(absl::InvalidArgumentError("pass --server or set RUNYARD_SERVER"));
+    backend = std::make_unique<RemoteBackend>(global.server);
+  }
+  const std::string source = flags.source_directory.empty() ? "." : flags.source_directory;
+  absl::StatusOr<UploadReport> upload = SnapshotAndUpload(source, *backend, LimitsFromFlags(flags));
+  if (!upload.ok()) return Fail(upload.status());
+  if (global.json) {
+    PrintJson(UploadToJson(*upload));
+  } else {
+    std::cout << upload->snapshot_id << "\n";
+    std::cerr << "runyard: " << DescribeUpload(*upload) << "\n";
+  }
+  return 0;
+}
+
+int SnapshotDownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& output) {
+  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
+  if (!backend.ok()) return Fail(backend.status());
+  absl::StatusOr<runyard::v1::Run> run = (*backend)->Get(run_id);
+  if (!run.ok()) return Fail(run.status());
+  const std::string out = output.empty() ? run_id + "-snapshot.tar.gz" : output;
+  if (absl::Status written = WriteSnapshotArchive(**backend, run->spec().snapshot_id(), out); !written.ok()) {
+    return Fail(written);
+  }
+  if (global.json) {
+    PrintJson({{"run_id", run_id}, {"snapshot_id", run->spec().snapshot_id()}, {"file", out}});
+  } else {
+    std::cerr << "runyard: snapshot of " << run_id << " written to " << out << "\n";
+  }
   return 0;
 }
 

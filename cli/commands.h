@@ -29,6 +29,10 @@ int FilesCommand(const GlobalOptions& global, const std::string& run_id);
 int DownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& path,
                     const std::string& destination);
 int CancelCommand(const GlobalOptions& global, const std::string& run_id);
+// `runyard snapshot upload [--source-directory DIR]`: what submit uploads, without a run.
+int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target);
+// `runyard snapshot download RUN -o FILE`: the run's snapshot as a tar.gz.
+int SnapshotDownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& output);
 // Hidden: executes a queued local run in the background (submit without --wait).
 int ExecuteLocalCommand(const std::string& run_id, int kill_grace_seconds);
 

@@ -35,16 +35,51 @@ absl::StatusOr<std::unique_ptr<LocalBackend>> LocalBackend::Open(const fs::path&
   return backend;
 }
 
-absl::StatusOr<int64_t> LocalBackend::UploadSnapshot(const std::string& digest, const std::string& archive_path) {
-  if (blobs_->Has(digest)) return 0;
-  absl::StatusOr<std::string> stored = blobs_->PutFile(archive_path);
-  if (!stored.ok()) return stored.status();
-  if (*stored != digest) return absl::DataLossError("snapshot changed while it was stored");
-  return static_cast<int64_t>(fs::file_size(archive_path));
+absl::StatusOr<std::vector<std::string>> LocalBackend::FindMissingBlobs(const std::vector<std::string>& digests) {
+  std::vector<std::string> missing;
+  for (const auto& digest : digests) {
+    if (!blobs_->Has(digest)) missing.push_back(digest);
+  }
+  return missing;
 }
 
-absl::StatusOr<runyard::v1::Run> LocalBackend::Submit(const runyard::v1::RunSpec& spec) {
-  return plane_->Submit(spec);
+absl::Status LocalBackend::UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) {
+  for (const auto& [digest, bytes] : blobs) {
+    absl::StatusOr<std::string> stored = blobs_->Put(bytes);
+    if (!stored.ok()) return stored.status();
+    if (*stored != digest) return absl::DataLossError("blob " + digest + " changed while it was stored");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalBackend::UploadFileBlob(const std::string& digest, const fs::path& file,
+                                          const std::function<void(int64_t)>& on_progress) {
+  absl::StatusOr<std::string> stored = blobs_->PutFile(file);
+  if (!stored.ok()) return stored.status();
+  if (*stored != digest) return absl::DataLossError(file.string() + " changed while it was stored");
+  std::error_code ec;
+  if (on_progress) on_progress(static_cast<int64_t>(fs::file_size(file, ec)));
+  return absl::OkStatus();
+}
+
+absl::Status LocalBackend::ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) {
+  std::ifstream in(blobs_->PathOf(digest), std::ios::binary);
+  if (!blobs_->Has(digest) || !in) return absl::NotFoundError("blob " + digest + " not found");
+  std::string buffer(1 << 20, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0) sink(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<runyard::v1::SnapshotLimits> LocalBackend::DefaultSnapshotLimits() {
+  return plane_->DefaultSnapshotLimits();
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::Submit(const runyard::v1::RunSpec& spec,
+                                                      const runyard::v1::SnapshotLimits& limits) {
+  return plane_->Submit(spec, limits);
 }
 
 namespace {

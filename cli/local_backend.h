@@ -20,8 +20,14 @@ class LocalBackend : public RunBackend {
   // $RUNYARD_HOME, else $XDG_DATA_HOME/runyard, else ~/.local/share/runyard.
   static std::filesystem::path DefaultHome();
 
-  absl::StatusOr<int64_t> UploadSnapshot(const std::string& digest, const std::string& archive_path) override;
-  absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec) override;
+  absl::StatusOr<std::vector<std::string>> FindMissingBlobs(const std::vector<std::string>& digests) override;
+  absl::Status UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) override;
+  absl::Status UploadFileBlob(const std::string& digest, const std::filesystem::path& file,
+                              const std::function<void(int64_t)>& on_progress) override;
+  absl::Status ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) override;
+  absl::StatusOr<runyard::v1::SnapshotLimits> DefaultSnapshotLimits() override;
+  absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
+                                          const runyard::v1::SnapshotLimits& limits) override;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) override;
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_names.h"
+#include "runtime/blob_cache.h"
 #include "runtime/reporting_observer.h"
 #include "runtime/runner.h"
 
@@ -30,17 +31,16 @@ class InProcessReporter : public runtime::RunReporter {
   server::ControlPlane* plane_;
 };
 
-// Snapshots are already in the local blob store: submit put them there.
-class LocalSnapshots : public runtime::SnapshotSource {
+// Local mode's node cache is the local blob store itself: submit put every blob there.
+class LocalBlobSource : public runtime::BlobSource {
  public:
-  explicit LocalSnapshots(server::BlobStore* blobs) : blobs_(blobs) {}
-  absl::StatusOr<fs::path> FetchSnapshot(const std::string& digest) override {
-    if (!blobs_->Has(digest)) return absl::NotFoundError("snapshot " + digest + " is not in the local store");
-    return blobs_->PathOf(digest);
+  absl::StatusOr<runtime::FetchStats> FetchMissing(const std::vector<std::string>& digests,
+                                                   common::CasDirectory& cache) override {
+    for (const auto& digest : digests) {
+      if (!cache.Has(digest)) return absl::NotFoundError("blob " + digest + " is not in the local store");
+    }
+    return runtime::FetchStats{};
   }
-
- private:
-  server::BlobStore* blobs_;
 };
 
 // Watches the store for a cancel asked from another process (runyard cancel).
@@ -89,14 +89,16 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
   if (!lease.ok()) return lease.status();
 
   InProcessReporter reporter(backend.plane());
-  LocalSnapshots snapshots(backend.blobs());
+  LocalBlobSource blobs;
+  runtime::BlobCache cache(backend.blobs()->root(), /*quota_bytes=*/0);
   {
     runtime::ReportingObserver observer(&reporter, *lease, &cancel);
     observer.on_std_log = options.on_output;
     runtime::RunnerOptions runner_options;
     runner_options.work_dir = backend.work_dir();
     runner_options.kill_grace = options.kill_grace;
-    runtime::Runner runner(runner_options, &snapshots, &observer);
+    runner_options.cache = &cache;
+    runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
     runner.Run(run_id, run->spec(), cancel);
   }

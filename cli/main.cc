@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
   app.add_flag("--json", global.json, "print JSON instead of text");
 
   cli::SubmitOptions submit;
+  auto add_limit_options = [&](CLI::App* command) {
+    command->add_option("--max-snapshot-mb", submit.flags.max_snapshot_mb,
+                        "largest snapshot to accept (default: the store's, 300 MB)")->check(CLI::PositiveNumber);
+    command->add_option("--max-snapshot-files", submit.flags.max_snapshot_files,
+                        "most files in a snapshot (default: the store's, 2000)")->check(CLI::PositiveNumber);
+  };
   auto add_submit_options = [&](CLI::App* command) {
     auto& f = submit.flags;
     command->add_option("spec", f.spec_file, "run spec (YAML, fields as in ScriptRunConfig)");
@@ -44,6 +50,7 @@ int main(int argc, char** argv) {
     command->add_option("--interpreter", f.interpreter, "python interpreter to use (user-managed)");
     command->add_option("-e,--env", f.environment_variables, "NAME=VALUE for the script's environment");
     command->add_option("--kill-grace-seconds", submit.kill_grace_seconds, "local runs: SIGTERM-to-SIGKILL grace");
+    add_limit_options(command);
   };
   CLI::App* submit_cmd = app.add_subcommand("submit", "submit a run (script arguments after --)");
   add_submit_options(submit_cmd);
@@ -79,6 +86,18 @@ int main(int argc, char** argv) {
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "cancel a run: its whole process tree is stopped");
   cancel_cmd->add_option("run", run_id, "run id")->required();
 
+  CLI::App* snapshot_cmd = app.add_subcommand("snapshot", "snapshots of source folders");
+  snapshot_cmd->require_subcommand(1);
+  std::string snapshot_target = "local";
+  CLI::App* snapshot_upload_cmd = snapshot_cmd->add_subcommand("upload", "upload a folder's snapshot, print its id");
+  snapshot_upload_cmd->add_option("--source-directory", submit.flags.source_directory, "folder (default .)");
+  snapshot_upload_cmd->add_option("--target", snapshot_target, "local (default) or any pool: the server's store");
+  add_limit_options(snapshot_upload_cmd);
+  std::string snapshot_output;
+  CLI::App* snapshot_download_cmd = snapshot_cmd->add_subcommand("download", "a run's snapshot as a tar.gz");
+  snapshot_download_cmd->add_option("run", run_id, "run id")->required();
+  snapshot_download_cmd->add_option("-o,--output", snapshot_output, "file to write (default RUN-snapshot.tar.gz)");
+
   int exec_grace = 30;
   CLI::App* exec_cmd = app.add_subcommand("_exec-local", "");
   exec_cmd->group("");  // hidden: the background executor of local runs
@@ -109,6 +128,8 @@ int main(int argc, char** argv) {
   if (files_cmd->parsed()) return cli::FilesCommand(global, run_id);
   if (download_cmd->parsed()) return cli::DownloadCommand(global, run_id, path, destination);
   if (cancel_cmd->parsed()) return cli::CancelCommand(global, run_id);
+  if (snapshot_upload_cmd->parsed()) return cli::SnapshotUploadCommand(global, submit.flags, snapshot_target);
+  if (snapshot_download_cmd->parsed()) return cli::SnapshotDownloadCommand(global, run_id, snapshot_output);
   if (exec_cmd->parsed()) return cli::ExecuteLocalCommand(run_id, exec_grace);
   return 2;
 }

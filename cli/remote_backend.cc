@@ -44,37 +44,94 @@ RemoteBackend::RemoteBackend(const std::string& address)
       runs_(runyard::v1::Runs::NewStub(channel_)),
       cas_(runyard::v1::Cas::NewStub(channel_)) {}
 
-absl::StatusOr<int64_t> RemoteBackend::UploadSnapshot(const std::string& digest,
-                                                      const std::string& archive_path) {
-  runyard::v1::FindMissingBlobsRequest find;
-  find.add_digests(digest);
-  auto missing = Unary<runyard::v1::FindMissingBlobsResponse>(
-      address_, [&](auto* c, auto* r) { return cas_->FindMissingBlobs(c, find, r); });
-  if (!missing.ok()) return missing.status();
-  if (missing->missing_size() == 0) return 0;  // the server has it already
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
-  runyard::v1::UploadBlobResponse response;
-  auto writer = cas_->UploadBlob(&context, &response);
-  std::ifstream in(archive_path, std::ios::binary);
-  std::string buffer(1 << 20, '\0');
-  int64_t sent = 0;
-  runyard::v1::BlobChunk chunk;
-  chunk.set_digest(digest);
-  do {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    chunk.set_data(buffer.data(), static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-    if (!writer->Write(chunk)) break;
-    sent += static_cast<int64_t>(chunk.data().size());
-  } while (in);
-  writer->WritesDone();
-  if (absl::Status s = FromGrpc(writer->Finish(), address_); !s.ok()) return s;
-  return sent;
+absl::StatusOr<std::vector<std::string>> RemoteBackend::FindMissingBlobs(const std::vector<std::string>& digests) {
+  constexpr size_t kBatch = 10000;  // keeps each request well under the message size limit
+  std::vector<std::string> missing;
+  for (size_t start = 0; start < digests.size(); start += kBatch) {
+    runyard::v1::FindMissingBlobsRequest request;
+    for (size_t i = start; i < std::min(digests.size(), start + kBatch); ++i) request.add_digests(digests[i]);
+    auto response = Unary<runyard::v1::FindMissingBlobsResponse>(
+        address_, [&](auto* c, auto* r) { return cas_->FindMissingBlobs(c, request, r); });
+    if (!response.ok()) return response.status();
+    missing.insert(missing.end(), response->missing().begin(), response->missing().end());
+  }
+  return missing;
 }
 
-absl::StatusOr<runyard::v1::Run> RemoteBackend::Submit(const runyard::v1::RunSpec& spec) {
+absl::Status RemoteBackend::UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) {
+  runyard::v1::BatchUploadBlobsRequest request;
+  for (const auto& [digest, bytes] : blobs) {
+    auto* blob = request.add_blobs();
+    blob->set_digest(digest);
+    blob->set_data(bytes);
+  }
+  return Unary<runyard::v1::BatchUploadBlobsResponse>(
+             address_, [&](auto* c, auto* r) { return cas_->BatchUploadBlobs(c, request, r); })
+      .status();
+}
+
+absl::Status RemoteBackend::UploadFileBlob(const std::string& digest, const std::filesystem::path& file,
+                                           const std::function<void(int64_t)>& on_progress) {
+  // A broken stream resumes where the server's partial copy ends, a few times over.
+  constexpr int kAttempts = 5;
+  absl::Status last;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    runyard::v1::GetUploadOffsetRequest query;
+    query.set_digest(digest);
+    auto offset = Unary<runyard::v1::GetUploadOffsetResponse>(
+        address_, [&](auto* c, auto* r) { return cas_->GetUploadOffset(c, query, r); });
+    if (!offset.ok()) return offset.status();
+    if (offset->complete()) return absl::OkStatus();
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return absl::NotFoundError("cannot read " + file.string());
+    in.seekg(offset->offset());
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(2));
+    runyard::v1::UploadBlobResponse response;
+    auto writer = cas_->UploadBlob(&context, &response);
+    std::string buffer(1 << 20, '\0');
+    runyard::v1::BlobChunk chunk;
+    chunk.set_digest(digest);
+    int64_t position = offset->offset();
+    do {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      chunk.set_offset(position);
+      chunk.set_data(buffer.data(), static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+      if (!writer->Write(chunk)) break;
+      position += static_cast<int64_t>(chunk.data().size());
+      if (on_progress) on_progress(static_cast<int64_t>(chunk.data().size()));
+    } while (in);
+    writer->WritesDone();
+    last = FromGrpc(writer->Finish(), address_);
+    if (last.ok()) return last;
+    if (!absl::IsUnavailable(last) && !absl::IsAborted(last) && !absl::IsOutOfRange(last)) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
+  return last;
+}
+
+absl::Status RemoteBackend::ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
+  runyard::v1::FetchBlobRequest request;
+  request.set_digest(digest);
+  auto reader = cas_->FetchBlob(&context, request);
+  runyard::v1::BlobChunk chunk;
+  while (reader->Read(&chunk)) sink(chunk.data());
+  return FromGrpc(reader->Finish(), address_);
+}
+
+absl::StatusOr<runyard::v1::SnapshotLimits> RemoteBackend::DefaultSnapshotLimits() {
+  runyard::v1::GetSnapshotLimitsRequest request;
+  return Unary<runyard::v1::SnapshotLimits>(
+      address_, [&](auto* c, auto* r) { return cas_->GetSnapshotLimits(c, request, r); });
+}
+
+absl::StatusOr<runyard::v1::Run> RemoteBackend::Submit(const runyard::v1::RunSpec& spec,
+                                                       const runyard::v1::SnapshotLimits& limits) {
   runyard::v1::SubmitRequest request;
   *request.mutable_spec() = spec;
+  *request.mutable_snapshot_limits() = limits;
   return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Submit(c, request, r); });
 }
 

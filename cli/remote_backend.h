@@ -14,8 +14,14 @@ class RemoteBackend : public RunBackend {
  public:
   explicit RemoteBackend(const std::string& address);
 
-  absl::StatusOr<int64_t> UploadSnapshot(const std::string& digest, const std::string& archive_path) override;
-  absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec) override;
+  absl::StatusOr<std::vector<std::string>> FindMissingBlobs(const std::vector<std::string>& digests) override;
+  absl::Status UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) override;
+  absl::Status UploadFileBlob(const std::string& digest, const std::filesystem::path& file,
+                              const std::function<void(int64_t)>& on_progress) override;
+  absl::Status ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) override;
+  absl::StatusOr<runyard::v1::SnapshotLimits> DefaultSnapshotLimits() override;
+  absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
+                                          const runyard::v1::SnapshotLimits& limits) override;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) override;
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;

@@ -1,6 +1,7 @@
 #include "cli/render.h"
 
 #include <ctime>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -59,7 +60,9 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
                   {"arguments", std::vector<std::string>(spec.arguments().begin(), spec.arguments().end())},
                   {"source_directory", spec.source_directory()},
                   {"max_run_duration_seconds", spec.max_run_duration_seconds()},
-                  {"snapshot_digest", spec.snapshot_digest()}};
+                  {"snapshot_id", spec.snapshot_id()}};
+  json["properties"] = nlohmann::json::object();
+  for (const auto& [key, value] : spec.properties()) json["properties"][key] = value;
   return json;
 }
 
@@ -84,6 +87,12 @@ std::string DescribeRun(const runyard::v1::Run& run) {
                                ? absl::StrJoin(run.spec().command(), " ")
                                : run.spec().script();
   absl::StrAppend(&text, "Runs:        ", what, " ", absl::StrJoin(run.spec().arguments(), " "), "\n");
+  if (!run.spec().properties().empty()) {
+    std::map<std::string, std::string> sorted(run.spec().properties().begin(), run.spec().properties().end());
+    absl::StrAppend(&text, "Properties:\n");
+    for (const auto& [key, value] : sorted) absl::StrAppend(&text, "  ", key, " = ", value, "\n");
+  }
+  absl::StrAppend(&text, "Snapshot:    ", run.spec().snapshot_id(), "\n");
   absl::StrAppend(&text, "History:\n");
   const int64_t start = run.history_size() > 0 ? run.history(0).time_unix_ms() : 0;
   for (const auto& event : run.history()) {

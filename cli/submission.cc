@@ -1,12 +1,7 @@
 #include "cli/submission.h"
 
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
-#include "common/digest.h"
-#include "common/ids.h"
 #include "common/spec_yaml.h"
-#include "runtime/archive.h"
 
 namespace runyard::cli {
 namespace fs = std::filesystem;
@@ -69,27 +64,6 @@ absl::StatusOr<runyard::v1::RunSpec> BuildSpec(const SubmitFlags& flags) {
     }
   }
   return spec;
-}
-
-PackedSnapshot::~PackedSnapshot() {
-  std::error_code ec;
-  if (!archive.empty()) fs::remove(archive, ec);
-}
-
-absl::StatusOr<std::unique_ptr<PackedSnapshot>> PackSnapshot(const fs::path& source_directory) {
-  auto packed = std::make_unique<PackedSnapshot>();
-  std::error_code ec;
-  packed->archive = fs::temp_directory_path(ec) /
-                    absl::StrCat("runyard-snapshot-", ::getpid(), "-", common::RandomHex(4), ".tar.gz");
-  absl::StatusOr<runtime::PackStats> stats = runtime::PackDirectory(source_directory, packed->archive);
-  if (!stats.ok()) return stats.status();
-  packed->files = stats->files;
-  packed->bytes = stats->bytes;
-  packed->archive_bytes = static_cast<int64_t>(fs::file_size(packed->archive, ec));
-  absl::StatusOr<std::string> digest = common::Sha256File(packed->archive);
-  if (!digest.ok()) return digest.status();
-  packed->digest = *digest;
-  return packed;
 }
 
 }  // namespace runyard::cli

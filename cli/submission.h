@@ -23,21 +23,12 @@ struct SubmitFlags {
   std::vector<std::string> environment_variables;  // NAME=VALUE
   std::vector<std::string> arguments;              // after --
   bool arguments_given = false;
+  int64_t max_snapshot_mb = 0;                     // 0: the store's default
+  int64_t max_snapshot_files = 0;
 };
 
 // The spec to submit: the YAML file (if any), then the flags, validated; the script must
 // exist inside the source directory. Errors name the field or flag.
 absl::StatusOr<runyard::v1::RunSpec> BuildSpec(const SubmitFlags& flags);
-
-// A packed source directory, ready to upload (the archive is removed with this object).
-struct PackedSnapshot {
-  std::string digest;
-  std::filesystem::path archive;
-  int64_t files = 0;
-  int64_t bytes = 0;
-  int64_t archive_bytes = 0;
-  ~PackedSnapshot();
-};
-absl::StatusOr<std::unique_ptr<PackedSnapshot>> PackSnapshot(const std::filesystem::path& source_directory);
 
 }  // namespace runyard::cli

@@ -5,7 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
 #include "absl/status/statusor.h"
+#include "common/cas_directory.h"
 #include "runyard/v1/run.pb.h"
 
 namespace runyard::runtime {
@@ -36,11 +39,19 @@ class RunObserver {
   virtual void OnFinished(const RunOutcome& outcome) = 0;
 };
 
-// Gives the runtime a local copy of a snapshot archive by digest.
-class SnapshotSource {
+struct FetchStats {
+  int64_t blobs = 0;
+  int64_t bytes = 0;
+};
+
+// Where blobs come from when the node cache lacks them: the server (agent) or the local
+// blob store (local mode).
+class BlobSource {
  public:
-  virtual ~SnapshotSource() = default;
-  virtual absl::StatusOr<std::filesystem::path> FetchSnapshot(const std::string& digest) = 0;
+  virtual ~BlobSource() = default;
+  // Brings every blob of `digests` that `cache` lacks into it, each verified by digest.
+  virtual absl::StatusOr<FetchStats> FetchMissing(const std::vector<std::string>& digests,
+                                                  common::CasDirectory& cache) = 0;
 };
 
 }  // namespace runyard::runtime

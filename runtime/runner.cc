@@ -11,7 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/spec_yaml.h"
-#include "runtime/archive.h"
+#include "runtime/blob_cache.h"
+#include "runtime/snapshot_stage.h"
 #include "runtime/command_line.h"
 #include "runtime/file_sync.h"
 #include "runtime/launcher.h"
@@ -128,18 +129,23 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
 
   // Snapshot.
   system_log.Line(absl::StrCat("preparing run ", run_id, " in ", workspace->root.string()));
-  if (!spec.snapshot_digest().empty()) {
-    absl::StatusOr<fs::path> archive = snapshots_->FetchSnapshot(spec.snapshot_digest());
-    if (!archive.ok()) {
-      return finish(Failure(runyard::v1::FAILED, "SnapshotUnavailable",
-                            absl::StrCat("cannot fetch snapshot ", spec.snapshot_digest(), ": ",
-                                         archive.status().message())));
+  std::unique_ptr<BlobCache::Pins> snapshot_pins;  // released when the run is over
+  if (!spec.snapshot_id().empty()) {
+    absl::StatusOr<SnapshotReport> snapshot =
+        PrepareSnapshot(spec.snapshot_id(), *options_.cache, *blobs_, workspace->working_dir);
+    if (!snapshot.ok()) {
+      const bool hostile = absl::IsFailedPrecondition(snapshot.status());
+      return finish(Failure(runyard::v1::FAILED, hostile ? "SnapshotRejected" : "SnapshotUnavailable",
+                            absl::StrCat(hostile ? "" : "cannot fetch snapshot: ",
+                                         std::string(snapshot.status().message()))));
     }
-    if (absl::Status extracted = ExtractArchive(*archive, workspace->working_dir); !extracted.ok()) {
-      return finish(Failure(runyard::v1::FAILED, "SnapshotRejected",
-                            std::string(extracted.message())));
-    }
-    system_log.Line("snapshot " + spec.snapshot_digest() + " materialized");
+    system_log.Line(absl::StrCat("snapshot ", spec.snapshot_id(), ": ", snapshot->files, " files, ",
+                                 snapshot->bytes, " bytes; fetched ", snapshot->fetched.blobs, " blobs (",
+                                 snapshot->fetched.bytes, " bytes) in ", snapshot->fetch_time.count(),
+                                 " ms, ", snapshot->blobs + 1 - snapshot->fetched.blobs,
+                                 " from the node cache; materialized in ", snapshot->materialize_time.count(),
+                                 " ms"));
+    snapshot_pins = std::move(snapshot->pins);
   }
   std::error_code ec;
   fs::create_directories(workspace->outputs(), ec);
@@ -198,6 +204,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   // Outputs and logs written before the end (or the kill) still reach run history.
   observer_->OnStatus(runyard::v1::FINALIZING);
   sync.Scan(/*final_scan=*/true);
+  snapshot_pins.reset();
+  if (const int64_t freed = options_.cache->EvictToQuota(); freed > 0) {
+    system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
+  }
   return finish(Judge(result, spec, cancel.reason()));
 }
 

@@ -10,8 +10,12 @@
 
 namespace runyard::runtime {
 
+class BlobCache;
+
 struct RunnerOptions {
   std::filesystem::path work_dir;
+  // The node's blob cache, shared by all runs of this process.
+  BlobCache* cache = nullptr;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
@@ -22,15 +26,15 @@ struct RunnerOptions {
 // the observer; it knows nothing of where that ends up.
 class Runner {
  public:
-  Runner(RunnerOptions options, SnapshotSource* snapshots, RunObserver* observer)
-      : options_(std::move(options)), snapshots_(snapshots), observer_(observer) {}
+  Runner(RunnerOptions options, BlobSource* blobs, RunObserver* observer)
+      : options_(std::move(options)), blobs_(blobs), observer_(observer) {}
 
   RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
                  CancelToken& cancel);
 
  private:
   RunnerOptions options_;
-  SnapshotSource* snapshots_;
+  BlobSource* blobs_;
   RunObserver* observer_;
 };
 

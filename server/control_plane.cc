@@ -1,5 +1,8 @@
 #include "server/control_plane.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/ids.h"
@@ -71,15 +74,47 @@ absl::Status ControlPlane::Transition(const std::string& run_id, RunStatus statu
 
 // ------------------------------------------------------------------ users
 
-absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec) {
+runyard::v1::SnapshotLimits ControlPlane::DefaultSnapshotLimits() const {
+  runyard::v1::SnapshotLimits limits;
+  limits.set_max_bytes(options_.max_snapshot_bytes);
+  limits.set_max_files(options_.max_snapshot_files);
+  return limits;
+}
+
+absl::Status ControlPlane::CheckSnapshot(const std::string& snapshot_id, const runyard::v1::SnapshotLimits& limits) {
+  if (!blobs_->Has(snapshot_id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot '", snapshot_id, "' was not uploaded; upload it before submitting"));
+  }
+  std::ifstream in(blobs_->PathOf(snapshot_id), std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  absl::StatusOr<runyard::v1::SnapshotManifest> manifest = common::ParseManifest(bytes.str());
+  if (!manifest.ok()) return absl::InvalidArgumentError(std::string(manifest.status().message()));
+  if (absl::Status ok = common::CheckSnapshotLimits(*manifest, common::EffectiveLimits(limits, DefaultSnapshotLimits()));
+      !ok.ok()) {
+    return ok;
+  }
+  int64_t missing = 0;
+  std::string first_missing;
+  for (const auto& entry : manifest->entries()) {
+    if (entry.directory() || blobs_->Has(entry.digest())) continue;
+    if (missing++ == 0) first_missing = entry.path();
+  }
+  if (missing > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("snapshot '", snapshot_id, "': ", missing,
+                                                      " file(s) not uploaded, e.g. ", first_missing));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
+                                                      const runyard::v1::SnapshotLimits& limits) {
   if (absl::Status valid = common::ValidateRunSpec(spec); !valid.ok()) return valid;
   if (spec.compute_target().empty()) {
     return absl::InvalidArgumentError("spec field 'compute_target': missing (local or a pool name)");
   }
-  if (spec.snapshot_digest().empty() || !blobs_->Has(spec.snapshot_digest())) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot '", spec.snapshot_digest(), "' was not uploaded; upload it before submitting"));
-  }
+  if (absl::Status ok = CheckSnapshot(spec.snapshot_id(), limits); !ok.ok()) return ok;
   if (spec.experiment().empty()) spec.set_experiment("default");
 
   runyard::v1::Run run;

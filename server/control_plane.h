@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "runyard/v1/services.pb.h"
+#include "common/snapshot_manifest.h"
 #include "server/blob_store.h"
 #include "server/run_files.h"
 #include "server/store.h"
@@ -25,6 +26,9 @@ struct ControlPlaneOptions {
   std::chrono::milliseconds agent_lost_after{std::chrono::seconds(60)};
   // The longest a Poll waits with nothing to hand out.
   std::chrono::milliseconds max_poll_wait{std::chrono::seconds(20)};
+  // Snapshot limits when the submitter sets none.
+  int64_t max_snapshot_bytes = common::kDefaultMaxSnapshotBytes;
+  int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
 };
 
 // The control plane's logic with no transport: queue per pool, dispatch to waiting
@@ -39,7 +43,11 @@ class ControlPlane {
   void StartLeaseReaper();
 
   // ---- users
-  absl::StatusOr<runyard::v1::Run> Submit(runyard::v1::RunSpec spec);
+  // Checks the spec and its snapshot (manifest and every blob uploaded, within limits:
+  // the submitter's where given, else the server's) and queues the run.
+  absl::StatusOr<runyard::v1::Run> Submit(runyard::v1::RunSpec spec,
+                                          const runyard::v1::SnapshotLimits& limits = {});
+  runyard::v1::SnapshotLimits DefaultSnapshotLimits() const;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id);
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit);
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id);
@@ -75,6 +83,7 @@ class ControlPlane {
     std::vector<std::string> assigned;  // runs handed to it while it waited
   };
 
+  absl::Status CheckSnapshot(const std::string& snapshot_id, const runyard::v1::SnapshotLimits& limits);
   absl::Status Transition(const std::string& run_id, runyard::v1::RunStatus status);
   absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id, const std::string& agent_id);
   absl::Status CheckLease(const runyard::v1::Lease& lease, LeaseRecord* current);

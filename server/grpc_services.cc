@@ -34,21 +34,86 @@ grpc::Status CasService::FindMissingBlobs(grpc::ServerContext*, const runyard::v
   return grpc::Status::OK;
 }
 
+grpc::Status CasService::BatchUploadBlobs(grpc::ServerContext*, const runyard::v1::BatchUploadBlobsRequest* request,
+                                          runyard::v1::BatchUploadBlobsResponse*) {
+  for (const auto& blob : request->blobs()) {
+    if (blobs_->Has(blob.digest())) continue;
+    absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(blob.digest());
+    if (!writer.ok()) return ToGrpc(writer.status());
+    if (absl::Status s = (*writer)->Append(blob.data()); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = (*writer)->Commit(); !s.ok()) return ToGrpc(s);
+  }
+  return grpc::Status::OK;
+}
+
+// Resumable: the first chunk's offset must be what GetUploadOffset said; the blob is
+// published only once the bytes hash to its digest.
 grpc::Status CasService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<runyard::v1::BlobChunk>* reader,
                                     runyard::v1::UploadBlobResponse* response) {
   runyard::v1::BlobChunk chunk;
   if (!reader->Read(&chunk)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload");
-  absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(chunk.digest());
+  const std::string digest = chunk.digest();
+  {
+    std::lock_guard lock(uploads_mutex_);
+    if (!uploads_in_flight_.insert(digest).second) {
+      return grpc::Status(grpc::StatusCode::ABORTED, "blob " + digest + " is being uploaded by another client");
+    }
+  }
+  struct Release {
+    CasService* self;
+    std::string digest;
+    ~Release() {
+      std::lock_guard lock(self->uploads_mutex_);
+      self->uploads_in_flight_.erase(digest);
+    }
+  } release{this, digest};
+
+  absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(digest, /*resumable=*/true);
   if (!writer.ok()) return ToGrpc(writer.status());
-  int64_t size = 0;
+  if (chunk.offset() != (*writer)->offset()) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        "upload of " + digest + " must resume at " + std::to_string((*writer)->offset()));
+  }
   do {
+    if (chunk.digest() != digest) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one blob per upload");
     if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok()) return ToGrpc(s);
-    size += static_cast<int64_t>(chunk.data().size());
   } while (reader->Read(&chunk));
+  const int64_t size = (*writer)->offset();
   if (absl::Status s = (*writer)->Commit(); !s.ok()) return ToGrpc(s);
-  response->set_digest(chunk.digest());
+  response->set_digest(digest);
   response->set_size(size);
   return grpc::Status::OK;
+}
+
+grpc::Status CasService::GetUploadOffset(grpc::ServerContext*, const runyard::v1::GetUploadOffsetRequest* request,
+                                         runyard::v1::GetUploadOffsetResponse* response) {
+  if (!common::IsValidDigest(request->digest())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "'" + request->digest() + "' is not a SHA-256 digest");
+  }
+  response->set_complete(blobs_->Has(request->digest()));
+  response->set_offset(response->complete() ? 0 : blobs_->PartialSize(request->digest()));
+  return grpc::Status::OK;
+}
+
+bool CasService::SendBlob(const std::string& digest, grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
+  std::ifstream in(blobs_->PathOf(digest), std::ios::binary);
+  in.seekg(0, std::ios::end);
+  const int64_t size = in.tellg();
+  in.seekg(0);
+  std::string buffer(kChunkBytes, '\0');
+  runyard::v1::BlobChunk chunk;
+  chunk.set_digest(digest);
+  chunk.set_size(size);
+  int64_t offset = 0;
+  do {  // an empty blob still sends one chunk, so the receiver learns it
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = std::max<std::streamsize>(in.gcount(), 0);
+    chunk.set_offset(offset);
+    chunk.set_data(buffer.data(), static_cast<size_t>(got));
+    if (!writer->Write(chunk)) return false;
+    offset += got;
+  } while (in && offset < size);
+  return true;
 }
 
 grpc::Status CasService::FetchBlob(grpc::ServerContext*, const runyard::v1::FetchBlobRequest* request,
@@ -56,16 +121,24 @@ grpc::Status CasService::FetchBlob(grpc::ServerContext*, const runyard::v1::Fetc
   if (!blobs_->Has(request->digest())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + request->digest() + " not found");
   }
-  std::ifstream in(blobs_->PathOf(request->digest()), std::ios::binary);
-  std::string buffer(kChunkBytes, '\0');
-  runyard::v1::BlobChunk chunk;
-  chunk.set_digest(request->digest());
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() <= 0) break;
-    chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
-    if (!writer->Write(chunk)) break;
+  SendBlob(request->digest(), writer);
+  return grpc::Status::OK;
+}
+
+grpc::Status CasService::FetchBlobs(grpc::ServerContext*, const runyard::v1::FetchBlobsRequest* request,
+                                    grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
+  for (const auto& digest : request->digests()) {
+    if (!blobs_->Has(digest)) return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + digest + " not found");
   }
+  for (const auto& digest : request->digests()) {
+    if (!SendBlob(digest, writer)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CasService::GetSnapshotLimits(grpc::ServerContext*, const runyard::v1::GetSnapshotLimitsRequest*,
+                                           runyard::v1::SnapshotLimits* response) {
+  *response = limits_;
   return grpc::Status::OK;
 }
 
@@ -77,7 +150,7 @@ grpc::Status RunsService::Submit(grpc::ServerContext*, const runyard::v1::Submit
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "compute_target 'local' runs on your machine; the server runs pools");
   }
-  return Reply(plane_->Submit(request->spec()), response);
+  return Reply(plane_->Submit(request->spec(), request->snapshot_limits()), response);
 }
 
 grpc::Status RunsService::Get(grpc::ServerContext*, const runyard::v1::GetRunRequest* request,

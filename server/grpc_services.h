@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include <grpcpp/grpcpp.h>
 
@@ -13,16 +15,30 @@ namespace runyard::server {
 
 class CasService final : public runyard::v1::Cas::Service {
  public:
-  explicit CasService(BlobStore* blobs) : blobs_(blobs) {}
+  CasService(BlobStore* blobs, runyard::v1::SnapshotLimits limits) : blobs_(blobs), limits_(limits) {}
   grpc::Status FindMissingBlobs(grpc::ServerContext*, const runyard::v1::FindMissingBlobsRequest*,
                                 runyard::v1::FindMissingBlobsResponse*) override;
+  grpc::Status BatchUploadBlobs(grpc::ServerContext*, const runyard::v1::BatchUploadBlobsRequest*,
+                                runyard::v1::BatchUploadBlobsResponse*) override;
   grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<runyard::v1::BlobChunk>*,
                           runyard::v1::UploadBlobResponse*) override;
+  grpc::Status GetUploadOffset(grpc::ServerContext*, const runyard::v1::GetUploadOffsetRequest*,
+                               runyard::v1::GetUploadOffsetResponse*) override;
   grpc::Status FetchBlob(grpc::ServerContext*, const runyard::v1::FetchBlobRequest*,
                          grpc::ServerWriter<runyard::v1::BlobChunk>*) override;
+  grpc::Status FetchBlobs(grpc::ServerContext*, const runyard::v1::FetchBlobsRequest*,
+                          grpc::ServerWriter<runyard::v1::BlobChunk>*) override;
+  grpc::Status GetSnapshotLimits(grpc::ServerContext*, const runyard::v1::GetSnapshotLimitsRequest*,
+                                 runyard::v1::SnapshotLimits*) override;
 
  private:
+  // Streams one blob's chunks; false when the client went away.
+  bool SendBlob(const std::string& digest, grpc::ServerWriter<runyard::v1::BlobChunk>* writer);
+
   BlobStore* blobs_;
+  runyard::v1::SnapshotLimits limits_;
+  std::mutex uploads_mutex_;
+  std::set<std::string> uploads_in_flight_;  // one writer per digest at a time
 };
 
 class RunsService final : public runyard::v1::Runs::Service {

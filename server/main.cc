@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   std::string data_dir = "/var/lib/runyard-server";
   int lease_seconds = 30;
   int agent_lost_seconds = 60;
+  int64_t max_snapshot_mb = common::kDefaultMaxSnapshotBytes / 1000000;
+  int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
   std::string log_level = "info";
   app.add_option("--listen", listen, "address:port to serve gRPC on (port 0 picks one)");
   app.add_option("--data-dir", data_dir, "where the database, blobs and run files live");
@@ -27,6 +29,10 @@ int main(int argc, char** argv) {
                  "an agent silent this long makes its runs NotResponding")->check(CLI::PositiveNumber);
   app.add_option("--agent-lost-seconds", agent_lost_seconds,
                  "NotResponding this long more ends a run Failed/AgentLost")->check(CLI::PositiveNumber);
+  app.add_option("--max-snapshot-mb", max_snapshot_mb,
+                 "largest snapshot accepted when the submitter sets no limit (MB)")->check(CLI::PositiveNumber);
+  app.add_option("--max-snapshot-files", max_snapshot_files,
+                 "most files in a snapshot when the submitter sets no limit")->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
   common::SetLogLevel(log_level);
@@ -48,10 +54,12 @@ int main(int argc, char** argv) {
   server::ControlPlaneOptions options;
   options.lease_duration = std::chrono::seconds(lease_seconds);
   options.agent_lost_after = std::chrono::seconds(agent_lost_seconds);
+  options.max_snapshot_bytes = max_snapshot_mb * 1000 * 1000;
+  options.max_snapshot_files = max_snapshot_files;
   server::ControlPlane plane(store->get(), &blobs, &files, options);
   plane.StartLeaseReaper();
 
-  server::CasService cas(&blobs);
+  server::CasService cas(&blobs, plane.DefaultSnapshotLimits());
   server::RunsService runs(&plane);
   server::AgentsService agents(&plane);
   grpc::ServerBuilder builder;
