@@ -169,6 +169,9 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.work_dir = config_.work_dir;
     options.kill_grace = std::chrono::seconds(config_.kill_grace_seconds);
     options.cache = &cache_;
+    options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
+                              : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
+                                                                              : runtime::Materialization::kAuto;
     runtime::Runner runner(options, &blob_source_, &observer);
     runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
     Log()->info("run {}: ended {}", slot->lease.run_id(),

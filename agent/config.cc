@@ -26,6 +26,7 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "name") config->name = value.as<std::string>();
       else if (key == "kill_grace_seconds") config->kill_grace_seconds = value.as<int>();
       else if (key == "cache_max_bytes") config->cache_max_bytes = value.as<int64_t>();
+      else if (key == "snapshot_materialization") config->snapshot_materialization = value.as<std::string>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));
     } catch (const YAML::Exception&) {
@@ -43,6 +44,10 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.kill_grace_seconds < 0) return absl::InvalidArgumentError("kill_grace_seconds must not be negative");
   if (config.work_dir.empty()) return absl::InvalidArgumentError("work_dir must be set");
   if (config.cache_max_bytes < 0) return absl::InvalidArgumentError("cache_max_bytes must not be negative");
+  if (config.snapshot_materialization != "auto" && config.snapshot_materialization != "copy" &&
+      config.snapshot_materialization != "overlay") {
+    return absl::InvalidArgumentError("snapshot_materialization must be auto, copy or overlay");
+  }
   return absl::OkStatus();
 }
 

@@ -18,6 +18,9 @@ struct AgentConfig {
   // Quota of the node's snapshot blob cache (<work_dir>/cas); least recently used blobs
   // of finished runs go first.
   int64_t cache_max_bytes = 10LL << 30;
+  // auto: an overlay on hardlinks into the cache where the agent may mount (root), else
+  // copies; copy; overlay (fail runs where it cannot mount).
+  std::string snapshot_materialization = "auto";
   std::string log_level = "info";
 };
 

@@ -1,6 +1,7 @@
 #include "agent/grpc_links.h"
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
@@ -48,13 +49,36 @@ absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(const std::vect
     }
     if (!cache.Has(digest)) missing.push_back(digest);
   }
-  runtime::FetchStats stats;
-  for (size_t start = 0; start < missing.size(); start += kBatch) {
-    std::vector<std::string> batch(missing.begin() + static_cast<std::ptrdiff_t>(start),
-                                   missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), start + kBatch)));
-    if (absl::Status s = FetchBatch(batch, cache, &stats); !s.ok()) return s;
+  // Two streams at once keep both ends busy (one receives while the other writes).
+  constexpr size_t kStreams = 2;
+  std::vector<std::vector<std::string>> batches;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (i % kBatch == 0) batches.emplace_back();
+    batches.back().push_back(missing[i]);
   }
-  return stats;
+  if (batches.size() == 1 && missing.size() > 1) {  // split a single batch in two
+    std::vector<std::string> second(missing.begin() + static_cast<std::ptrdiff_t>(missing.size() / 2), missing.end());
+    batches.front().resize(missing.size() / 2);
+    batches.push_back(std::move(second));
+  }
+  std::vector<runtime::FetchStats> stats(kStreams);
+  std::vector<absl::Status> results(kStreams);
+  std::vector<std::thread> workers;
+  for (size_t worker = 0; worker < kStreams; ++worker) {
+    workers.emplace_back([&, worker] {
+      for (size_t b = worker; b < batches.size() && results[worker].ok(); b += kStreams) {
+        results[worker] = FetchBatch(batches[b], cache, &stats[worker]);
+      }
+    });
+  }
+  for (auto& thread : workers) thread.join();
+  runtime::FetchStats total;
+  for (size_t worker = 0; worker < kStreams; ++worker) {
+    if (!results[worker].ok()) return results[worker];
+    total.blobs += stats[worker].blobs;
+    total.bytes += stats[worker].bytes;
+  }
+  return total;
 }
 
 absl::Status GrpcBlobSource::FetchBatch(const std::vector<std::string>& digests, common::CasDirectory& cache,

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--name", name, "agent name shown on the server (default: host name)");
   app.add_option("--kill-grace-seconds", kill_grace, "SIGTERM-to-SIGKILL grace on cancel/deadline");
   app.add_option("--cache-max-bytes", cache_max_bytes, "quota of the node's snapshot blob cache");
+  std::string materialization;
+  app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   if (kill_grace >= 0) config.kill_grace_seconds = kill_grace;
   if (!log_level.empty()) config.log_level = log_level;
   if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
+  if (!materialization.empty()) config.snapshot_materialization = materialization;
   if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok()) {
     std::fprintf(stderr, "runyard-agent: %s\n", std::string(valid.message()).c_str());
     return 2;

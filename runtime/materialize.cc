@@ -78,10 +78,8 @@ absl::StatusOr<bool> CopyContent(int in, int out, int64_t size) {
   return false;
 }
 
-}  // namespace
-
-absl::StatusOr<MaterializeStats> Materialize(const runyard::v1::SnapshotManifest& manifest,
-                                             const common::CasDirectory& blobs, const fs::path& dest) {
+absl::StatusOr<MaterializeStats> WriteTree(const runyard::v1::SnapshotManifest& manifest,
+                                           const common::CasDirectory& blobs, const fs::path& dest, bool link) {
   Fd dest_fd(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dest_fd.get() < 0) return absl::InternalError("cannot open " + dest.string());
   MaterializeStats stats;
@@ -91,11 +89,21 @@ absl::StatusOr<MaterializeStats> Materialize(const runyard::v1::SnapshotManifest
     if (absl::Status ok = MakeFolders(dest_fd.get(), path, entry.directory(), &made); !ok.ok()) return ok;
     if (entry.directory()) continue;
 
-    Fd in(::open(blobs.PathOf(entry.digest()).c_str(), O_RDONLY | O_CLOEXEC));
+    const fs::path blob = blobs.PathOf(entry.digest());
+    Fd in(::open(blob.c_str(), O_RDONLY | O_CLOEXEC));
     if (in.get() < 0) return Refuse(path, "its blob " + entry.digest() + " is not in the cache");
     struct stat st {};
     if (::fstat(in.get(), &st) != 0 || st.st_size != entry.size()) {
       return Refuse(path, absl::StrCat("its blob has ", st.st_size, " bytes, the manifest says ", entry.size()));
+    }
+    if (link && (st.st_mode & 07777) == entry.mode()) {
+      if (::linkat(AT_FDCWD, blob.c_str(), dest_fd.get(), path.c_str(), 0) != 0) {
+        return Refuse(path, std::string("cannot link: ") + strerror(errno));
+      }
+      stats.files++;
+      stats.bytes += entry.size();
+      stats.linked++;
+      continue;
     }
     Fd out(::openat(dest_fd.get(), path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     static_cast<mode_t>(entry.mode())));
@@ -108,6 +116,18 @@ absl::StatusOr<MaterializeStats> Materialize(const runyard::v1::SnapshotManifest
     if (*reflinked) stats.reflinked++;
   }
   return stats;
+}
+
+}  // namespace
+
+absl::StatusOr<MaterializeStats> Materialize(const runyard::v1::SnapshotManifest& manifest,
+                                             const common::CasDirectory& blobs, const fs::path& dest) {
+  return WriteTree(manifest, blobs, dest, /*link=*/false);
+}
+
+absl::StatusOr<MaterializeStats> LinkTree(const runyard::v1::SnapshotManifest& manifest,
+                                          const common::CasDirectory& blobs, const fs::path& dest) {
+  return WriteTree(manifest, blobs, dest, /*link=*/true);
 }
 
 }  // namespace runyard::runtime

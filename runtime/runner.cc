@@ -130,9 +130,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   // Snapshot.
   system_log.Line(absl::StrCat("preparing run ", run_id, " in ", workspace->root.string()));
   std::unique_ptr<BlobCache::Pins> snapshot_pins;  // released when the run is over
+  std::unique_ptr<OverlayMount> snapshot_mount;
   if (!spec.snapshot_id().empty()) {
-    absl::StatusOr<SnapshotReport> snapshot =
-        PrepareSnapshot(spec.snapshot_id(), *options_.cache, *blobs_, workspace->working_dir);
+    absl::StatusOr<SnapshotReport> snapshot = PrepareSnapshot(spec.snapshot_id(), *options_.cache, *blobs_,
+                                                              *workspace, options_.materialization);
     if (!snapshot.ok()) {
       const bool hostile = absl::IsFailedPrecondition(snapshot.status());
       return finish(Failure(runyard::v1::FAILED, hostile ? "SnapshotRejected" : "SnapshotUnavailable",
@@ -144,8 +145,9 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
                                  snapshot->fetched.bytes, " bytes) in ", snapshot->fetch_time.count(),
                                  " ms, ", snapshot->blobs + 1 - snapshot->fetched.blobs,
                                  " from the node cache; materialized in ", snapshot->materialize_time.count(),
-                                 " ms"));
+                                 " ms", snapshot->overlay ? " (overlay on hardlinks)" : " (copies)"));
     snapshot_pins = std::move(snapshot->pins);
+    snapshot_mount = std::move(snapshot->mount);
   }
   std::error_code ec;
   fs::create_directories(workspace->outputs(), ec);
@@ -204,6 +206,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   // Outputs and logs written before the end (or the kill) still reach run history.
   observer_->OnStatus(runyard::v1::FINALIZING);
   sync.Scan(/*final_scan=*/true);
+  snapshot_mount.reset();  // what the run wrote stays in <run>/overlay/upper
   snapshot_pins.reset();
   if (const int64_t freed = options_.cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));

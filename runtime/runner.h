@@ -6,16 +6,17 @@
 
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
+#include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
 namespace runyard::runtime {
 
-class BlobCache;
 
 struct RunnerOptions {
   std::filesystem::path work_dir;
   // The node's blob cache, shared by all runs of this process.
   BlobCache* cache = nullptr;
+  Materialization materialization = Materialization::kAuto;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};

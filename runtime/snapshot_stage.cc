@@ -26,7 +26,8 @@ absl::StatusOr<std::string> ReadBlob(const common::CasDirectory& cas, const std:
 }  // namespace
 
 absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, BlobCache& cache,
-                                               BlobSource& source, const std::filesystem::path& dest) {
+                                               BlobSource& source, const Workspace& workspace,
+                                               Materialization materialization) {
   if (!common::IsValidDigest(snapshot_id)) {
     return absl::FailedPreconditionError(absl::StrCat("snapshot id '", snapshot_id, "' is not a SHA-256"));
   }
@@ -56,8 +57,25 @@ absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, B
   report.fetch_time = Since(fetch_start);
 
   const auto materialize_start = Clock::now();
-  absl::StatusOr<MaterializeStats> written = Materialize(*manifest, cache.cas(), dest);
-  if (!written.ok()) return written.status();
+  const bool overlay = materialization == Materialization::kOverlay ||
+                       (materialization == Materialization::kAuto && OverlaySupported(workspace.root.parent_path()));
+  absl::StatusOr<MaterializeStats> written;
+  if (overlay) {
+    const std::filesystem::path lower = workspace.root / "snapshot";
+    const std::filesystem::path upper = workspace.root / "overlay" / "upper";
+    const std::filesystem::path work = workspace.root / "overlay" / "work";
+    std::error_code ec;
+    for (const auto& dir : {lower, upper, work}) std::filesystem::create_directories(dir, ec);
+    written = LinkTree(*manifest, cache.cas(), lower);
+    if (!written.ok()) return written.status();
+    absl::StatusOr<std::unique_ptr<OverlayMount>> mount = OverlayMount::Mount(lower, upper, work, workspace.working_dir);
+    if (!mount.ok()) return absl::InternalError(std::string(mount.status().message()));
+    report.mount = std::move(*mount);
+    report.overlay = true;
+  } else {
+    written = Materialize(*manifest, cache.cas(), workspace.working_dir);
+    if (!written.ok()) return written.status();
+  }
   report.materialize_time = Since(materialize_start);
   report.files = written->files;
   report.bytes = written->bytes;

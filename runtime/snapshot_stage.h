@@ -8,8 +8,14 @@
 #include "absl/status/statusor.h"
 #include "runtime/blob_cache.h"
 #include "runtime/observer.h"
+#include "runtime/overlay.h"
+#include "runtime/workspace.h"
 
 namespace runyard::runtime {
+
+// How a snapshot becomes the run's working directory: copies of the cached blobs, or an
+// overlay whose lower layer is a tree of hardlinks into the cache (zero copy; needs root).
+enum class Materialization { kAuto, kCopy, kOverlay };
 
 // What bringing a snapshot into a working directory did, for the run's system log.
 struct SnapshotReport {
@@ -19,14 +25,17 @@ struct SnapshotReport {
   FetchStats fetched;         // what the cache lacked
   std::chrono::milliseconds fetch_time{0};
   std::chrono::milliseconds materialize_time{0};
-  // The run's blobs stay pinned in the cache while this lives.
+  bool overlay = false;
+  // The run's blobs stay pinned in the cache, and its overlay mounted, while these live.
   std::unique_ptr<BlobCache::Pins> pins;
+  std::unique_ptr<OverlayMount> mount;
 };
 
 // Manifest by id, then the blobs the cache lacks, then the tree into `dest`. A manifest
 // or tree refused as hostile is FailedPrecondition (the run's SnapshotRejected); a blob
 // that cannot be had is Unavailable/NotFound (SnapshotUnavailable).
 absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, BlobCache& cache,
-                                               BlobSource& source, const std::filesystem::path& dest);
+                                               BlobSource& source, const Workspace& workspace,
+                                               Materialization materialization);
 
 }  // namespace runyard::runtime

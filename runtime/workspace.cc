@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/relative_path.h"
+#include "runtime/overlay.h"
 
 namespace runyard::runtime {
 
@@ -19,6 +20,7 @@ absl::StatusOr<Workspace> CreateWorkspace(const std::filesystem::path& work_dir,
   ws.user_logs = ws.root / "user_logs";
   ws.system_logs = ws.root / "system_logs";
   std::error_code ec;
+  UnmountStale(ws.working_dir);  // never delete through a mount a crashed run left behind
   std::filesystem::remove_all(ws.root, ec);
   for (const auto& dir : {ws.working_dir, ws.user_logs, ws.system_logs}) {
     std::filesystem::create_directories(dir, ec);

@@ -1,0 +1,59 @@
+#include "runtime/overlay.h"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+
+namespace runyard::runtime {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::unique_ptr<OverlayMount>> OverlayMount::Mount(const fs::path& lower, const fs::path& upper,
+                                                                  const fs::path& work, const fs::path& target) {
+  const std::string options =
+      absl::StrCat("lowerdir=", lower.string(), ",upperdir=", upper.string(), ",workdir=", work.string());
+  if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("overlay mount on ", target.string(), " failed: ", strerror(errno)));
+  }
+  return std::unique_ptr<OverlayMount>(new OverlayMount(lower, target));
+}
+
+OverlayMount::~OverlayMount() {
+  ::umount2(target_.c_str(), MNT_DETACH);
+  std::error_code ec;
+  fs::remove_all(lower_, ec);
+}
+
+void UnmountStale(const fs::path& target) {
+  while (::umount2(target.c_str(), MNT_DETACH) == 0) {
+  }
+}
+
+bool OverlaySupported(const fs::path& scratch_parent) {
+  static std::once_flag once;
+  static bool supported = false;
+  std::call_once(once, [&] {
+    if (::geteuid() != 0) return;
+    const fs::path scratch = scratch_parent / (".overlay-probe-" + common::RandomHex(4));
+    std::error_code ec;
+    for (const char* name : {"lower", "upper", "work", "merged"}) fs::create_directories(scratch / name, ec);
+    {
+      std::ofstream(scratch / "lower" / "probe") << "probe";
+    }
+    auto mount = OverlayMount::Mount(scratch / "lower", scratch / "upper", scratch / "work", scratch / "merged");
+    if (mount.ok()) {
+      supported = fs::exists(scratch / "merged" / "probe", ec);
+      mount->reset();
+    }
+    fs::remove_all(scratch, ec);
+  });
+  return supported;
+}
+
+}  // namespace runyard::runtime

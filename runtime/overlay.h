@@ -1,0 +1,39 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+namespace runyard::runtime {
+
+// Zero-copy materialization: the snapshot's tree of read-only hardlinks into the node
+// cache is the lower layer of an overlay mount on the run's working directory, and
+// whatever the run writes or changes lands in a private upper layer (copy-up), so the
+// cache is never touched. Needs root (CAP_SYS_ADMIN) and overlayfs; otherwise runs copy.
+class OverlayMount {
+ public:
+  // Mounts lower + upper (+ work) on `target`; all folders must exist.
+  static absl::StatusOr<std::unique_ptr<OverlayMount>> Mount(const std::filesystem::path& lower,
+                                                             const std::filesystem::path& upper,
+                                                             const std::filesystem::path& work,
+                                                             const std::filesystem::path& target);
+  // Unmounts (lazily, so a process still inside cannot block it) and removes the lower
+  // tree of hardlinks, which would otherwise keep evicted cache blobs on disk.
+  ~OverlayMount();
+
+ private:
+  OverlayMount(std::filesystem::path lower, std::filesystem::path target)
+      : lower_(std::move(lower)), target_(std::move(target)) {}
+  std::filesystem::path lower_;
+  std::filesystem::path target_;
+};
+
+// Whether overlay mounts work here (tried once per process, in a scratch folder under
+// `scratch_parent`).
+bool OverlaySupported(const std::filesystem::path& scratch_parent);
+
+// Unmounts whatever a crashed earlier process left mounted on `target` (no error if none).
+void UnmountStale(const std::filesystem::path& target);
+
+}  // namespace runyard::runtime
