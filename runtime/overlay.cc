@@ -21,13 +21,14 @@ absl::StatusOr<std::unique_ptr<OverlayMount>> OverlayMount::Mount(const fs::path
   if (::mount("overlay", target.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     return absl::UnavailableError(absl::StrCat("overlay mount on ", target.string(), " failed: ", strerror(errno)));
   }
-  return std::unique_ptr<OverlayMount>(new OverlayMount(lower, target));
+  return std::unique_ptr<OverlayMount>(new OverlayMount(lower, upper, target));
 }
 
 OverlayMount::~OverlayMount() {
-  ::umount2(target_.c_str(), MNT_DETACH);
+  if (::umount2(target_.c_str(), MNT_DETACH) != 0) return;  // still mounted: touch nothing
   std::error_code ec;
   fs::remove_all(lower_, ec);
+  if (fs::remove(target_, ec)) fs::rename(upper_, target_, ec);
 }
 
 void UnmountStale(const fs::path& target) {

@@ -18,14 +18,16 @@ class OverlayMount {
                                                              const std::filesystem::path& upper,
                                                              const std::filesystem::path& work,
                                                              const std::filesystem::path& target);
-  // Unmounts (lazily, so a process still inside cannot block it) and removes the lower
-  // tree of hardlinks, which would otherwise keep evicted cache blobs on disk.
+  // Unmounts (lazily, so a process still inside cannot block it), removes the lower tree
+  // of hardlinks (it would keep evicted cache blobs on disk), and puts the upper layer —
+  // everything the run wrote — where the working directory was, for whoever looks later.
   ~OverlayMount();
 
  private:
-  OverlayMount(std::filesystem::path lower, std::filesystem::path target)
-      : lower_(std::move(lower)), target_(std::move(target)) {}
+  OverlayMount(std::filesystem::path lower, std::filesystem::path upper, std::filesystem::path target)
+      : lower_(std::move(lower)), upper_(std::move(upper)), target_(std::move(target)) {}
   std::filesystem::path lower_;
+  std::filesystem::path upper_;
   std::filesystem::path target_;
 };
 

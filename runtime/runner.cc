@@ -206,7 +206,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   // Outputs and logs written before the end (or the kill) still reach run history.
   observer_->OnStatus(runyard::v1::FINALIZING);
   sync.Scan(/*final_scan=*/true);
-  snapshot_mount.reset();  // what the run wrote stays in <run>/overlay/upper
+  snapshot_mount.reset();  // wd/ becomes what the run wrote
   snapshot_pins.reset();
   if (const int64_t freed = options_.cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
