@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/ignore_rules.h"
 #include "common/digest.h"
 #include "common/ids.h"
@@ -17,6 +18,44 @@
 namespace runyard::cli {
 namespace fs = std::filesystem;
 namespace {
+
+// Manifest paths are protobuf strings, which must be UTF-8.
+bool IsUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t extra;
+    if (c < 0x80) {
+      extra = 0;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      extra = 1;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (i + extra >= text.size() && extra > 0) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// "caf\xe9.txt": a name that is not UTF-8, printable.
+std::string Printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += absl::StrFormat("\\x%02x", c);
+    }
+  }
+  return out;
+}
 
 int64_t Nanoseconds(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
 
@@ -107,6 +146,10 @@ class TreeWalker {
     bool has_children = false;
     for (const std::string& name : names) {
       const std::string relative = relative_dir.empty() ? name : relative_dir + "/" + name;
+      if (!IsUtf8(name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", Printable(relative), "': file names in a snapshot must be UTF-8; rename it or ignore it"));
+      }
       struct stat st {};
       if (::lstat((root_ / relative).c_str(), &st) != 0) continue;  // vanished meanwhile
       const bool is_dir = S_ISDIR(st.st_mode);

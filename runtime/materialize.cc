@@ -42,6 +42,7 @@ absl::Status MakeFolders(int dest_fd, const std::string& path, bool including_la
       if (::mkdirat(dest_fd, folder.c_str(), 0755) != 0 && errno != EEXIST) {
         return Refuse(path, std::string("cannot create folder: ") + strerror(errno));
       }
+      ::fchmodat(dest_fd, folder.c_str(), 0755, 0);  // 0755 whatever the umask
       made->insert(folder);
     }
     if (slash == std::string::npos) break;

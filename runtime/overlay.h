@@ -13,7 +13,8 @@ namespace runyard::runtime {
 // cache is never touched. Needs root (CAP_SYS_ADMIN) and overlayfs; otherwise runs copy.
 class OverlayMount {
  public:
-  // Mounts lower + upper (+ work) on `target`; all folders must exist.
+  // Binds `lower` read-only onto itself, then mounts lower + upper (+ work) on `target`;
+  // all folders must exist. UnmountStale expects `lower` to be <target>/../snapshot.
   static absl::StatusOr<std::unique_ptr<OverlayMount>> Mount(const std::filesystem::path& lower,
                                                              const std::filesystem::path& upper,
                                                              const std::filesystem::path& work,

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/digest.h"
+#include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -100,11 +102,39 @@ class ControlPlaneTest : public ::testing::Test {
     blobs_ = std::make_unique<BlobStore>(tmp_.path() / "blobs");
     files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get());
 
-    const fs::path snapshot = tmp_.path() / "snapshot.tar.gz";
-    std::ofstream(snapshot, std::ios::binary) << "not really a tarball, the plane never opens it";
-    absl::StatusOr<std::string> digest = blobs_->PutFile(snapshot);
-    ASSERT_TRUE(digest.ok()) << digest.status();
-    snapshot_digest_ = *digest;
+    snapshot_id_ = UploadSnapshot({{"train.py", "print('training')\n"}});
+    ASSERT_FALSE(snapshot_id_.empty());
+  }
+
+  // A manifest with one file entry per (path, content), sorted by path as a manifest must be.
+  static runyard::v1::SnapshotManifest ManifestOf(std::vector<std::pair<std::string, std::string>> files) {
+    std::sort(files.begin(), files.end());
+    runyard::v1::SnapshotManifest manifest;
+    for (const auto& [path, content] : files) {
+      auto* entry = manifest.add_entries();
+      entry->set_path(path);
+      entry->set_mode(0644);
+      entry->set_size(static_cast<int64_t>(content.size()));
+      entry->set_digest(common::Sha256Hex(content));
+    }
+    return manifest;
+  }
+
+  // Puts the manifest bytes into the blob store, and the content of every file unless its
+  // path is in `not_uploaded`; returns the snapshot id ("" on failure).
+  std::string UploadSnapshot(const std::vector<std::pair<std::string, std::string>>& files,
+                             const std::vector<std::string>& not_uploaded = {}) {
+    for (const auto& [path, content] : files) {
+      if (std::find(not_uploaded.begin(), not_uploaded.end(), path) != not_uploaded.end()) continue;
+      absl::StatusOr<std::string> digest = blobs_->Put(content);
+      EXPECT_TRUE(digest.ok()) << digest.status();
+    }
+    const std::string bytes = common::SerializeManifest(ManifestOf(files));
+    absl::StatusOr<std::string> id = blobs_->Put(bytes);
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) return "";
+    EXPECT_EQ(*id, common::ManifestId(ManifestOf(files)));
+    return *id;
   }
 
   // Made by each test (or lazily with defaults) so a test can pick its own durations.
@@ -127,7 +157,7 @@ class ControlPlaneTest : public ::testing::Test {
     spec.set_experiment("exp");
     spec.set_script("train.py");
     spec.set_compute_target("cpu");
-    spec.set_snapshot_digest(snapshot_digest_);
+    spec.set_snapshot_id(snapshot_id_);
     return spec;
   }
 
@@ -217,14 +247,14 @@ class ControlPlaneTest : public ::testing::Test {
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;
   std::unique_ptr<ControlPlane> plane_;  // destroyed first: it refers to the three above
-  std::string snapshot_digest_;
+  std::string snapshot_id_;  // a one-file snapshot, manifest and blob uploaded
 };
 
 // ------------------------------------------------------------------ submit
 
 TEST_F(ControlPlaneTest, SubmitWithoutSnapshotIsFailedPrecondition) {
   runyard::v1::RunSpec spec = Spec();
-  spec.clear_snapshot_digest();
+  spec.clear_snapshot_id();
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -232,11 +262,128 @@ TEST_F(ControlPlaneTest, SubmitWithoutSnapshotIsFailedPrecondition) {
 
 TEST_F(ControlPlaneTest, SubmitWithSnapshotNeverUploadedIsFailedPrecondition) {
   runyard::v1::RunSpec spec = Spec();
-  spec.set_snapshot_digest(std::string(64, 'a'));
+  spec.set_snapshot_id(std::string(64, 'a'));
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(run.status().message()), HasSubstr(std::string(64, 'a')));
+}
+
+TEST_F(ControlPlaneTest, SubmitWithAMissingFileBlobIsFailedPreconditionNamingTheFile) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"data/labels.csv", "a,b\n"}},
+                                      /*not_uploaded=*/{"data/labels.csv"}));
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("data/labels.csv"));
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("not uploaded"));
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs = Plane().List("exp", 10);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_THAT(*runs, IsEmpty());
+}
+
+TEST_F(ControlPlaneTest, SubmitWithEveryBlobUploadedIsAccepted) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"data/labels.csv", "a,b\n"}}));
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->spec().snapshot_id(), spec.snapshot_id());
+}
+
+TEST_F(ControlPlaneTest, SubmitWithASnapshotIdThatIsNotAManifestIsInvalidArgument) {
+  // Field 1 (entries) claims 64 bytes but 3 follow: not a protobuf.
+  absl::StatusOr<std::string> id = blobs_->Put(std::string("\x0a\x40" "abc", 5));
+  ASSERT_TRUE(id.ok()) << id.status();
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(*id);
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ControlPlaneTest, SubmitWithAHostileManifestIsInvalidArgumentNamingTheEntry) {
+  runyard::v1::SnapshotManifest manifest;
+  auto* entry = manifest.add_entries();
+  entry->set_path("../escape.sh");
+  entry->set_mode(0755);
+  entry->set_size(3);
+  entry->set_digest(common::Sha256Hex("abc"));
+  ASSERT_TRUE(blobs_->Put("abc").ok());
+  absl::StatusOr<std::string> id = blobs_->Put(common::SerializeManifest(manifest));
+  ASSERT_TRUE(id.ok()) << id.status();
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(*id);
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("../escape.sh"));
+}
+
+TEST_F(ControlPlaneTest, SubmitOverTheServersByteLimitIsInvalidArgumentNamingTheLimit) {
+  ControlPlaneOptions options = DefaultOptions();
+  options.max_snapshot_bytes = 1000;
+  Plane(options);
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(run.status().message());
+  EXPECT_THAT(message, HasSubstr("the limit is 1.0 KB"));
+  EXPECT_THAT(message, HasSubstr("size exceeded"));
+  EXPECT_THAT(message, HasSubstr("big.bin"));          // the largest file
+  EXPECT_THAT(message, HasSubstr("--max-snapshot-mb"));  // how to raise it
+}
+
+TEST_F(ControlPlaneTest, SubmitOverTheServersFileLimitIsInvalidArgumentNamingTheLimit) {
+  ControlPlaneOptions options = DefaultOptions();
+  options.max_snapshot_files = 2;
+  Plane(options);
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "t"}, {"a.txt", "a"}, {"b.txt", "b"}}));
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("2 files"));
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("file count exceeded"));
+}
+
+TEST_F(ControlPlaneTest, SubmittersLimitsOverrideTheServersDefaults) {
+  ControlPlaneOptions options = DefaultOptions();
+  options.max_snapshot_bytes = 1000;
+  options.max_snapshot_files = 1;
+  Plane(options);
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  ASSERT_FALSE(Plane().Submit(spec).ok());
+
+  runyard::v1::SnapshotLimits limits;
+  limits.set_max_bytes(10'000);
+  limits.set_max_files(10);
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec, limits);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), runyard::v1::QUEUED);
+}
+
+TEST_F(ControlPlaneTest, SubmittersLimitsMayBeStricterThanTheServers) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  runyard::v1::SnapshotLimits limits;
+  limits.set_max_bytes(100);  // max_files unset: the server's default (2,000)
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec, limits);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("2000 files"));
+}
+
+TEST_F(ControlPlaneTest, DefaultSnapshotLimitsComeFromTheOptions) {
+  ControlPlaneOptions options = DefaultOptions();
+  options.max_snapshot_bytes = 1234;
+  options.max_snapshot_files = 5;
+  runyard::v1::SnapshotLimits limits = Plane(options).DefaultSnapshotLimits();
+  EXPECT_EQ(limits.max_bytes(), 1234);
+  EXPECT_EQ(limits.max_files(), 5);
 }
 
 TEST_F(ControlPlaneTest, SubmitWithoutScriptIsInvalidArgument) {
@@ -323,7 +470,7 @@ TEST_F(ControlPlaneTest, PollHandsAQueuedRunWithALease) {
   EXPECT_FALSE(assignment.lease().lease_id().empty());
   EXPECT_GT(assignment.lease().fencing_token(), 0);
   EXPECT_EQ(assignment.spec().script(), "train.py");
-  EXPECT_EQ(assignment.spec().snapshot_digest(), snapshot_digest_);
+  EXPECT_EQ(assignment.spec().snapshot_id(), snapshot_id_);
 }
 
 TEST_F(ControlPlaneTest, AssignedRunIsNotHandedOutTwice) {

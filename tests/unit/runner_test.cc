@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,7 +19,12 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/archive.h"
+#include "cli/snapshot_builder.h"
+#include "common/cas_directory.h"
+#include "common/snapshot_manifest.h"
+#include "runtime/blob_cache.h"
+#include "runtime/overlay.h"
+#include "runtime/snapshot_stage.h"
 
 namespace runyard::runtime {
 namespace {
@@ -46,26 +52,56 @@ class ScopedTempDir {
   fs::path path_;
 };
 
-// Serves snapshots packed by the test, by digest.
-class FakeSnapshots : public SnapshotSource {
+// The "server" side of snapshots: a CasDirectory holding every blob and manifest the test
+// built; the runner's cache gets the blobs it lacks copied in, each checked by digest.
+class FakeBlobSource : public BlobSource {
  public:
-  absl::StatusOr<fs::path> FetchSnapshot(const std::string& digest) override {
-    auto found = archives_.find(digest);
-    if (found == archives_.end()) return absl::NotFoundError("no snapshot " + digest);
-    return found->second;
+  explicit FakeBlobSource(fs::path root) : server_(std::move(root)) {}
+
+  absl::StatusOr<FetchStats> FetchMissing(const std::vector<std::string>& digests,
+                                          common::CasDirectory& cache) override {
+    std::lock_guard lock(mutex_);
+    FetchStats stats;
+    for (const std::string& digest : digests) {
+      if (cache.Has(digest)) continue;
+      if (!server_.Has(digest)) return absl::NotFoundError("no blob " + digest + " on the server");
+      absl::StatusOr<std::string> copied = cache.PutFile(server_.PathOf(digest));
+      if (!copied.ok()) return copied.status();
+      if (*copied != digest) return absl::DataLossError("blob " + digest + " hashes to " + *copied);
+      ++stats.blobs;
+      stats.bytes += static_cast<int64_t>(fs::file_size(cache.PathOf(digest)));
+      fetched_.push_back(digest);
+    }
+    return stats;
   }
 
-  // Packs `source` into `archive` and returns its digest.
-  std::string Add(const fs::path& source, const fs::path& archive) {
-    EXPECT_TRUE(PackDirectory(source, archive).ok());
-    absl::StatusOr<std::string> digest = common::Sha256File(archive);
-    EXPECT_TRUE(digest.ok());
-    archives_[*digest] = archive;
-    return *digest;
+  // Builds the snapshot of `source` as the CLI would, uploads its blobs and manifest, and
+  // returns the snapshot id.
+  std::string Add(const fs::path& source) {
+    absl::StatusOr<cli::BuiltSnapshot> built = cli::BuildSnapshot(source, "");
+    EXPECT_TRUE(built.ok()) << built.status();
+    if (!built.ok()) return "";
+    for (const auto& [digest, file] : built->file_of_digest) {
+      absl::StatusOr<std::string> put = server_.PutFile(file);
+      EXPECT_TRUE(put.ok()) << put.status();
+      EXPECT_EQ(put.value_or(""), digest);
+    }
+    absl::StatusOr<std::string> id = server_.Put(built->manifest_bytes);
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(id.value_or(""), built->id);
+    return built->id;
+  }
+
+  common::CasDirectory& server() { return server_; }
+  std::vector<std::string> fetched() {
+    std::lock_guard lock(mutex_);
+    return fetched_;
   }
 
  private:
-  std::map<std::string, fs::path> archives_;
+  common::CasDirectory server_;
+  std::mutex mutex_;
+  std::vector<std::string> fetched_;
 };
 
 // Records everything; thread-safe (the launcher, the sync loop and the runner all report).
@@ -156,28 +192,52 @@ class RunnerTest : public ::testing::Test {
     std::ofstream(source() / name, std::ios::binary) << text;
   }
 
-  // A spec running `script_text` as train.sh with /bin/sh, from a packed snapshot.
+  // A spec running `script_text` as train.sh with /bin/sh, from an uploaded snapshot.
   runyard::v1::RunSpec ShellSpec(const std::string& script_text) {
     WriteSource("train.sh", script_text);
     runyard::v1::RunSpec spec;
     spec.set_experiment("exp");
     spec.add_command("/bin/sh");
     spec.add_command("train.sh");
-    spec.set_snapshot_digest(snapshots_.Add(source(), tmp_.path() / "snapshot.tar.gz"));
+    spec.set_snapshot_id(blobs_.Add(source()));
     return spec;
   }
 
   RunOutcome Run(const runyard::v1::RunSpec& spec, RecordingObserver& observer) {
+    return Run("run_1", spec, observer, blobs_);
+  }
+
+  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec, RecordingObserver& observer,
+                 BlobSource& source) {
+    Runner runner(Options(), &source, &observer);
+    return runner.Run(run_id, spec, cancel_);
+  }
+
+  RunnerOptions Options() {
     RunnerOptions options;
     options.work_dir = tmp_.path() / "work";
+    options.cache = &cache_;
+    options.materialization = materialization_;
     options.kill_grace = std::chrono::milliseconds(500);
     options.sync_interval = std::chrono::milliseconds(100);
-    Runner runner(options, &snapshots_, &observer);
-    return runner.Run("run_1", spec, cancel_);
+    return options;
+  }
+
+  // Stores `manifest` on the "server" (its file blobs are not) and returns its id.
+  std::string UploadManifestBytes(const std::string& bytes) {
+    absl::StatusOr<std::string> id = blobs_.server().Put(bytes);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or("");
+  }
+
+  fs::path working_dir(const std::string& run_id = "run_1") const {
+    return tmp_.path() / "work" / "runs" / run_id / "wd";
   }
 
   ScopedTempDir tmp_;
-  FakeSnapshots snapshots_;
+  FakeBlobSource blobs_{tmp_.path() / "server-blobs"};
+  BlobCache cache_{tmp_.path() / "node-cache", 0};
+  Materialization materialization_ = Materialization::kAuto;
   CancelToken cancel_;
 };
 
@@ -249,7 +309,7 @@ TEST_F(RunnerTest, PythonScriptRunsWithTheGivenInterpreter) {
   spec.add_arguments("1.0");
   spec.mutable_environment()->mutable_python()->set_user_managed_dependencies(true);
   spec.mutable_environment()->mutable_python()->set_interpreter_path("/usr/bin/python3");
-  spec.set_snapshot_digest(snapshots_.Add(source(), tmp_.path() / "snapshot.tar.gz"));
+  spec.set_snapshot_id(blobs_.Add(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
@@ -293,7 +353,7 @@ TEST_F(RunnerTest, MissingInterpreterIsAnEnvironmentFailure) {
   spec.set_script("train.py");
   spec.mutable_environment()->mutable_python()->set_interpreter_path(
       (tmp_.path() / "no-python" / "bin" / "python3").string());
-  spec.set_snapshot_digest(snapshots_.Add(source(), tmp_.path() / "snapshot.tar.gz"));
+  spec.set_snapshot_id(blobs_.Add(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -308,7 +368,7 @@ TEST_F(RunnerTest, ScriptMissingFromTheSnapshotIsAUserError) {
   runyard::v1::RunSpec spec;
   spec.set_script("train.py");
   spec.mutable_environment()->mutable_python()->set_interpreter_path("/usr/bin/python3");
-  spec.set_snapshot_digest(snapshots_.Add(source(), tmp_.path() / "snapshot.tar.gz"));
+  spec.set_snapshot_id(blobs_.Add(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -319,7 +379,7 @@ TEST_F(RunnerTest, ScriptMissingFromTheSnapshotIsAUserError) {
 TEST_F(RunnerTest, UnavailableSnapshotFailsTheRun) {
   runyard::v1::RunSpec spec;
   spec.add_command("/bin/true");
-  spec.set_snapshot_digest(common::Sha256Hex("never packed"));
+  spec.set_snapshot_id(common::Sha256Hex("never uploaded"));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -327,26 +387,164 @@ TEST_F(RunnerTest, UnavailableSnapshotFailsTheRun) {
   EXPECT_EQ(observer.finished_count(), 1);
 }
 
-TEST_F(RunnerTest, HostileSnapshotIsRejected) {
-  const fs::path archive = tmp_.path() / "not-a-tarball";
-  std::ofstream(archive) << "plain text, no tar.gz";
+TEST_F(RunnerTest, SnapshotWithAFileBlobMissingOnTheServerIsUnavailable) {
+  WriteSource("train.sh", "exit 0\n");
+  WriteSource("data.txt", "lost data\n");
+  runyard::v1::RunSpec spec;
+  spec.add_command("/bin/sh");
+  spec.add_command("train.sh");
+  spec.set_snapshot_id(blobs_.Add(source()));
+  fs::remove(blobs_.server().PathOf(common::Sha256Hex("lost data\n")));
+  RecordingObserver observer;
+  RunOutcome outcome = Run(spec, observer);
+  EXPECT_EQ(outcome.status, runyard::v1::FAILED);
+  EXPECT_EQ(outcome.error.code(), "SnapshotUnavailable");
+  EXPECT_THAT(observer.statuses(), ElementsAre(runyard::v1::PREPARING));
+}
+
+TEST_F(RunnerTest, SnapshotIdThatIsNotADigestIsRejected) {
   runyard::v1::RunSpec spec;
   spec.add_command("/bin/true");
-  class OneFile : public SnapshotSource {
-   public:
-    explicit OneFile(fs::path file) : file_(std::move(file)) {}
-    absl::StatusOr<fs::path> FetchSnapshot(const std::string&) override { return file_; }
-
-   private:
-    fs::path file_;
-  } source(archive);
-  spec.set_snapshot_digest(common::Sha256Hex("whatever"));
+  spec.set_snapshot_id("../../etc/passwd");
   RecordingObserver observer;
-  RunnerOptions options;
-  options.work_dir = tmp_.path() / "work";
-  RunOutcome outcome = Runner(options, &source, &observer).Run("run_1", spec, cancel_);
+  RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
   EXPECT_EQ(outcome.error.code(), "SnapshotRejected");
+}
+
+TEST_F(RunnerTest, HostileSnapshotIsRejected) {
+  // Manifest bytes that are not a protobuf at all: field 1 claims 64 bytes, 3 follow.
+  runyard::v1::RunSpec spec;
+  spec.add_command("/bin/true");
+  spec.set_snapshot_id(UploadManifestBytes(std::string("\x0a\x40" "abc", 5)));
+  RecordingObserver observer;
+  RunOutcome outcome = Run(spec, observer);
+  EXPECT_EQ(outcome.status, runyard::v1::FAILED);
+  EXPECT_EQ(outcome.error.code(), "SnapshotRejected");
+}
+
+TEST_F(RunnerTest, ManifestEscapingTheWorkingDirectoryIsRejectedAndWritesNothingOutside) {
+  ASSERT_TRUE(blobs_.server().Put("owned\n").ok());
+  runyard::v1::SnapshotManifest manifest;
+  auto* entry = manifest.add_entries();
+  entry->set_path("../../escaped.txt");
+  entry->set_mode(0644);
+  entry->set_size(6);
+  entry->set_digest(common::Sha256Hex("owned\n"));
+  runyard::v1::RunSpec spec;
+  spec.add_command("/bin/true");
+  spec.set_snapshot_id(UploadManifestBytes(common::SerializeManifest(manifest)));
+  RecordingObserver observer;
+  RunOutcome outcome = Run(spec, observer);
+  EXPECT_EQ(outcome.status, runyard::v1::FAILED);
+  EXPECT_EQ(outcome.error.code(), "SnapshotRejected");
+  EXPECT_THAT(outcome.error.message(), HasSubstr("../../escaped.txt"));
+  EXPECT_FALSE(fs::exists(tmp_.path() / "work" / "runs" / "escaped.txt"));
+  EXPECT_FALSE(fs::exists(tmp_.path() / "work" / "escaped.txt"));
+}
+
+TEST_F(RunnerTest, SnapshotTreeWithModesAndEmptyFoldersIsTheWorkingDirectory) {
+  WriteSource("pkg/util.sh", "echo util\n");
+  WriteSource("tool.sh", "#!/bin/sh\necho tool\n");
+  fs::permissions(source() / "tool.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                  fs::perm_options::add);
+  fs::create_directories(source() / "empty" / "nested");
+  RecordingObserver observer;
+  RunOutcome outcome = Run(ShellSpec("./tool.sh\n. pkg/util.sh\n"
+                                     "test -d empty/nested && echo has-empty\n"),
+                           observer);
+  EXPECT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
+  EXPECT_EQ(observer.file("user_logs/std_log.txt"), "tool\nutil\nhas-empty\n");
+}
+
+TEST_F(RunnerTest, BlobsAreFetchedIntoTheNodeCacheOnceAndReusedByTheNextRun) {
+  WriteSource("data.txt", "shared data\n");
+  runyard::v1::RunSpec spec = ShellSpec("cat data.txt\n");
+  RecordingObserver first;
+  ASSERT_EQ(Run("run_1", spec, first, blobs_).status, runyard::v1::COMPLETED);
+  EXPECT_TRUE(cache_.cas().Has(spec.snapshot_id()));
+  EXPECT_TRUE(cache_.cas().Has(common::Sha256Hex("shared data\n")));
+  EXPECT_EQ(blobs_.fetched().size(), 3u);  // manifest, train.sh, data.txt
+  EXPECT_THAT(first.file("system_logs/runtime.txt"), HasSubstr("fetched 3 blobs"));
+
+  RecordingObserver second;
+  ASSERT_EQ(Run("run_2", spec, second, blobs_).status, runyard::v1::COMPLETED);
+  EXPECT_EQ(blobs_.fetched().size(), 3u);  // nothing more
+  EXPECT_THAT(second.file("system_logs/runtime.txt"), HasSubstr("fetched 0 blobs"));
+  EXPECT_EQ(second.file("user_logs/std_log.txt"), "shared data\n");
+}
+
+TEST_F(RunnerTest, ScriptChangingASnapshotFileLeavesTheCacheBlobAlone) {
+  WriteSource("data.txt", "original\n");
+  runyard::v1::RunSpec spec = ShellSpec("echo changed > data.txt\ncat data.txt\n");
+  RecordingObserver observer;
+  ASSERT_EQ(Run(spec, observer).status, runyard::v1::COMPLETED);
+  EXPECT_EQ(observer.file("user_logs/std_log.txt"), "changed\n");
+  const fs::path blob = cache_.cas().PathOf(common::Sha256Hex("original\n"));
+  std::ifstream in(blob, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  EXPECT_EQ(bytes.str(), "original\n");
+}
+
+TEST_F(RunnerTest, CopyMaterializationGivesTheScriptItsOwnFiles) {
+  materialization_ = Materialization::kCopy;
+  WriteSource("data.txt", "original\n");
+  RecordingObserver observer;
+  RunOutcome outcome = Run(ShellSpec("echo changed > data.txt\n"), observer);
+  ASSERT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
+  EXPECT_THAT(observer.file("system_logs/runtime.txt"), HasSubstr("(copies)"));
+  std::ifstream in(working_dir() / "data.txt");
+  std::stringstream written;
+  written << in.rdbuf();
+  EXPECT_EQ(written.str(), "changed\n");
+  std::ifstream blob(cache_.cas().PathOf(common::Sha256Hex("original\n")), std::ios::binary);
+  std::stringstream cached;
+  cached << blob.rdbuf();
+  EXPECT_EQ(cached.str(), "original\n");
+}
+
+TEST_F(RunnerTest, OverlayRunLeavesWhatItWroteInTheWorkingDirectoryAndTheCacheAlone) {
+  if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  materialization_ = Materialization::kOverlay;
+  WriteSource("data.txt", "original\n");
+  WriteSource("keep.txt", "untouched\n");
+  RecordingObserver observer;
+  RunOutcome outcome = Run(ShellSpec("echo changed > data.txt\nchmod 600 keep.txt\n"), observer);
+  ASSERT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
+  EXPECT_THAT(observer.file("system_logs/runtime.txt"), HasSubstr("(overlay on hardlinks)"));
+  std::ifstream in(working_dir() / "data.txt");
+  std::stringstream written;
+  written << in.rdbuf();
+  EXPECT_EQ(written.str(), "changed\n");
+  const fs::path blob = cache_.cas().PathOf(common::Sha256Hex("original\n"));
+  std::ifstream cached_in(blob, std::ios::binary);
+  std::stringstream cached;
+  cached << cached_in.rdbuf();
+  EXPECT_EQ(cached.str(), "original\n");
+  EXPECT_EQ(fs::status(cache_.cas().PathOf(common::Sha256Hex("untouched\n"))).permissions() & fs::perms::group_read,
+            fs::perms::group_read);  // the chmod was copied up, not applied to the blob
+  EXPECT_FALSE(fs::exists(tmp_.path() / "work" / "runs" / "run_1" / "snapshot"));  // lower tree removed
+}
+
+TEST_F(RunnerTest, OverlayRunCannotChangeTheCacheThroughTheLowerLayer) {
+  if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  materialization_ = Materialization::kOverlay;
+  WriteSource("data.txt", "original\n");
+  RecordingObserver observer;
+  // The lower layer (<run>/snapshot/, hardlinks into the cache) is one folder up from wd/.
+  RunOutcome outcome = Run(ShellSpec("ls ../snapshot >/dev/null 2>&1 && echo reachable\n"
+                                     "echo evil > ../snapshot/data.txt 2>/dev/null; exit 0\n"),
+                           observer);
+  ASSERT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
+  const std::string digest = common::Sha256Hex("original\n");
+  std::ifstream cached_in(cache_.cas().PathOf(digest), std::ios::binary);
+  std::stringstream cached;
+  cached << cached_in.rdbuf();
+  // The lower tree is bound read-only: a write through ../snapshot must not reach the cache.
+  EXPECT_EQ(cached.str(), "original\n") << "the run wrote into the cache blob through ../snapshot ("
+                                         << observer.file("user_logs/std_log.txt") << ")";
+  EXPECT_EQ(common::Sha256File(cache_.cas().PathOf(digest)).value_or(""), digest);
 }
 
 TEST_F(RunnerTest, SystemLogTellsWhatHappened) {
@@ -421,11 +619,9 @@ TEST_F(RunnerTest, AgentShutdownFailsTheRunInsteadOfCancelingIt) {
 
 TEST_F(RunnerTest, BadRunIdFailsWithoutTouchingTheDisk) {
   RecordingObserver observer;
-  RunnerOptions options;
-  options.work_dir = tmp_.path() / "work";
   runyard::v1::RunSpec spec;
   spec.add_command("/bin/true");
-  RunOutcome outcome = Runner(options, &snapshots_, &observer).Run("../escape", spec, cancel_);
+  RunOutcome outcome = Run("../escape", spec, observer, blobs_);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
   EXPECT_EQ(outcome.error.code(), "NodeError");
   EXPECT_FALSE(fs::exists(tmp_.path() / "work" / "escape"));
