@@ -31,7 +31,8 @@ Agent::Agent(AgentConfig config)
       stub_(runyard::v1::Agents::NewStub(channel_)),
       reporter_(channel_),
       blob_source_(channel_),
-      cache_(config_.work_dir / "cas", config_.cache_max_bytes) {}
+      cache_(config_.work_dir / "cas", config_.cache_max_bytes),
+      environments_(config_.work_dir / "envs", config_.env_cache_max_bytes) {}
 
 Agent::~Agent() { JoinFinishedSlots(); }
 
@@ -169,6 +170,8 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.work_dir = config_.work_dir;
     options.kill_grace = std::chrono::seconds(config_.kill_grace_seconds);
     options.cache = &cache_;
+    options.environments = &environments_;
+    options.environment_settings = EnvironmentSettingsOf(config_);
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;

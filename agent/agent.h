@@ -51,6 +51,7 @@ class Agent {
   GrpcRunReporter reporter_;
   GrpcBlobSource blob_source_;
   runtime::BlobCache cache_;
+  runtime::EnvironmentCache environments_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

@@ -27,6 +27,15 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "kill_grace_seconds") config->kill_grace_seconds = value.as<int>();
       else if (key == "cache_max_bytes") config->cache_max_bytes = value.as<int64_t>();
       else if (key == "snapshot_materialization") config->snapshot_materialization = value.as<std::string>();
+      else if (key == "env_cache_max_bytes") config->env_cache_max_bytes = value.as<int64_t>();
+      else if (key == "base_python") config->base_python = value.as<std::string>();
+      else if (key == "pip_index_url") config->pip_index_url = value.as<std::string>();
+      else if (key == "pip_extra_index_urls") config->pip_extra_index_urls = value.as<std::vector<std::string>>();
+      else if (key == "pip_find_links") config->pip_find_links = value.as<std::vector<std::string>>();
+      else if (key == "pip_no_index") config->pip_no_index = value.as<bool>();
+      else if (key == "venv_system_site_packages") config->venv_system_site_packages = value.as<bool>();
+      else if (key == "conda_executable") config->conda_executable = value.as<std::string>();
+      else if (key == "environment_setup_timeout_seconds") config->environment_setup_timeout_seconds = value.as<int>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));
     } catch (const YAML::Exception&) {
@@ -44,11 +53,27 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.kill_grace_seconds < 0) return absl::InvalidArgumentError("kill_grace_seconds must not be negative");
   if (config.work_dir.empty()) return absl::InvalidArgumentError("work_dir must be set");
   if (config.cache_max_bytes < 0) return absl::InvalidArgumentError("cache_max_bytes must not be negative");
+  if (config.environment_setup_timeout_seconds <= 0) {
+    return absl::InvalidArgumentError("environment_setup_timeout_seconds must be positive");
+  }
   if (config.snapshot_materialization != "auto" && config.snapshot_materialization != "copy" &&
       config.snapshot_materialization != "overlay") {
     return absl::InvalidArgumentError("snapshot_materialization must be auto, copy or overlay");
   }
   return absl::OkStatus();
+}
+
+runtime::EnvironmentSettings EnvironmentSettingsOf(const AgentConfig& config) {
+  runtime::EnvironmentSettings settings;
+  settings.default_base_python = config.base_python;
+  settings.pip.index_url = config.pip_index_url;
+  settings.pip.extra_index_urls = config.pip_extra_index_urls;
+  settings.pip.find_links = config.pip_find_links;
+  settings.pip.no_index = config.pip_no_index;
+  settings.pip.system_site_packages = config.venv_system_site_packages;
+  settings.conda_executable = config.conda_executable;
+  settings.setup_timeout = std::chrono::seconds(config.environment_setup_timeout_seconds);
+  return settings;
 }
 
 }  // namespace runyard::agent

@@ -2,8 +2,10 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/env_builder.h"
 
 namespace runyard::agent {
 
@@ -21,6 +23,16 @@ struct AgentConfig {
   // auto: an overlay on hardlinks into the cache where the agent may mount (root), else
   // copies; copy; overlay (fail runs where it cannot mount).
   std::string snapshot_materialization = "auto";
+  // Managed environments (pip venvs, conda) in <work_dir>/envs.
+  int64_t env_cache_max_bytes = 20LL << 30;
+  std::string base_python = "python3";      // venvs are made from it unless the spec names one
+  std::string pip_index_url;
+  std::vector<std::string> pip_extra_index_urls;
+  std::vector<std::string> pip_find_links;  // e.g. a local wheelhouse
+  bool pip_no_index = false;
+  bool venv_system_site_packages = false;
+  std::string conda_executable;             // empty: micromamba, mamba or conda from PATH
+  int environment_setup_timeout_seconds = 1800;
   std::string log_level = "info";
 };
 
@@ -30,5 +42,8 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
 
 // Checks values that came from anywhere.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+// The runtime's environment settings from the agent's configuration.
+runtime::EnvironmentSettings EnvironmentSettingsOf(const AgentConfig& config);
 
 }  // namespace runyard::agent

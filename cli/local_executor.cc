@@ -73,6 +73,8 @@ class CancelWatcher {
   std::thread thread_;
 };
 
+constexpr int64_t kLocalEnvironmentQuota = 20LL << 30;
+
 }  // namespace
 
 absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const std::string& run_id,
@@ -91,6 +93,8 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
   InProcessReporter reporter(backend.plane());
   LocalBlobSource blobs;
   runtime::BlobCache cache(backend.blobs()->root(), /*quota_bytes=*/0);
+  // Local runs use pip's own configuration (pip.conf, PIP_* variables) for indexes.
+  runtime::EnvironmentCache environments(backend.work_dir() / "envs", kLocalEnvironmentQuota);
   {
     runtime::ReportingObserver observer(&reporter, *lease, &cancel);
     observer.on_std_log = options.on_output;
@@ -98,6 +102,7 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
     runner_options.work_dir = backend.work_dir();
     runner_options.kill_grace = options.kill_grace;
     runner_options.cache = &cache;
+    runner_options.environments = &environments;
     runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
     runner.Run(run_id, run->spec(), cancel);

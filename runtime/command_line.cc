@@ -28,7 +28,8 @@ absl::StatusOr<fs::path> FindExecutable(const std::string& name, const std::stri
 
 absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
                                              const fs::path& working_dir,
-                                             const std::string& path_var) {
+                                             const std::string& path_var,
+                                             const fs::path& interpreter_override) {
   CommandLine line;
   if (!spec.command().empty()) {
     absl::StatusOr<fs::path> exe = FindExecutable(spec.command(0), path_var);
@@ -39,8 +40,9 @@ absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
     line.arguments.assign(spec.command().begin() + 1, spec.command().end());
   } else {
     const auto& python = spec.environment().python();
-    const std::string interpreter =
-        python.interpreter_path().empty() ? "python3" : python.interpreter_path();
+    const std::string interpreter = !interpreter_override.empty()        ? interpreter_override.string()
+                                    : python.interpreter_path().empty() ? "python3"
+                                                                        : python.interpreter_path();
     absl::StatusOr<fs::path> exe = FindExecutable(interpreter, path_var);
     if (!exe.ok()) {
       return absl::FailedPreconditionError(

@@ -23,9 +23,11 @@ absl::StatusOr<std::filesystem::path> FindExecutable(const std::string& name,
 // (interpreter_path, else python3 on PATH) with the script and its arguments, or the
 // spec's command. Errors say what is missing; an interpreter problem is
 // FailedPrecondition (an environment problem), a missing script NotFound.
+// A managed environment passes its own `interpreter`.
 absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
                                              const std::filesystem::path& working_dir,
-                                             const std::string& path_var);
+                                             const std::string& path_var,
+                                             const std::filesystem::path& interpreter = {});
 
 // The child's environment: this process's, then PYTHONUNBUFFERED and RUNYARD_*, then the
 // spec's own variables (which win).

@@ -153,10 +153,28 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   fs::create_directories(workspace->outputs(), ec);
   fs::create_directories(workspace->logs(), ec);
 
-  // Environment (user-managed interpreter) and command line.
-  const char* path_env = std::getenv("PATH");
-  absl::StatusOr<CommandLine> command = BuildCommandLine(spec, workspace->working_dir,
-                                                         path_env ? path_env : "/usr/bin:/bin");
+  // Environment: a user-managed interpreter, or a cached / newly built venv or conda env.
+  RunLog environment_log(workspace->system_logs / "environment.txt", "system_logs/environment.txt", observer_);
+  absl::StatusOr<PreparedEnvironment> environment = PrepareEnvironment(
+      spec, workspace->working_dir, *options_.environments, options_.environment_settings, cancel, environment_log);
+  if (!environment.ok()) {
+    if (absl::IsCancelled(environment.status())) {
+      return finish(Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled while its environment was prepared"));
+    }
+    return finish(Failure(runyard::v1::FAILED, "EnvironmentBuildFailed", std::string(environment.status().message())));
+  }
+  if (!environment->packages.empty()) {
+    RunLog packages(workspace->system_logs / "resolved_packages.txt", "system_logs/resolved_packages.txt", observer_);
+    packages.Write(environment->packages);
+  }
+  std::map<std::string, std::string> variables = BuildEnvironment(spec, run_id, workspace->working_dir);
+  for (const auto& [name, value] : environment->variables) variables[name] = value;
+
+  absl::StatusOr<CommandLine> command =
+      BuildCommandLine(spec, workspace->working_dir, variables["PATH"], environment->interpreter);
+  if (command.ok() && environment->kind == EnvironmentKind::kUserManaged) {
+    environment_log.Line("user-managed interpreter: " + command->executable.string());
+  }
   if (!command.ok()) {
     const bool environment_problem = absl::IsFailedPrecondition(command.status());
     return finish(Failure(runyard::v1::FAILED,
@@ -173,7 +191,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   request.executable = command->executable;
   request.arguments = command->arguments;
   request.working_dir = workspace->working_dir;
-  request.environment = BuildEnvironment(spec, run_id, workspace->working_dir);
+  request.environment = std::move(variables);
   const int64_t max_seconds = spec.max_run_duration_seconds() > 0
                                   ? spec.max_run_duration_seconds()
                                   : common::kDefaultMaxRunDurationSeconds;
@@ -208,6 +226,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   sync.Scan(/*final_scan=*/true);
   snapshot_mount.reset();  // wd/ becomes what the run wrote
   snapshot_pins.reset();
+  environment->in_use.reset();
+  if (const int64_t freed = options_.environments->EvictToQuota(); freed > 0) {
+    system_log.Line(absl::StrCat("environment cache over quota: evicted ", freed, " bytes"));
+  }
   if (const int64_t freed = options_.cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
   }

@@ -6,6 +6,7 @@
 
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
+#include "runtime/env_builder.h"
 #include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
@@ -17,6 +18,9 @@ struct RunnerOptions {
   // The node's blob cache, shared by all runs of this process.
   BlobCache* cache = nullptr;
   Materialization materialization = Materialization::kAuto;
+  // The node's built environments (pip, conda) and how to build them.
+  EnvironmentCache* environments = nullptr;
+  EnvironmentSettings environment_settings;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};

@@ -1,0 +1,180 @@
+#include "runtime/env_definition.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/digest.h"
+#include "common/relative_path.h"
+#include "common/run_command.h"
+#include "runtime/command_line.h"
+
+namespace runyard::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+absl::Status Problem(const std::string& message) { return absl::FailedPreconditionError(message); }
+
+std::string Trim(std::string text) {
+  const size_t start = text.find_first_not_of(" \t\r");
+  if (start == std::string::npos) return "";
+  const size_t end = text.find_last_not_of(" \t\r");
+  return text.substr(start, end - start + 1);
+}
+
+// A file the spec names, which must be inside the working directory (the snapshot).
+absl::StatusOr<std::string> ReadSpecFile(const fs::path& working_dir, const std::string& relative,
+                                         const std::string& field) {
+  if (absl::Status ok = common::CheckRelativePath(relative); !ok.ok()) {
+    return Problem(absl::StrCat("environment.python.", field, ": '", relative,
+                                "' must be a relative path inside the source directory"));
+  }
+  std::ifstream in(working_dir / relative, std::ios::binary);
+  if (!in) {
+    return Problem(absl::StrCat("environment.python.", field, ": '", relative, "' is not in the snapshot"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Requirement lines, following `-r file` includes (inside the working dir, no cycles).
+absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative, int depth,
+                                 std::vector<std::string>* lines) {
+  if (depth > 8) return Problem("pip_requirements_file: '-r' includes nest too deep");
+  absl::StatusOr<std::string> text = ReadSpecFile(working_dir, relative, "pip_requirements_file");
+  if (!text.ok()) return text.status();
+  for (const std::string& line : NormalizeRequirements(*text)) {
+    std::string include;
+    if (line.rfind("-r ", 0) == 0) include = Trim(line.substr(3));
+    if (line.rfind("--requirement ", 0) == 0) include = Trim(line.substr(14));
+    if (include.empty()) {
+      lines->push_back(line);
+      continue;
+    }
+    const std::string nested = (fs::path(relative).parent_path() / include).lexically_normal().string();
+    if (absl::Status s = CollectRequirements(working_dir, nested, depth + 1, lines); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// "3.11.2 (main, ...) [GCC 12.2.0]\nLinux-6.1.0-...-x86_64-with-glibc2.36" of an interpreter.
+absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python) {
+  absl::StatusOr<common::CommandResult> result = common::RunCommand(
+      {python.string(), "-c", "import sys, platform; print(sys.version); print(platform.platform())"});
+  if (!result.ok() || result->exit_code != 0) {
+    return Problem(absl::StrCat("python interpreter '", python.string(), "' does not run"));
+  }
+  return Trim(result->output);
+}
+
+}  // namespace
+
+std::vector<std::string> NormalizeRequirements(const std::string& text) {
+  std::set<std::string> unique;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    // "pkg==1.0  # why" → "pkg==1.0"; a '#' inside a URL fragment follows no space.
+    const size_t comment = line.find(" #");
+    if (comment != std::string::npos) line.resize(comment);
+    if (!line.empty() && line[0] == '#') continue;
+    line = Trim(line);
+    if (!line.empty()) unique.insert(line);
+  }
+  return {unique.begin(), unique.end()};
+}
+
+absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSpec& spec, const fs::path& working_dir,
+                                                        const std::string& default_base_python,
+                                                        const PipSettings& pip, const std::string& conda_executable,
+                                                        const std::string& path_var) {
+  const auto& python = spec.environment().python();
+  const bool wants_pip = !python.pip_requirements_file().empty() || !python.pip_packages().empty();
+  const bool wants_conda = !python.conda_dependencies_file().empty();
+  EnvironmentDefinition definition;
+  if (python.user_managed_dependencies() || (!wants_pip && !wants_conda)) {
+    definition.kind = EnvironmentKind::kUserManaged;
+    return definition;
+  }
+  if (wants_pip && wants_conda) {
+    return Problem("environment.python: give pip requirements or a conda file, not both "
+                   "(list pip packages under the conda file's 'pip:' section)");
+  }
+
+  std::vector<std::string> canonical;
+  if (wants_conda) {
+    definition.kind = EnvironmentKind::kConda;
+    // The configured tool, else the first of micromamba, mamba, conda on PATH.
+    std::vector<std::string> candidates = {conda_executable};
+    if (conda_executable.empty()) candidates = {"micromamba", "mamba", "conda"};
+    for (const auto& candidate : candidates) {
+      absl::StatusOr<fs::path> found = FindExecutable(candidate, path_var);
+      if (found.ok()) {
+        definition.conda_executable = *found;
+        break;
+      }
+    }
+    if (definition.conda_executable.empty()) {
+      return Problem(conda_executable.empty()
+                         ? "conda_dependencies_file needs conda, mamba or micromamba: none is configured "
+                           "(agent conda_executable) and none is on PATH"
+                         : absl::StrCat("conda executable '", conda_executable, "' was not found"));
+    }
+    absl::StatusOr<std::string> file = ReadSpecFile(working_dir, python.conda_dependencies_file(),
+                                                    "conda_dependencies_file");
+    if (!file.ok()) return file.status();
+    definition.definition_file = working_dir / python.conda_dependencies_file();
+    canonical = {"kind: conda", "tool: " + fs::path(definition.conda_executable).filename().string()};
+    std::istringstream lines(*file);
+    for (std::string line; std::getline(lines, line);) {
+      if (Trim(line).empty() || Trim(line)[0] == '#') continue;
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+      canonical.push_back("yaml: " + line);
+    }
+  } else {
+    definition.kind = EnvironmentKind::kPip;
+    const std::string base = python.interpreter_path().empty() ? default_base_python : python.interpreter_path();
+    absl::StatusOr<fs::path> found = FindExecutable(base, path_var);
+    if (!found.ok()) return Problem(absl::StrCat("base python interpreter: ", found.status().message()));
+    std::error_code ec;
+    definition.base_interpreter = fs::canonical(*found, ec);
+    if (ec) definition.base_interpreter = *found;
+    absl::StatusOr<std::string> identity = InterpreterIdentity(definition.base_interpreter);
+    if (!identity.ok()) return identity.status();
+
+    std::vector<std::string> requirements;
+    if (!python.pip_requirements_file().empty()) {
+      if (absl::Status s = CollectRequirements(working_dir, python.pip_requirements_file(), 0, &requirements);
+          !s.ok()) {
+        return s;
+      }
+    }
+    for (const auto& package : python.pip_packages()) {
+      for (const auto& line : NormalizeRequirements(package)) requirements.push_back(line);
+    }
+    std::sort(requirements.begin(), requirements.end());
+    requirements.erase(std::unique(requirements.begin(), requirements.end()), requirements.end());
+
+    canonical = {"kind: pip", "base: " + definition.base_interpreter.string(), "python: " + *identity,
+                 "system_site_packages: " + std::string(pip.system_site_packages ? "true" : "false"),
+                 "index_url: " + pip.index_url, "extra_index_urls: " + absl::StrJoin(pip.extra_index_urls, " "),
+                 "find_links: " + absl::StrJoin(pip.find_links, " "),
+                 "no_index: " + std::string(pip.no_index ? "true" : "false")};
+    for (const auto& line : requirements) canonical.push_back("requirement: " + line);
+
+    auto& options = definition.pip_options;
+    if (!pip.index_url.empty()) options.insert(options.end(), {"--index-url", pip.index_url});
+    for (const auto& url : pip.extra_index_urls) options.insert(options.end(), {"--extra-index-url", url});
+    for (const auto& link : pip.find_links) options.insert(options.end(), {"--find-links", link});
+    if (pip.no_index) options.push_back("--no-index");
+    definition.requirements = requirements;
+  }
+  definition.canonical = absl::StrJoin(canonical, "\n") + "\n";
+  definition.key = common::Sha256Hex(definition.canonical);
+  return definition;
+}
+
+}  // namespace runyard::runtime
