@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/env_command.h"
 #include "common/logging.h"
 
 using namespace runyard;
@@ -30,6 +31,27 @@ int main(int argc, char** argv) {
   std::string materialization;
   app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  // Managed environments.
+  int64_t env_cache_max_bytes = -1;
+  int setup_timeout = 0;
+  std::string base_python, pip_index_url, conda_executable;
+  std::vector<std::string> find_links;
+  bool no_index = false;
+  app.add_option("--env-cache-max-bytes", env_cache_max_bytes, "quota of the node's environment cache");
+  app.add_option("--base-python", base_python, "interpreter venvs are made from (default python3)");
+  app.add_option("--pip-index-url", pip_index_url, "pip index for managed environments");
+  app.add_option("--pip-find-links", find_links, "folder or URL with wheels (repeatable)");
+  app.add_flag("--pip-no-index", no_index, "use only --pip-find-links, no index");
+  app.add_option("--conda-executable", conda_executable, "conda, mamba or micromamba to build conda envs");
+  app.add_option("--environment-setup-timeout-seconds", setup_timeout, "longest an environment build may take");
+  app.fallthrough();
+  CLI::App* env_cmd = app.add_subcommand("env", "the node's environment cache (needs --work-dir or --config)");
+  bool json = false;
+  CLI::App* env_list = env_cmd->add_subcommand("list", "built environments: key, size, last use, in use");
+  env_list->add_flag("--json", json, "JSON output");
+  bool prune_all = false;
+  CLI::App* env_prune = env_cmd->add_subcommand("prune", "evict down to the quota (or --all unused)");
+  env_prune->add_flag("--all", prune_all, "remove every environment no run uses");
   CLI11_PARSE(app, argc, argv);
 
   if (!config_file.empty()) {
@@ -47,6 +69,17 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) config.log_level = log_level;
   if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
   if (!materialization.empty()) config.snapshot_materialization = materialization;
+  if (env_cache_max_bytes >= 0) config.env_cache_max_bytes = env_cache_max_bytes;
+  if (setup_timeout > 0) config.environment_setup_timeout_seconds = setup_timeout;
+  if (!base_python.empty()) config.base_python = base_python;
+  if (!pip_index_url.empty()) config.pip_index_url = pip_index_url;
+  if (!find_links.empty()) config.pip_find_links = find_links;
+  if (no_index) config.pip_no_index = true;
+  if (!conda_executable.empty()) config.conda_executable = conda_executable;
+  if (env_cmd->parsed()) {
+    config.work_dir = std::filesystem::absolute(config.work_dir);
+    return agent::EnvironmentCommand(config, env_list->parsed(), prune_all, json);
+  }
   if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok()) {
     std::fprintf(stderr, "runyard-agent: %s\n", std::string(valid.message()).c_str());
     return 2;

@@ -128,7 +128,8 @@ std::vector<EnvironmentCache::Entry> EnvironmentCache::List() {
     entry.size = std::atoll(ReadText(entry.prefix / ".runyard" / "size").c_str());
     entry.last_used = fs::last_write_time(entry.prefix / ".runyard" / "size", ec);
     const std::string definition = ReadText(entry.prefix / ".runyard" / "definition.txt");
-    entry.summary = definition.substr(0, definition.find('\n'));
+    entry.summary = definition.substr(0, definition.find('\n'));  // "kind: pip"
+    if (entry.summary.rfind("kind: ", 0) == 0) entry.summary.erase(0, 6);
     const int fd = OpenLockFile(root_ / "locks" / (key + ".use"));
     entry.in_use = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0;
     if (fd >= 0) ::close(fd);
