@@ -18,48 +18,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.environ.get("RUNYARD_BIN_DIR", os.path.join(ROOT, "build"))
-RUNYARD = os.path.join(BIN, "cli", "runyard")
-SERVER = os.path.join(BIN, "server", "runyard-server")
-AGENT = os.path.join(BIN, "agent", "runyard-agent")
-
-
-def machine():
-    cores = os.cpu_count()
-    with open("/proc/meminfo") as f:
-        mem_kb = int(f.readline().split()[1])
-    return f"{cores} cores, {mem_kb / 1024 / 1024:.0f} GiB RAM"
-
-
-def start(cmd, ready_pattern, env):
-    """Starts a daemon and waits for its readiness line on stderr (no fixed sleeps)."""
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    found = threading.Event()
-    match = {}
-
-    def pump():
-        for line in proc.stderr:
-            m = re.search(ready_pattern, line)
-            if m and not found.is_set():
-                match["m"] = m
-                found.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not found.wait(30):
-        proc.kill()
-        raise RuntimeError(f"{cmd[0]} did not start")
-    return proc, match["m"]
-
-
-def cli(args, env, check=True):
-    result = subprocess.run([RUNYARD] + args, env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"runyard {' '.join(args)} failed: {result.stderr}")
-    return result
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (TABLE_HEADER, cli, machine, row, start_agent, start_server, stop,  # noqa: E402
+                      timed, write_result)
 
 
 def make_tree(path, files, total_bytes):
@@ -78,21 +41,8 @@ def make_tree(path, files, total_bytes):
             os.utime(os.path.join(folder, name), (past, past))
 
 
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return time.perf_counter() - start, value
-
-
 def median(values):
     return statistics.median(values)
-
-
-def row(name, values, unit="s", baseline=None, extra=""):
-    med = median(values)
-    ratio = f"{med / baseline:.2f}×" if baseline else ""
-    fmt = (lambda v: f"{v:.3f}") if unit == "s" else (lambda v: f"{v:,.0f}")
-    return f"| {name} | {fmt(med)} | {fmt(min(values))} | {fmt(max(values))} | {ratio} | {extra} |"
 
 
 def main():
@@ -112,15 +62,10 @@ def main():
         tree = os.path.join(work, "tree")
         make_tree(tree, files, total)
 
-        server, m = start([SERVER, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "server"),
-                           "--max-snapshot-mb", "100000", "--max-snapshot-files", "1000000"],
-                          r"listening on (\S+)", env)
-        procs.append(server)
-        env["RUNYARD_SERVER"] = m.group(1)
+        procs.append(start_server(os.path.join(work, "server"), env,
+                                  "--max-snapshot-mb", "100000", "--max-snapshot-files", "1000000"))
         agent_dir = os.path.join(work, "agent")
-        agent, _ = start([AGENT, "--server", env["RUNYARD_SERVER"], "--pool", "bench", "--work-dir", agent_dir],
-                         r"registered with", env)
-        procs.append(agent)
+        procs.append(start_agent(agent_dir, "bench", env))
 
         upload = ["snapshot", "upload", "--target", "bench", "--source-directory", tree, "--json"]
         full_t, full = timed(lambda: json.loads(cli(upload, env).stdout))
@@ -173,8 +118,7 @@ def main():
             f"## Snapshot benchmark ({files:,} files, {total / 1e6:.0f} MB; {machine()}; "
             f"median of {repeat})",
             "",
-            "| measurement | median | min | max | ratio | bytes sent / notes |",
-            "|---|---|---|---|---|---|",
+            *TABLE_HEADER,
             row("full upload (empty server)", [full_t], extra=f"{full['uploaded_bytes']:,} B"),
             row("incremental resubmit (one 100 KB file changed)", incremental_t, baseline=full_t,
                 extra=f"{median(incremental_bytes):,.0f} B (blob + manifest)"),
@@ -186,19 +130,9 @@ def main():
             f"full / incremental: {full_t / median(incremental_t):.1f}×; "
             f"cold / tar -xf: {median(cold) / median(tar_x):.2f}×; cold / warm: {median(cold) / median(warm):.1f}×",
         ]
-        report = "\n".join(lines)
-        print(report)
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        if not args.quick:
-            with open(os.path.join(ROOT, "bench", "results", "snapshot.md"), "w") as f:
-                f.write(report + "\n")
+        write_result("snapshot.md", "\n".join(lines), args.quick)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,100 @@
+"""Shared pieces of runyard's benchmarks: start the real daemons, call the CLI, print tables."""
+import os
+import re
+import statistics
+import subprocess
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("RUNYARD_BIN_DIR", os.path.join(ROOT, "build"))
+RUNYARD = os.path.join(BIN, "cli", "runyard")
+SERVER = os.path.join(BIN, "server", "runyard-server")
+AGENT = os.path.join(BIN, "agent", "runyard-agent")
+
+
+def machine():
+    """The machine every figure is measured on."""
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return f"{os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB RAM"
+
+
+def start(cmd, ready_pattern, env):
+    """Starts a daemon and waits for its readiness line on stderr (no fixed sleeps)."""
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    found = threading.Event()
+    match = {}
+
+    def pump():
+        for line in proc.stderr:
+            m = re.search(ready_pattern, line)
+            if m and not found.is_set():
+                match["m"] = m
+                found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not found.wait(30):
+        proc.kill()
+        raise RuntimeError(f"{cmd[0]} did not start")
+    return proc, match["m"]
+
+
+def start_server(data_dir, env, *extra):
+    """runyard-server on 127.0.0.1, a free port; sets env['RUNYARD_SERVER']."""
+    proc, m = start([SERVER, "--listen", "127.0.0.1:0", "--data-dir", data_dir, *extra], r"listening on (\S+)", env)
+    env["RUNYARD_SERVER"] = m.group(1)
+    return proc
+
+
+def start_agent(work_dir, pool, env, *extra):
+    proc, _ = start([AGENT, "--server", env["RUNYARD_SERVER"], "--pool", pool, "--work-dir", work_dir, *extra],
+                    r"registered with", env)
+    return proc
+
+
+def stop(procs):
+    for proc in reversed(procs):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def cli(args, env, check=True):
+    result = subprocess.run([RUNYARD] + args, env=env, capture_output=True, text=True, timeout=1800)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"runyard {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def timed(fn):
+    start_time = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start_time, value
+
+
+def phase_seconds(run, start_status, end_status):
+    """Seconds between two statuses in a run's history (status --json)."""
+    times = {event["status"]: event["time_unix_ms"] for event in run["history"]}
+    return (times[end_status] - times[start_status]) / 1000
+
+
+def row(name, values, baseline=None, extra="", unit="s"):
+    """| name | median | min | max | ratio to baseline | notes |"""
+    med = statistics.median(values)
+    ratio = f"{med / baseline:.2f}×" if baseline else ""
+    fmt = (lambda v: f"{v:.3f}") if unit == "s" else (lambda v: f"{v:,.0f}")
+    return f"| {name} | {fmt(med)} | {fmt(min(values))} | {fmt(max(values))} | {ratio} | {extra} |"
+
+
+TABLE_HEADER = ["| measurement | median (s) | min | max | ratio | notes |", "|---|---|---|---|---|---|"]
+
+
+def write_result(name, text, quick):
+    print(text)
+    if not quick:
+        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+        with open(os.path.join(ROOT, "bench", "results", name), "w") as f:
+            f.write(text + "\n")
