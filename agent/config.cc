@@ -18,6 +18,7 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
   for (const auto& entry : root) {
     const std::string key = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
+    if (value.IsNull()) continue;  // "key:" with no value keeps the default
     try {
       if (key == "server") config->server = value.as<std::string>();
       else if (key == "pool") config->pool = value.as<std::string>();

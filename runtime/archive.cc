@@ -121,6 +121,12 @@ absl::Status WriteEntry(struct archive* reader, int dest_fd, const std::string& 
       result = Refuse(name, std::string("corrupt data: ") + (archive_error_string(reader) ?: "?"));
       break;
     }
+    // The offset comes from the archive (sparse entries): bound where we write, not only
+    // how much, or a tiny entry could make a huge file.
+    if (offset < 0 || offset > max_bytes - static_cast<int64_t>(size)) {
+      result = Refuse(name, "larger than the per-file limit");
+      break;
+    }
     written += static_cast<int64_t>(size);
     *total_bytes += static_cast<int64_t>(size);
     if (written > max_bytes) { result = Refuse(name, "larger than the per-file limit"); break; }
@@ -180,6 +186,7 @@ absl::Status ExtractArchive(const fs::path& archive_path, const fs::path& dest,
     }
     if (type != AE_IFREG) return Refuse(name, "only regular files and folders are allowed");
     if (archive_entry_size(entry) > limits.max_entry_bytes) return Refuse(name, "larger than the per-file limit");
+    if (archive_entry_sparse_count(entry) > 0) return Refuse(name, "sparse files are not allowed");
     // Parent folders may be implied rather than listed.
     const fs::path parent = fs::path(name).parent_path();
     if (!parent.empty()) {

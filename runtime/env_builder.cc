@@ -137,7 +137,7 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
       std::vector<std::string> install = {python, "-m", "pip", "install"};
       install.insert(install.end(), definition.pip_options.begin(), definition.pip_options.end());
       install.insert(install.end(), {"-r", requirements.string()});
-      if (absl::Status s = steps.Run("pip install", install, folder); !s.ok()) return s;
+      if (absl::Status s = steps.Run("pip install", install, definition.working_dir); !s.ok()) return s;
     }
     if (absl::Status s = steps.Run("pip freeze", {python, "-m", "pip", "freeze", "--all"}, folder, &packages);
         !s.ok()) {

@@ -146,8 +146,14 @@ void EnvironmentCache::RemoveUnfinishedBuilds() {
     if (published.contains(item.path().lexically_normal())) continue;
     const std::string key = item.path().filename().string().substr(0, 64);
     // A build in progress holds its lock; an unpublished folder without one is debris.
+    // Look again once the lock is ours: the build may have published it meanwhile.
     const int fd = OpenLockFile(root_ / "locks" / (key + ".build"));
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) fs::remove_all(item.path(), ec);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      const fs::path link = fs::read_symlink(root_ / key, ec);
+      const bool published_now = !ec && (root_ / link).lexically_normal() == item.path().lexically_normal();
+      ec.clear();
+      if (!published_now) fs::remove_all(item.path(), ec);
+    }
     if (fd >= 0) ::close(fd);
   }
 }

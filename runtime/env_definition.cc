@@ -1,6 +1,7 @@
 #include "runtime/env_definition.h"
 
 #include <algorithm>
+#include <tuple>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -41,6 +42,23 @@ absl::StatusOr<std::string> ReadSpecFile(const fs::path& working_dir, const std:
   return text.str();
 }
 
+// "-r x", "-rx", "--requirement x", "--requirement=x" → {"-r", "x"}; same for -c /
+// --constraint; anything else → {"", ""}.
+std::pair<std::string, std::string> SplitFileOption(const std::string& line) {
+  for (const auto& [option, short_form, long_form] :
+       {std::tuple{"-r", "-r", "--requirement"}, std::tuple{"-c", "-c", "--constraint"}}) {
+    for (const std::string prefix : {std::string(long_form), std::string(short_form)}) {
+      if (line.rfind(prefix, 0) != 0) continue;
+      std::string rest = line.substr(prefix.size());
+      if (prefix.size() > 2 && !rest.empty() && rest[0] != ' ' && rest[0] != '=') continue;  // --requirements?
+      if (!rest.empty() && (rest[0] == '=' || rest[0] == ' ')) rest.erase(0, 1);
+      rest = Trim(rest);
+      if (!rest.empty()) return {option, rest};
+    }
+  }
+  return {"", ""};
+}
+
 // Requirement lines, following `-r file` includes (inside the working dir, no cycles).
 absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative, int depth,
                                  std::vector<std::string>* lines) {
@@ -48,15 +66,23 @@ absl::Status CollectRequirements(const fs::path& working_dir, const std::string&
   absl::StatusOr<std::string> text = ReadSpecFile(working_dir, relative, "pip_requirements_file");
   if (!text.ok()) return text.status();
   for (const std::string& line : NormalizeRequirements(*text)) {
-    std::string include;
-    if (line.rfind("-r ", 0) == 0) include = Trim(line.substr(3));
-    if (line.rfind("--requirement ", 0) == 0) include = Trim(line.substr(14));
-    if (include.empty()) {
+    const auto [option, argument] = SplitFileOption(line);
+    if (option.empty()) {
       lines->push_back(line);
       continue;
     }
-    const std::string nested = (fs::path(relative).parent_path() / include).lexically_normal().string();
-    if (absl::Status s = CollectRequirements(working_dir, nested, depth + 1, lines); !s.ok()) return s;
+    const std::string nested = (fs::path(relative).parent_path() / argument).lexically_normal().string();
+    if (option == "-r") {
+      if (absl::Status s = CollectRequirements(working_dir, nested, depth + 1, lines); !s.ok()) return s;
+      continue;
+    }
+    // A constraints file: its content is part of the key, and pip gets its full path.
+    absl::StatusOr<std::string> constraints = ReadSpecFile(working_dir, nested, "pip_requirements_file (-c)");
+    if (!constraints.ok()) return constraints.status();
+    for (const std::string& constraint : NormalizeRequirements(*constraints)) {
+      lines->push_back("# constraint " + nested + ": " + constraint);
+    }
+    lines->push_back("-c " + nested);  // made absolute for pip by DefineEnvironment
   }
   return absl::OkStatus();
 }
@@ -76,13 +102,30 @@ absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python) {
 std::vector<std::string> NormalizeRequirements(const std::string& text) {
   std::set<std::string> unique;
   std::istringstream lines(text);
+  std::string logical;
   for (std::string line; std::getline(lines, line);) {
-    // "pkg==1.0  # why" → "pkg==1.0"; a '#' inside a URL fragment follows no space.
-    const size_t comment = line.find(" #");
-    if (comment != std::string::npos) line.resize(comment);
-    if (!line.empty() && line[0] == '#') continue;
-    line = Trim(line);
-    if (!line.empty()) unique.insert(line);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    // A trailing backslash continues the line (pip-compile's "--hash" lists), as in pip.
+    if (!line.empty() && line.back() == '\\') {
+      line.pop_back();
+      logical += line + " ";
+      continue;
+    }
+    logical += line;
+    // A comment starts at a '#' at the start or after whitespace, as pip reads it (a '#'
+    // inside a URL fragment follows no space).
+    for (size_t i = 0; i < logical.size(); ++i) {
+      if (logical[i] == '#' && (i == 0 || logical[i - 1] == ' ' || logical[i - 1] == '\t')) {
+        logical.resize(i);
+        break;
+      }
+    }
+    // Inner runs of whitespace collapse, so re-wrapped continuations compare equal.
+    std::istringstream words(logical);
+    std::string normalized;
+    for (std::string word; words >> word;) normalized += (normalized.empty() ? "" : " ") + word;
+    if (!normalized.empty()) unique.insert(normalized);
+    logical.clear();
   }
   return {unique.begin(), unique.end()};
 }
@@ -170,7 +213,12 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     for (const auto& url : pip.extra_index_urls) options.insert(options.end(), {"--extra-index-url", url});
     for (const auto& link : pip.find_links) options.insert(options.end(), {"--find-links", link});
     if (pip.no_index) options.push_back("--no-index");
-    definition.requirements = requirements;
+    // pip reads our copy of the lines from elsewhere: give it constraint files by full path.
+    for (const auto& line : requirements) {
+      definition.requirements.push_back(line.rfind("-c ", 0) == 0 ? "-c " + (working_dir / line.substr(3)).string()
+                                                                  : line);
+    }
+    definition.working_dir = working_dir;
   }
   definition.canonical = absl::StrJoin(canonical, "\n") + "\n";
   definition.key = common::Sha256Hex(definition.canonical);

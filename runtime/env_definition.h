@@ -29,6 +29,7 @@ struct EnvironmentDefinition {
   std::filesystem::path definition_file;   // conda: environment.yml in the working dir
   std::vector<std::string> pip_options;    // pip: index, find-links, ... options
   std::vector<std::string> requirements;   // pip: normalized lines, handed over as `-r file`
+  std::filesystem::path working_dir;       // pip runs here, so "./libs/pkg" means the snapshot's
   std::string canonical;                   // the normalized definition, human-readable
   std::string key;                         // SHA-256 of `canonical`
 };

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -111,6 +112,12 @@ class SyncLoop {
 
 RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
                        CancelToken& cancel) {
+  // Caches not given: private ones in the work dir, without quota.
+  std::optional<BlobCache> own_cache;
+  BlobCache* cache = options_.cache ? options_.cache : &own_cache.emplace(options_.work_dir / "cas", 0);
+  std::optional<EnvironmentCache> own_environments;
+  EnvironmentCache* environments =
+      options_.environments ? options_.environments : &own_environments.emplace(options_.work_dir / "envs", 0);
   observer_->OnStatus(runyard::v1::PREPARING);
   absl::StatusOr<Workspace> workspace = CreateWorkspace(options_.work_dir, run_id);
   if (!workspace.ok()) {
@@ -132,7 +139,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   std::unique_ptr<BlobCache::Pins> snapshot_pins;  // released when the run is over
   std::unique_ptr<OverlayMount> snapshot_mount;
   if (!spec.snapshot_id().empty()) {
-    absl::StatusOr<SnapshotReport> snapshot = PrepareSnapshot(spec.snapshot_id(), *options_.cache, *blobs_,
+    absl::StatusOr<SnapshotReport> snapshot = PrepareSnapshot(spec.snapshot_id(), *cache, *blobs_,
                                                               *workspace, options_.materialization);
     if (!snapshot.ok()) {
       const bool hostile = absl::IsFailedPrecondition(snapshot.status());
@@ -156,7 +163,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   // Environment: a user-managed interpreter, or a cached / newly built venv or conda env.
   RunLog environment_log(workspace->system_logs / "environment.txt", "system_logs/environment.txt", observer_);
   absl::StatusOr<PreparedEnvironment> environment = PrepareEnvironment(
-      spec, workspace->working_dir, *options_.environments, options_.environment_settings, cancel, environment_log);
+      spec, workspace->working_dir, *environments, options_.environment_settings, cancel, environment_log);
   if (!environment.ok()) {
     if (absl::IsCancelled(environment.status())) {
       return finish(Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled while its environment was prepared"));
@@ -227,10 +234,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   snapshot_mount.reset();  // wd/ becomes what the run wrote
   snapshot_pins.reset();
   environment->in_use.reset();
-  if (const int64_t freed = options_.environments->EvictToQuota(); freed > 0) {
+  if (const int64_t freed = environments->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("environment cache over quota: evicted ", freed, " bytes"));
   }
-  if (const int64_t freed = options_.cache->EvictToQuota(); freed > 0) {
+  if (const int64_t freed = cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
   }
   return finish(Judge(result, spec, cancel.reason()));

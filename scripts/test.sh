@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# README's second command (and CI's): install, build, run every test.
+# README's second command (and CI's): install, build, run every test, then fuzz the
+# hostile-input parsers for a bounded time (RUNYARD_FUZZ_SECONDS per target, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-cd build
-ctest --output-on-failure -j "$(nproc)"
+(cd build && ctest --output-on-failure -j "$(nproc)")
+scripts/fuzz.sh "${RUNYARD_FUZZ_SECONDS:-30}"

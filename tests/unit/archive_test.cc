@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -412,6 +413,28 @@ TEST_F(HostileArchiveTest, TruncatedArchiveIsFailedPrecondition) {
   fs::resize_file(archive(), size / 2);
   absl::Status status = ExtractArchive(archive(), dest());
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+}
+
+// Found by fuzz/archive_extract_fuzzer: an old-GNU sparse entry of 16 real bytes whose one
+// data block sits at offset 5,000,000 made a 5 MB file past a 1 MiB limit.
+TEST(ExtractArchiveTest, SparseEntryWithABlockPastTheLimitIsRefused) {
+  ScopedTempDir tmp;
+  const std::string base64 =
+      "H4sIAAAAAAACAysuSCwqTmWgKTAAAjMTEzANBOg0EJggsYHihkZG5sYMCsEMdAClxSWJRQoKDAMGgD42MjYwMTVFCxGqBj8Y"
+      "GBlgSiYmJacwjIIRCwBHbRxmAAQAAA==";
+  std::string bytes;
+  ASSERT_TRUE(absl::Base64Unescape(base64, &bytes));
+  const fs::path archive = tmp.path() / "sparse.tar.gz";
+  WriteFile(archive, bytes);
+  const fs::path dest = tmp.path() / "dest";
+  fs::create_directories(dest);
+  runyard::runtime::ExtractLimits limits;
+  limits.max_entry_bytes = 1 << 20;
+  const absl::Status status = runyard::runtime::ExtractArchive(archive, dest, limits);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("sparse"));
+  std::error_code ec;
+  EXPECT_FALSE(fs::exists(dest / "sparse", ec) && fs::file_size(dest / "sparse", ec) > (1u << 20));
 }
 
 }  // namespace
