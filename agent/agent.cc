@@ -6,6 +6,7 @@
 
 #include "common/grpc_channel.h"
 #include "common/logging.h"
+#include "runtime/overlay.h"
 #include "runtime/reporting_observer.h"
 #include "runtime/runner.h"
 
@@ -187,6 +188,10 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
 }
 
 int Agent::Run() {
+  if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
+    Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
+                (config_.work_dir / "runs").string());
+  }
   if (!Register()) return shutting_down_ ? 0 : 1;
   while (PollOnce()) {
   }

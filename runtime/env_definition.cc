@@ -1,6 +1,8 @@
 #include "runtime/env_definition.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 #include <tuple>
 #include <fstream>
 #include <set>
@@ -20,9 +22,9 @@ namespace {
 absl::Status Problem(const std::string& message) { return absl::FailedPreconditionError(message); }
 
 std::string Trim(std::string text) {
-  const size_t start = text.find_first_not_of(" \t\r");
+  const size_t start = text.find_first_not_of(" \t\r\n");
   if (start == std::string::npos) return "";
-  const size_t end = text.find_last_not_of(" \t\r");
+  const size_t end = text.find_last_not_of(" \t\r\n");
   return text.substr(start, end - start + 1);
 }
 
@@ -95,6 +97,52 @@ absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python) {
     return Problem(absl::StrCat("python interpreter '", python.string(), "' does not run"));
   }
   return Trim(result->output);
+}
+
+// A requirement that names something inside the snapshot ("./pkg", "-e .", "wheels/x.whl")
+// installs that content: its digest belongs in the key, or a changed local package would
+// reuse a stale environment. Files hash as they are; folders as their sorted tree.
+std::optional<std::string> LocalContentDigest(const fs::path& working_dir, const std::string& line) {
+  std::string target = line.rfind("-e ", 0) == 0 ? Trim(line.substr(3)) : line;
+  if (target.rfind("file:", 0) == 0) target = target.substr(5);
+  target = target.substr(0, target.find_first_of(" ;["));
+  const bool looks_local = target.rfind("./", 0) == 0 || target.rfind("../", 0) == 0 || target == "." ||
+                           target.find('/') != std::string::npos || target.ends_with(".whl") ||
+                           target.ends_with(".tar.gz") || target.ends_with(".zip");
+  if (!looks_local || target.empty() || target[0] == '/') return std::nullopt;
+  std::error_code ec;
+  const fs::path path = (working_dir / target).lexically_normal();
+  const auto relative = path.lexically_relative(working_dir);
+  if (relative.empty() || *relative.begin() == ".." || !fs::exists(path, ec)) return std::nullopt;
+  if (fs::is_regular_file(path, ec)) return common::Sha256File(path).value_or("unreadable");
+  std::vector<std::string> entries;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name == "__pycache__" || name == ".git" || name == "outputs" || name == "logs") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      entries.push_back(it->path().lexically_relative(path).string() + " " +
+                        common::Sha256File(it->path()).value_or("unreadable"));
+    }
+  }
+  std::sort(entries.begin(), entries.end());
+  return common::Sha256Hex(absl::StrJoin(entries, "\n"));
+}
+
+// pip settings from the environment of this process, which pip would also read; they
+// shape what gets installed, so they are part of the key.
+std::vector<std::string> PipEnvironmentSettings() {
+  std::vector<std::string> lines;
+  for (const char* name : {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+                           "PIP_CONSTRAINT", "PIP_PRE", "PIP_ONLY_BINARY", "PIP_NO_BINARY"}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
+      lines.push_back(absl::StrCat("pip_env: ", name, "=", value));
+    }
+  }
+  return lines;
 }
 
 }  // namespace
@@ -206,7 +254,11 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
                  "index_url: " + pip.index_url, "extra_index_urls: " + absl::StrJoin(pip.extra_index_urls, " "),
                  "find_links: " + absl::StrJoin(pip.find_links, " "),
                  "no_index: " + std::string(pip.no_index ? "true" : "false")};
-    for (const auto& line : requirements) canonical.push_back("requirement: " + line);
+    for (const auto& line : requirements) {
+      canonical.push_back("requirement: " + line);
+      if (auto digest = LocalContentDigest(working_dir, line)) canonical.push_back("  content: " + *digest);
+    }
+    for (const auto& line : PipEnvironmentSettings()) canonical.push_back(line);
 
     auto& options = definition.pip_options;
     if (!pip.index_url.empty()) options.insert(options.end(), {"--index-url", pip.index_url});

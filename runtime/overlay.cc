@@ -7,6 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <sstream>
+#include <vector>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -48,6 +51,26 @@ void UnmountStale(const fs::path& target) {
   const fs::path lower = target.parent_path() / "snapshot";
   while (::umount2(lower.c_str(), MNT_DETACH) == 0) {
   }
+}
+
+int UnmountAllBelow(const fs::path& folder) {
+  // /proc/self/mountinfo field 5 is the mount point (spaces escaped as \040).
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::vector<std::string> points;
+  const std::string prefix = folder.lexically_normal().string() + "/";
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (point.rfind(prefix, 0) == 0) points.push_back(point);
+  }
+  // Deepest first, so an overlay goes before anything it sits on.
+  std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  int unmounted = 0;
+  for (const auto& point : points) {
+    if (::umount2(point.c_str(), MNT_DETACH) == 0) ++unmounted;
+  }
+  return unmounted;
 }
 
 bool OverlaySupported(const fs::path& scratch_parent) {

@@ -39,4 +39,8 @@ bool OverlaySupported(const std::filesystem::path& scratch_parent);
 // Unmounts whatever a crashed earlier process left mounted on `target` (no error if none).
 void UnmountStale(const std::filesystem::path& target);
 
+// Unmounts every mount point below `folder` (an agent's runs/ at start: a killed agent
+// leaves its runs' overlays and read-only binds behind). Returns how many.
+int UnmountAllBelow(const std::filesystem::path& folder);
+
 }  // namespace runyard::runtime

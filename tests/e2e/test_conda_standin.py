@@ -11,15 +11,13 @@ and how failures, timeouts and a missing tool are reported.
 import json
 import os
 import re
-import shutil
 import signal
-import textwrap
-import time
+import subprocess
 import unittest
 
 import harness
 import test_environments as envtests
-from harness import PYTHON, log
+from harness import PYTHON
 
 STANDIN_NAME = "fake-conda-standin"
 MICROMAMBA_STANDIN_NAME = "fake-micromamba-standin"
@@ -350,14 +348,15 @@ class DeadBuildTest(CondaStandinTestCase):
         server = self.start_server()
         work_dir = self.make_dir("agent-shared-workdir")
         agent = self.start_conda_agent(server, tool=self.standin, name="doomed", work_dir=work_dir)
-        hang = self.submit_spec(self.conda_spec(self.conda_project("hang", ENVIRONMENT_YML + "  - hang-forever\n")),
-                                server=server)
+        self.submit_spec(self.conda_spec(self.conda_project("hang", ENVIRONMENT_YML + "  - hang-forever\n")),
+                         server=server)
         harness.wait_for(lambda: self.calls(), timeout=120, what="the stand-in to be called",
                          describe=self.describe_processes)
         pid = self.calls()[0]["pid"]
         debris = self.store_entries(work_dir)
         self.assertEqual(len(debris), 1, debris)
         agent.process.kill()                 # SIGKILL: the agent cannot clean up
+        self.addCleanup(self.unmount_under, work_dir)  # its run's overlay mounts stay behind
         os.kill(pid, signal.SIGKILL)         # the orphaned build step (its own session)
         harness.wait_for(lambda: harness.process_state(pid) in (None, "Z"), timeout=30,
                          what="the stand-in (pid %d) to be gone" % pid)
@@ -375,6 +374,16 @@ class DeadBuildTest(CondaStandinTestCase):
         self.assertEqual(len(store), 1, store)
         self.assertTrue(store[0].startswith(key), store)
         self.assert_keys(self.env_list(work_dir), [key])
+
+
+    @staticmethod
+    def unmount_under(root):
+        """Unmounts (latest first) what a SIGKILLed agent left mounted below `root`."""
+        with open("/proc/mounts") as f:
+            points = [line.split()[1].replace("\\040", " ") for line in f]
+        for point in reversed([p for p in points if p.startswith(root + "/")]):
+            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 class NoCondaTest(CondaStandinTestCase):

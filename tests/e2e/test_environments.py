@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import textwrap
-import time
 import unittest
 import zipfile
 
@@ -555,7 +554,10 @@ class EvictionTest(EnvironmentTestCase):
         run_a = self.submit_spec(self.write_spec(src_a, "show.py", self.pip_python()), server=server)
         self.assert_completed(run_a, server=server)
         key_a = self.key_prefix(self.environment_log(run_a, server=server))
-        self.assert_keys(self.env_list(agent.work_dir), [key_a], "(one environment fits the quota)")
+        entries = self.env_list(agent.work_dir)
+        self.assert_keys(entries, [key_a], "(one environment fits the quota)")
+        self.assertGreater(entries[0]["size"] * 2, self.QUOTA,
+                           "a venv is smaller here than this test assumes (two would fit the quota): %s" % entries)
 
         # B: a run that holds its environment until released.
         src_b = self.project("b", {"hold.py": HOLD_SCRIPT, "requirements.txt": "runyardhello==2.0\n"})
