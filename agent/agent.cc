@@ -173,6 +173,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.cache = &cache_;
     options.environments = &environments_;
     options.environment_settings = EnvironmentSettingsOf(config_);
+    options.containment = containment_.get();
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;
@@ -188,6 +189,18 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
 }
 
 int Agent::Run() {
+  using Preference = sandbox::ContainmentFactory::Preference;
+  const Preference preference = config_.cgroup_mode == "v2"   ? Preference::kCgroupV2
+                                : config_.cgroup_mode == "v1"   ? Preference::kCgroupV1
+                                : config_.cgroup_mode == "none" ? Preference::kProcessGroup
+                                                                : Preference::kAuto;
+  absl::StatusOr<std::unique_ptr<sandbox::ContainmentFactory>> containment =
+      sandbox::ContainmentFactory::Create(preference);
+  if (!containment.ok()) {
+    Log()->critical("cgroup_mode {}: {}", config_.cgroup_mode, std::string(containment.status().message()));
+    return 1;
+  }
+  containment_ = std::move(*containment);
   if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());

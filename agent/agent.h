@@ -13,6 +13,7 @@
 #include "agent/grpc_links.h"
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
+#include "sandbox/containment.h"
 #include "runyard/v1/services.grpc.pb.h"
 
 namespace runyard::agent {
@@ -52,6 +53,7 @@ class Agent {
   GrpcBlobSource blob_source_;
   runtime::BlobCache cache_;
   runtime::EnvironmentCache environments_;
+  std::unique_ptr<sandbox::ContainmentFactory> containment_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

@@ -36,6 +36,7 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "pip_no_index") config->pip_no_index = value.as<bool>();
       else if (key == "venv_system_site_packages") config->venv_system_site_packages = value.as<bool>();
       else if (key == "conda_executable") config->conda_executable = value.as<std::string>();
+      else if (key == "cgroup_mode") config->cgroup_mode = value.as<std::string>();
       else if (key == "environment_setup_timeout_seconds") config->environment_setup_timeout_seconds = value.as<int>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));
@@ -56,6 +57,10 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.cache_max_bytes < 0) return absl::InvalidArgumentError("cache_max_bytes must not be negative");
   if (config.environment_setup_timeout_seconds <= 0) {
     return absl::InvalidArgumentError("environment_setup_timeout_seconds must be positive");
+  }
+  if (config.cgroup_mode != "auto" && config.cgroup_mode != "v2" && config.cgroup_mode != "v1" &&
+      config.cgroup_mode != "none") {
+    return absl::InvalidArgumentError("cgroup_mode must be auto, v2, v1 or none");
   }
   if (config.snapshot_materialization != "auto" && config.snapshot_materialization != "copy" &&
       config.snapshot_materialization != "overlay") {

@@ -33,6 +33,8 @@ struct AgentConfig {
   bool venv_system_site_packages = false;
   std::string conda_executable;             // empty: micromamba, mamba or conda from PATH
   int environment_setup_timeout_seconds = 1800;
+  // How runs are contained: auto (cgroup v2, else v1, else process group), v2, v1, none.
+  std::string cgroup_mode = "auto";
   std::string log_level = "info";
 };
 

@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--name", name, "agent name shown on the server (default: host name)");
   app.add_option("--kill-grace-seconds", kill_grace, "SIGTERM-to-SIGKILL grace on cancel/deadline");
   app.add_option("--cache-max-bytes", cache_max_bytes, "quota of the node's snapshot blob cache");
-  std::string materialization;
+  std::string materialization, cgroup_mode;
+  app.add_option("--cgroup-mode", cgroup_mode, "auto (default), v2, v1 or none (process group)");
   app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   // Managed environments.
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) config.log_level = log_level;
   if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
   if (!materialization.empty()) config.snapshot_materialization = materialization;
+  if (!cgroup_mode.empty()) config.cgroup_mode = cgroup_mode;
   if (env_cache_max_bytes >= 0) config.env_cache_max_bytes = env_cache_max_bytes;
   if (setup_timeout > 0) config.environment_setup_timeout_seconds = setup_timeout;
   if (!base_python.empty()) config.base_python = base_python;

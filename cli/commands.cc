@@ -99,7 +99,8 @@ absl::StatusOr<UploadReport> SnapshotAndUpload(const std::string& source_directo
                                                const runyard::v1::SnapshotLimits& limits) {
   const fs::path digest_cache = LocalBackend::DefaultHome() / "digest-cache" /
                                 common::Sha256Hex(fs::absolute(source_directory).string());
-  absl::StatusOr<BuiltSnapshot> built = BuildSnapshot(source_directory, digest_cache);
+  // runyard's own home never travels, even when it lies inside the source folder.
+  absl::StatusOr<BuiltSnapshot> built = BuildSnapshot(source_directory, digest_cache, {LocalBackend::DefaultHome()});
   if (!built.ok()) return built.status();
   absl::StatusOr<runyard::v1::SnapshotLimits> defaults = backend.DefaultSnapshotLimits();
   if (!defaults.ok()) return defaults.status();

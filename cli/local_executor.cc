@@ -92,6 +92,8 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
 
   InProcessReporter reporter(backend.plane());
   LocalBlobSource blobs;
+  absl::StatusOr<std::unique_ptr<sandbox::ContainmentFactory>> containment =
+      sandbox::ContainmentFactory::Create(sandbox::ContainmentFactory::Preference::kAuto);
   runtime::BlobCache cache(backend.blobs()->root(), /*quota_bytes=*/0);
   // Local runs use pip's own configuration (pip.conf, PIP_* variables) for indexes.
   runtime::EnvironmentCache environments(backend.work_dir() / "envs", kLocalEnvironmentQuota);
@@ -103,6 +105,7 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
     runner_options.kill_grace = options.kill_grace;
     runner_options.cache = &cache;
     runner_options.environments = &environments;
+    runner_options.containment = containment.ok() ? containment->get() : nullptr;
     runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
     runner.Run(run_id, run->spec(), cancel);

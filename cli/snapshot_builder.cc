@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -128,6 +129,8 @@ class TreeWalker {
   TreeWalker(fs::path root, DigestCache* cache, BuiltSnapshot* out)
       : root_(std::move(root)), cache_(cache), out_(out) {}
 
+  void Exclude(const std::string& relative) { excluded_.insert(relative); }
+
   absl::Status Walk(const std::string& relative_dir) {
     const fs::path dir = relative_dir.empty() ? root_ : root_ / relative_dir;
     // .amlignore wins over .gitignore, folder by folder, as in Azure ML.
@@ -153,7 +156,7 @@ class TreeWalker {
       struct stat st {};
       if (::lstat((root_ / relative).c_str(), &st) != 0) continue;  // vanished meanwhile
       const bool is_dir = S_ISDIR(st.st_mode);
-      if ((is_dir && name == ".git") || rules_.IsIgnored(relative, is_dir)) {
+      if ((is_dir && name == ".git") || excluded_.contains(relative) || rules_.IsIgnored(relative, is_dir)) {
         out_->ignored++;
         continue;
       }
@@ -204,13 +207,15 @@ class TreeWalker {
   DigestCache* cache_;
   BuiltSnapshot* out_;
   IgnoreRules rules_;
+  std::set<std::string> excluded_;
   int64_t now_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
                         std::chrono::system_clock::now().time_since_epoch()).count();
 };
 
 }  // namespace
 
-absl::StatusOr<BuiltSnapshot> BuildSnapshot(const fs::path& root, const fs::path& digest_cache_file) {
+absl::StatusOr<BuiltSnapshot> BuildSnapshot(const fs::path& root, const fs::path& digest_cache_file,
+                                            const std::vector<fs::path>& exclude) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) {
     return absl::InvalidArgumentError(absl::StrCat("source directory ", root.string(), " is not a directory"));
@@ -218,6 +223,11 @@ absl::StatusOr<BuiltSnapshot> BuildSnapshot(const fs::path& root, const fs::path
   BuiltSnapshot snapshot;
   DigestCache cache(digest_cache_file);
   TreeWalker walker(root, &cache, &snapshot);
+  for (const auto& path : exclude) {
+    std::error_code ignored;
+    const fs::path relative = fs::weakly_canonical(path, ignored).lexically_relative(fs::weakly_canonical(root, ignored));
+    if (!relative.empty() && *relative.begin() != ".." && relative != ".") walker.Exclude(relative.generic_string());
+  }
   if (absl::Status s = walker.Walk(""); !s.ok()) return s;
   // The walk visits names in sorted order per folder, but "a/b" vs "a-b" ordering needs a
   // global sort by full path, which is what a manifest requires.

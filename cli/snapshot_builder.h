@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runyard/v1/snapshot.pb.h"
@@ -27,7 +28,9 @@ struct BuiltSnapshot {
 // parent folders apply below them), always leaving out .git/, and names every file by
 // SHA-256. `digest_cache_file` (may be empty) remembers digests by path, size, mtime,
 // ctime and inode, so an unchanged file is not read again.
+// Folders in `exclude` (e.g. $RUNYARD_HOME when it lies inside the source) are left out.
 absl::StatusOr<BuiltSnapshot> BuildSnapshot(const std::filesystem::path& root,
-                                            const std::filesystem::path& digest_cache_file);
+                                            const std::filesystem::path& digest_cache_file,
+                                            const std::vector<std::filesystem::path>& exclude = {});
 
 }  // namespace runyard::cli

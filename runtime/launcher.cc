@@ -7,6 +7,7 @@
 
 #include <array>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -28,13 +29,23 @@ namespace {
 // escaped the kill (they still hold the pipe) before giving up on them.
 constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
 
+// Boost.Process initializer: the child joins the run's containment before exec.
+struct JoinContainment {
+  sandbox::Containment* containment;
+  template <typename Launcher>
+  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) {
+    if (int error = containment->JoinFromChild(); error != 0) return std::error_code(error, std::system_category());
+    return {};
+  }
+};
+
 // One run's event loop: output, exit, deadline and cancel, all on one thread.
 class Supervisor {
  public:
   Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
-             const std::function<void(const std::string&)>& on_event)
-      : request_(request), on_output_(on_output), on_event_(on_event), pipe_(io_), deadline_(io_),
-        grace_(io_), drain_(io_) {}
+             const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment)
+      : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment), pipe_(io_),
+        deadline_(io_), grace_(io_), drain_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
     int fds[2];
@@ -50,7 +61,7 @@ class Supervisor {
                        bp::process_stdio{nullptr, fds[1], fds[1]},
                        bp::process_environment(env_lines),
                        bp::process_start_dir(request_.working_dir.string()),
-                       sandbox::NewSession{});
+                       sandbox::NewSession{}, JoinContainment{containment_});
     } catch (const std::exception& error) {
       ::close(fds[1]);
       result_.start_error = error.what();
@@ -59,6 +70,7 @@ class Supervisor {
     ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
     result_.started = true;
     pgid_ = process_->id();
+    containment_->Started(pgid_);
     if (on_started) on_started(pgid_);
 
     ReadOutput();
@@ -79,6 +91,7 @@ class Supervisor {
       });
     });
     io_.run();
+    WaitUntilEmpty();
     return result_;
   }
 
@@ -99,14 +112,15 @@ class Supervisor {
   void BeginKill(const char* reason) {
     if (killing_) return;
     killing_ = true;
-    Event(std::string(reason) + ": SIGTERM to process group " + std::to_string(pgid_) + ", SIGKILL in " +
-          std::to_string(request_.kill_grace.count()) + " ms");
-    sandbox::SignalGroup(pgid_, SIGTERM);
+    Event(std::string(reason) + ": SIGTERM to every process of the run (" +
+          sandbox::ModeName(containment_->mode()) + "), SIGKILL in " + std::to_string(request_.kill_grace.count()) +
+          " ms");
+    containment_->SignalAll(SIGTERM);
     grace_.expires_after(request_.kill_grace);
     grace_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      Event("grace period over: SIGKILL to process group " + std::to_string(pgid_));
-      sandbox::SignalGroup(pgid_, SIGKILL);
+      Event("grace period over: SIGKILL to every process of the run");
+      containment_->KillAll();
     });
   }
 
@@ -124,8 +138,8 @@ class Supervisor {
       result_.term_signal = WTERMSIG(status);
     }
     deadline_.cancel();
-    // Leftovers of the group (background children) die with the run.
-    sandbox::SignalGroup(pgid_, SIGKILL);
+    // Leftovers (background children, double-forked daemons) die with the run.
+    containment_->KillAll();
     grace_.cancel();
     drain_.expires_after(kOutputDrainLimit);
     drain_.async_wait([this](boost::system::error_code ec) {
@@ -133,6 +147,15 @@ class Supervisor {
       pipe_.close();  // someone outside the group still holds the pipe: stop reading
     });
     MaybeFinish();
+  }
+
+  // The kill is asynchronous; a run is over when its last process is.
+  void WaitUntilEmpty() {
+    if (!result_.started) return;
+    for (int i = 0; i < 200 && !containment_->Empty(); ++i) {
+      if (i % 20 == 0) containment_->KillAll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
 
   void MaybeFinish() {
@@ -146,6 +169,7 @@ class Supervisor {
   const LaunchRequest& request_;
   const std::function<void(std::string_view)>& on_output_;
   const std::function<void(const std::string&)>& on_event_;
+  sandbox::Containment* containment_;
   asio::io_context io_;
   asio::readable_pipe pipe_;
   asio::steady_timer deadline_;
@@ -166,7 +190,14 @@ LaunchResult LaunchAndWait(const LaunchRequest& request,
                            const std::function<void(std::string_view)>& on_output,
                            CancelToken& cancel, const std::function<void(pid_t)>& on_started,
                            const std::function<void(const std::string&)>& on_event) {
-  Supervisor supervisor(request, on_output, on_event);
+  // Without a containment of its own, the run is held by its process group.
+  std::unique_ptr<sandbox::Containment> own;
+  sandbox::Containment* containment = request.containment;
+  if (containment == nullptr) {
+    own = std::move(*sandbox::ContainmentFactory::ProcessGroupOnly());
+    containment = own.get();
+  }
+  Supervisor supervisor(request, on_output, on_event, containment);
   return supervisor.Run(cancel, on_started);
 }
 

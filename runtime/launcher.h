@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/cancel_token.h"
+#include "sandbox/containment.h"
 
 namespace runyard::runtime {
 
@@ -21,6 +22,9 @@ struct LaunchRequest {
   std::map<std::string, std::string> environment;  // the child's whole environment
   std::chrono::milliseconds max_duration{0};       // 0: no deadline
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
+  // Holds every process of the run (cgroup, or process group + tag sweep). Without one,
+  // the process group alone.
+  sandbox::Containment* containment = nullptr;
 };
 
 struct LaunchResult {
@@ -33,10 +37,11 @@ struct LaunchResult {
   bool canceled = false;
 };
 
-// Starts the process in a new session, streams its stdout+stderr (merged, in order) to
-// `on_output`, and waits. A deadline or a cancel sends SIGTERM to the whole process group,
-// waits `kill_grace`, then SIGKILLs the group. When the main process is gone, whatever is
-// left of its group is killed too: a finished run leaves nothing behind.
+// Starts the process in a new session (and its containment), streams its stdout+stderr
+// (merged, in order) to `on_output`, and waits. A deadline or a cancel sends SIGTERM to
+// every process of the run, waits `kill_grace`, then SIGKILLs them all. When the main
+// process is gone, whatever is left of the run is killed too, and the call returns only
+// once nothing is left (or a bounded wait ran out): a finished run leaves nothing behind.
 // `on_started` gets the pid (= process group id) right after the spawn.
 // `on_event` gets one line for each thing the supervisor does (signals sent), for the
 // run's system log.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/spec_yaml.h"
+#include "common/ids.h"
 #include "runtime/blob_cache.h"
 #include "runtime/snapshot_stage.h"
 #include "runtime/command_line.h"
@@ -199,6 +200,22 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   request.arguments = command->arguments;
   request.working_dir = workspace->working_dir;
   request.environment = std::move(variables);
+  // Every process of the run carries its tag, the last resort of the process-group mode.
+  const std::string tag = run_id + "-" + common::RandomHex(6);
+  request.environment[sandbox::kRunTagVariable] = tag;
+  std::unique_ptr<sandbox::Containment> containment;
+  if (options_.containment != nullptr) {
+    absl::StatusOr<std::unique_ptr<sandbox::Containment>> made = options_.containment->ForRun(run_id, tag);
+    if (made.ok()) {
+      containment = std::move(*made);
+    } else {
+      system_log.Line("cannot contain the run in its cgroup (" + std::string(made.status().message()) +
+                      "): process group only");
+    }
+  }
+  request.containment = containment.get();
+  system_log.Line("processes contained by " +
+                  (containment ? sandbox::ModeName(containment->mode()) : std::string("process group")));
   const int64_t max_seconds = spec.max_run_duration_seconds() > 0
                                   ? spec.max_run_duration_seconds()
                                   : common::kDefaultMaxRunDurationSeconds;

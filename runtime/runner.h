@@ -7,6 +7,7 @@
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
 #include "runtime/env_builder.h"
+#include "sandbox/containment.h"
 #include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
@@ -21,6 +22,9 @@ struct RunnerOptions {
   // The node's built environments (pip, conda) and how to build them.
   EnvironmentCache* environments = nullptr;
   EnvironmentSettings environment_settings;
+  // Holds each run's processes (cgroup v2 / v1, or process group + tag sweep); without
+  // one, the process group alone.
+  sandbox::ContainmentFactory* containment = nullptr;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};

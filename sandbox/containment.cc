@@ -1,0 +1,300 @@
+#include "sandbox/containment.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "sandbox/process_group.h"
+
+namespace runyard::sandbox {
+namespace fs = std::filesystem;
+namespace {
+
+auto Log() { return common::Logger("sandbox"); }
+
+// Writes the caller's pid to an open cgroup.procs: async-signal-safe (no allocation).
+int WritePid(int fd) {
+  char digits[24];
+  int length = 0;
+  for (pid_t pid = ::getpid(); pid > 0; pid /= 10) digits[length++] = static_cast<char>('0' + pid % 10);
+  char text[24];
+  for (int i = 0; i < length; ++i) text[i] = digits[length - 1 - i];
+  return ::write(fd, text, static_cast<size_t>(length)) == length ? 0 : errno;
+}
+
+std::vector<pid_t> ReadPids(const fs::path& procs) {
+  std::vector<pid_t> pids;
+  std::ifstream in(procs);
+  for (pid_t pid; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+bool WriteText(const fs::path& file, const std::string& text) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+// Removes a cgroup once its last process is gone (rmdir fails while any is left).
+void RemoveWhenEmpty(const fs::path& dir) {
+  for (int attempt = 0; attempt < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// ------------------------------------------------------------------ cgroup v2
+class CgroupV2 : public Containment {
+ public:
+  explicit CgroupV2(fs::path dir) : dir_(std::move(dir)) {}
+  ~CgroupV2() override {
+    if (procs_fd_ >= 0) ::close(procs_fd_);
+    RemoveWhenEmpty(dir_);
+  }
+  absl::Status Open() {
+    if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::UnavailableError(absl::StrCat("cannot create cgroup ", dir_.string(), ": ", strerror(errno)));
+    }
+    procs_fd_ = ::open((dir_ / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (procs_fd_ < 0) return absl::UnavailableError("cannot open " + (dir_ / "cgroup.procs").string());
+    return absl::OkStatus();
+  }
+  ContainmentMode mode() const override { return ContainmentMode::kCgroupV2; }
+  int JoinFromChild() override { return WritePid(procs_fd_); }
+  void Started(pid_t) override {}
+  void SignalAll(int signal) override {
+    for (pid_t pid : ReadPids(dir_ / "cgroup.procs")) ::kill(pid, signal);
+  }
+  void KillAll() override {
+    if (WriteText(dir_ / "cgroup.kill", "1")) return;  // Linux 5.14+: atomic
+    // Older kernels: freeze, kill what is there, thaw (a frozen process cannot fork).
+    WriteText(dir_ / "cgroup.freeze", "1");
+    SignalAll(SIGKILL);
+    WriteText(dir_ / "cgroup.freeze", "0");
+  }
+  bool Empty() override { return ReadPids(dir_ / "cgroup.procs").empty(); }
+
+ private:
+  fs::path dir_;
+  int procs_fd_ = -1;
+};
+
+// ------------------------------------------------------------------ cgroup v1
+class CgroupV1 : public Containment {
+ public:
+  explicit CgroupV1(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}  // freezer first
+  ~CgroupV1() override {
+    for (int fd : procs_fds_) ::close(fd);
+    for (const auto& dir : dirs_) RemoveWhenEmpty(dir);
+  }
+  absl::Status Open() {
+    for (const auto& dir : dirs_) {
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::UnavailableError(absl::StrCat("cannot create cgroup ", dir.string(), ": ", strerror(errno)));
+      }
+      const int fd = ::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return absl::UnavailableError("cannot open " + (dir / "cgroup.procs").string());
+      procs_fds_.push_back(fd);
+    }
+    return absl::OkStatus();
+  }
+  ContainmentMode mode() const override { return ContainmentMode::kCgroupV1; }
+  int JoinFromChild() override {
+    for (int fd : procs_fds_) {
+      if (int error = WritePid(fd); error != 0) return error;
+    }
+    return 0;
+  }
+  void Started(pid_t) override {}
+  void SignalAll(int signal) override {
+    for (pid_t pid : ReadPids(dirs_.front() / "cgroup.procs")) ::kill(pid, signal);
+  }
+  void KillAll() override {
+    // Freeze so nothing forks between reading the list and the kill, kill, thaw to let
+    // the signals be delivered.
+    const fs::path state = dirs_.front() / "freezer.state";
+    WriteText(state, "FROZEN");
+    for (int i = 0; i < 100; ++i) {
+      std::ifstream in(state);
+      std::string now;
+      in >> now;
+      if (now == "FROZEN") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    SignalAll(SIGKILL);
+    WriteText(state, "THAWED");
+  }
+  bool Empty() override { return ReadPids(dirs_.front() / "cgroup.procs").empty(); }
+
+ private:
+  std::vector<fs::path> dirs_;
+  std::vector<int> procs_fds_;
+};
+
+// ------------------------------------------------------------------ process group
+class ProcessGroup : public Containment {
+ public:
+  explicit ProcessGroup(std::string tag) : tag_(std::move(tag)) {}
+  ContainmentMode mode() const override { return ContainmentMode::kProcessGroup; }
+  int JoinFromChild() override { return 0; }  // the new session is the group
+  void Started(pid_t leader) override { pgid_ = leader; }
+  void SignalAll(int signal) override {
+    SignalGroup(pgid_, signal);
+    // Processes that left the group (setsid) still carry the run's tag.
+    if (!tag_.empty()) {
+      for (pid_t pid : FindTaggedProcesses(tag_)) ::kill(pid, signal);
+    }
+  }
+  void KillAll() override { SignalAll(SIGKILL); }
+  bool Empty() override { return !GroupExists(pgid_) && (tag_.empty() || FindTaggedProcesses(tag_).empty()); }
+
+ private:
+  std::string tag_;
+  pid_t pgid_ = -1;
+};
+
+// The cgroup2 mount point and this process's cgroup in it.
+std::optional<fs::path> OwnCgroupV2() {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string mount;
+  for (std::string line; std::getline(mountinfo, line);) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::istringstream fields(line);
+    std::string id, parent, device, root;
+    fields >> id >> parent >> device >> root >> mount;
+    break;
+  }
+  if (mount.empty()) return std::nullopt;
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    if (line.rfind("0::", 0) == 0) return fs::path(mount) / line.substr(4);
+  }
+  return std::nullopt;
+}
+
+// Mount points of cgroup v1 hierarchies holding `controller`.
+std::optional<fs::path> V1Mount(const std::string& controller) {
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 7, "cgroup ") != 0) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string type, source, options;
+    tail >> type >> source >> options;
+    if (("," + options + ",").find("," + controller + ",") == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mount;
+    fields >> id >> parent >> device >> root >> mount;
+    return fs::path(mount);
+  }
+  return std::nullopt;
+}
+
+bool MakeParent(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  return !ec && ::access((dir).c_str(), W_OK) == 0;
+}
+
+}  // namespace
+
+std::string ModeName(ContainmentMode mode) {
+  switch (mode) {
+    case ContainmentMode::kCgroupV2: return "cgroup v2";
+    case ContainmentMode::kCgroupV1: return "cgroup v1";
+    default: return "process group";
+  }
+}
+
+std::vector<pid_t> FindTaggedProcesses(const std::string& tag) {
+  const std::string needle = std::string(kRunTagVariable) + "=" + tag;
+  std::vector<pid_t> pids;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return pids;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    std::ifstream environ(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
+    std::string variable;
+    while (std::getline(environ, variable, '\0')) {
+      if (variable == needle) {
+        pids.push_back(pid);
+        break;
+      }
+    }
+  }
+  ::closedir(proc);
+  return pids;
+}
+
+absl::StatusOr<std::unique_ptr<ContainmentFactory>> ContainmentFactory::Create(Preference preference) {
+  std::vector<std::string> why_not;
+  if (preference == Preference::kAuto || preference == Preference::kCgroupV2) {
+    std::optional<fs::path> own = OwnCgroupV2();
+    if (own && MakeParent(*own / "runyard")) {
+      Log()->info("runs are contained in cgroup v2 under {}", (*own / "runyard").string());
+      return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV2, *own / "runyard", {}));
+    }
+    why_not.push_back(own ? "cgroup v2 is not writable here" : "no cgroup v2 mount");
+    if (preference == Preference::kCgroupV2) return absl::UnavailableError(why_not.back());
+  }
+  if (preference == Preference::kAuto || preference == Preference::kCgroupV1) {
+    std::vector<fs::path> parents;
+    for (const char* controller : {"freezer", "pids", "memory"}) {
+      std::optional<fs::path> mount = V1Mount(controller);
+      if (!mount) continue;
+      if (MakeParent(*mount / "runyard")) parents.push_back(*mount / "runyard");
+    }
+    if (!parents.empty() && parents.front().parent_path() == V1Mount("freezer").value_or("")) {
+      Log()->info("runs are contained in cgroup v1 ({}{})", parents.front().string(),
+                  parents.size() > 1 ? " and pids/memory" : "");
+      return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV1, {}, parents));
+    }
+    why_not.push_back("no writable cgroup v1 freezer");
+    if (preference == Preference::kCgroupV1) return absl::UnavailableError(why_not.back());
+  }
+  Log()->warn("runs are contained by process group only ({}): a process that leaves the group is "
+              "found by its RUNYARD_RUN_TAG",
+              why_not.empty() ? "asked for" : absl::StrJoin(why_not, "; "));
+  return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kProcessGroup, {}, {}));
+}
+
+absl::StatusOr<std::unique_ptr<Containment>> ContainmentFactory::ProcessGroupOnly() {
+  return std::unique_ptr<Containment>(std::make_unique<ProcessGroup>(""));
+}
+
+absl::StatusOr<std::unique_ptr<Containment>> ContainmentFactory::ForRun(const std::string& run_id,
+                                                                       const std::string& tag) {
+  switch (mode_) {
+    case ContainmentMode::kCgroupV2: {
+      auto cgroup = std::make_unique<CgroupV2>(v2_parent_ / run_id);
+      if (absl::Status ok = cgroup->Open(); !ok.ok()) return ok;
+      return std::unique_ptr<Containment>(std::move(cgroup));
+    }
+    case ContainmentMode::kCgroupV1: {
+      std::vector<fs::path> dirs;
+      for (const auto& parent : v1_parents_) dirs.push_back(parent / run_id);
+      auto cgroup = std::make_unique<CgroupV1>(std::move(dirs));
+      if (absl::Status ok = cgroup->Open(); !ok.ok()) return ok;
+      return std::unique_ptr<Containment>(std::move(cgroup));
+    }
+    default:
+      return std::unique_ptr<Containment>(std::make_unique<ProcessGroup>(tag));
+  }
+}
+
+}  // namespace runyard::sandbox
