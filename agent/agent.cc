@@ -174,6 +174,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.environments = &environments_;
     options.environment_settings = EnvironmentSettingsOf(config_);
     options.containment = containment_.get();
+    options.pids_limit = config_.pids_limit;
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;

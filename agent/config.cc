@@ -37,6 +37,7 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "venv_system_site_packages") config->venv_system_site_packages = value.as<bool>();
       else if (key == "conda_executable") config->conda_executable = value.as<std::string>();
       else if (key == "cgroup_mode") config->cgroup_mode = value.as<std::string>();
+      else if (key == "pids_limit") config->pids_limit = value.as<int64_t>();
       else if (key == "environment_setup_timeout_seconds") config->environment_setup_timeout_seconds = value.as<int>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));

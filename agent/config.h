@@ -35,6 +35,7 @@ struct AgentConfig {
   int environment_setup_timeout_seconds = 1800;
   // How runs are contained: auto (cgroup v2, else v1, else process group), v2, v1, none.
   std::string cgroup_mode = "auto";
+  int64_t pids_limit = 0;  // most processes per run (0: no limit)
   std::string log_level = "info";
 };
 

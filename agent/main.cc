@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--cache-max-bytes", cache_max_bytes, "quota of the node's snapshot blob cache");
   std::string materialization, cgroup_mode;
   app.add_option("--cgroup-mode", cgroup_mode, "auto (default), v2, v1 or none (process group)");
+  int64_t pids_limit = -1;
+  app.add_option("--pids-limit", pids_limit, "most processes a run may have at once (0: none)");
   app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   // Managed environments.
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
   if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
   if (!materialization.empty()) config.snapshot_materialization = materialization;
   if (!cgroup_mode.empty()) config.cgroup_mode = cgroup_mode;
+  if (pids_limit >= 0) config.pids_limit = pids_limit;
   if (env_cache_max_bytes >= 0) config.env_cache_max_bytes = env_cache_max_bytes;
   if (setup_timeout > 0) config.environment_setup_timeout_seconds = setup_timeout;
   if (!base_python.empty()) config.base_python = base_python;

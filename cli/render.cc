@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/snapshot_manifest.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
@@ -53,6 +54,15 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
                                {"time_unix_ms", event.time_unix_ms()}});
   }
   json["created"] = IsoTime(run.created_unix_ms());
+  if (run.usage().measured()) {
+    json["usage"] = {{"cpu_seconds", run.usage().cpu_seconds()},
+                     {"peak_memory_bytes", run.usage().peak_memory_bytes()},
+                     {"peak_pids", run.usage().peak_pids()}};
+    json["cpu_seconds"] = run.usage().cpu_seconds();
+    json["peak_memory_bytes"] = run.usage().peak_memory_bytes();
+  } else {
+    json["usage"] = nullptr;
+  }
   json["agent_id"] = run.agent_id();
   const auto& spec = run.spec();
   json["spec"] = {{"script", spec.script()},
@@ -86,6 +96,13 @@ std::string DescribeRun(const runyard::v1::Run& run) {
   const std::string what = run.spec().script().empty()
                                ? absl::StrJoin(run.spec().command(), " ")
                                : run.spec().script();
+  if (run.usage().measured()) {
+    absl::StrAppend(&text, absl::StrFormat("Used:        %.2f CPU seconds, %s peak memory%s\n", run.usage().cpu_seconds(),
+                                           common::HumanBytes(run.usage().peak_memory_bytes()),
+                                           run.usage().peak_pids() > 0
+                                               ? absl::StrCat(", ", run.usage().peak_pids(), " processes at most")
+                                               : ""));
+  }
   absl::StrAppend(&text, "Runs:        ", what, " ", absl::StrJoin(run.spec().arguments(), " "), "\n");
   if (!run.spec().properties().empty()) {
     std::map<std::string, std::string> sorted(run.spec().properties().begin(), run.spec().properties().end());

@@ -19,6 +19,7 @@ struct RunOutcome {
   bool has_exit_code = false;
   int exit_code = 0;
   runyard::v1::RunError error;  // empty code when Completed
+  runyard::v1::RunUsage usage;
 };
 
 // Where a run reports what happens to it. The agent implements it over gRPC, local mode

@@ -134,6 +134,7 @@ void ReportingObserver::OnFinished(const RunOutcome& outcome) {
   request.set_has_exit_code(outcome.has_exit_code);
   request.set_exit_code(outcome.exit_code);
   *request.mutable_error() = outcome.error;
+  if (outcome.usage.measured()) *request.mutable_usage() = outcome.usage;
   SendStatus(request);
 }
 

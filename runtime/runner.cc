@@ -214,6 +214,18 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
     }
   }
   request.containment = containment.get();
+  sandbox::Containment::Limits limits;
+  limits.memory_bytes = spec.resources().memory_mb() * 1024 * 1024;
+  limits.cpus = spec.resources().cpus();
+  limits.pids = options_.pids_limit;
+  const bool wants_limits = limits.memory_bytes > 0 || limits.cpus > 0 || limits.pids > 0;
+  if (wants_limits) {
+    absl::Status applied = containment ? containment->ApplyLimits(limits)
+                                       : absl::UnimplementedError("the run has no cgroup");
+    system_log.Line(applied.ok() ? absl::StrCat("limits: memory ", limits.memory_bytes, " bytes, cpus ", limits.cpus,
+                                                 ", pids ", limits.pids)
+                                 : "limits NOT enforced: " + std::string(applied.message()));
+  }
   system_log.Line("processes contained by " +
                   (containment ? sandbox::ModeName(containment->mode()) : std::string("process group")));
   const int64_t max_seconds = spec.max_run_duration_seconds() > 0
@@ -237,6 +249,8 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
         },
         [&](const std::string& event) { system_log.Line(event); });
   }
+  const sandbox::Containment::Usage usage =
+      containment ? containment->ReadUsage() : sandbox::Containment::Usage{};
   if (!result.started) {
     return finish(Failure(runyard::v1::FAILED, "UserError",
                           absl::StrCat("cannot start ", request.executable.string(), ": ",
@@ -257,7 +271,24 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   if (const int64_t freed = cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
   }
-  return finish(Judge(result, spec, cancel.reason()));
+  RunOutcome outcome = Judge(result, spec, cancel.reason());
+  if (usage.oom_killed && outcome.status != runyard::v1::COMPLETED && !result.deadline_exceeded && !result.canceled) {
+    const RunOutcome judged = outcome;
+    outcome = Failure(runyard::v1::FAILED, "OutOfMemory",
+                      absl::StrCat("the run used more than its memory limit (resources.memory_mb: ",
+                                   spec.resources().memory_mb(), ") and the kernel killed it"));
+    outcome.has_exit_code = judged.has_exit_code;
+    outcome.exit_code = judged.exit_code;
+  }
+  if (usage.measured) {
+    outcome.usage.set_measured(true);
+    outcome.usage.set_cpu_seconds(usage.cpu_seconds);
+    outcome.usage.set_peak_memory_bytes(usage.peak_memory_bytes);
+    outcome.usage.set_peak_pids(usage.peak_pids);
+    system_log.Line(absl::StrCat("used ", usage.cpu_seconds, " CPU seconds, peak memory ", usage.peak_memory_bytes,
+                                 " bytes"));
+  }
+  return finish(outcome);
 }
 
 }  // namespace runyard::runtime

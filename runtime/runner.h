@@ -25,6 +25,8 @@ struct RunnerOptions {
   // Holds each run's processes (cgroup v2 / v1, or process group + tag sweep); without
   // one, the process group alone.
   sandbox::ContainmentFactory* containment = nullptr;
+  // Most processes a run may have at once (agent config; 0: no limit).
+  int64_t pids_limit = 0;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};

@@ -10,7 +10,9 @@
 #include <cstring>
 #include <optional>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +49,24 @@ bool WriteText(const fs::path& file, const std::string& text) {
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return ok;
+}
+
+int64_t ReadNumber(const fs::path& file, int64_t fallback = 0) {
+  std::ifstream in(file);
+  int64_t value = fallback;
+  if (!(in >> value)) return fallback;
+  return value;
+}
+
+// "key value" lines (cpu.stat, memory.events, memory.oom_control): the value of `key`.
+int64_t ReadKeyed(const fs::path& file, const std::string& key) {
+  std::ifstream in(file);
+  for (std::string name; in >> name;) {
+    int64_t value = 0;
+    if (!(in >> value)) break;
+    if (name == key) return value;
+  }
+  return 0;
 }
 
 // Removes a cgroup once its last process is gone (rmdir fails while any is left).
@@ -87,6 +107,35 @@ class CgroupV2 : public Containment {
   }
   bool Empty() override { return ReadPids(dir_ / "cgroup.procs").empty(); }
 
+  absl::Status ApplyLimits(const Limits& limits) override {
+    auto set = [&](const char* file, const std::string& value) -> absl::Status {
+      if (WriteText(dir_ / file, value)) return absl::OkStatus();
+      return absl::UnimplementedError(absl::StrCat("cannot set ", file, " (controller not delegated to the agent?)"));
+    };
+    if (limits.memory_bytes > 0) {
+      if (absl::Status s = set("memory.max", std::to_string(limits.memory_bytes)); !s.ok()) return s;
+      WriteText(dir_ / "memory.swap.max", "0");  // the limit means RAM, not RAM + swap
+    }
+    if (limits.pids > 0) {
+      if (absl::Status s = set("pids.max", std::to_string(limits.pids)); !s.ok()) return s;
+    }
+    if (limits.cpus > 0) {
+      const int64_t quota = static_cast<int64_t>(limits.cpus * 100000);
+      if (absl::Status s = set("cpu.max", absl::StrCat(quota, " 100000")); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  Usage ReadUsage() override {
+    Usage usage;
+    usage.measured = fs::exists(dir_ / "cpu.stat");
+    usage.cpu_seconds = static_cast<double>(ReadKeyed(dir_ / "cpu.stat", "usage_usec")) / 1e6;
+    usage.peak_memory_bytes = ReadNumber(dir_ / "memory.peak");
+    usage.peak_pids = ReadNumber(dir_ / "pids.peak");
+    usage.oom_killed = ReadKeyed(dir_ / "memory.events", "oom_kill") > 0;
+    return usage;
+  }
+
  private:
   fs::path dir_;
   int procs_fd_ = -1;
@@ -95,7 +144,8 @@ class CgroupV2 : public Containment {
 // ------------------------------------------------------------------ cgroup v1
 class CgroupV1 : public Containment {
  public:
-  explicit CgroupV1(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}  // freezer first
+  // dirs[0] is the freezer; the others are whatever hierarchies the machine has.
+  explicit CgroupV1(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}
   ~CgroupV1() override {
     for (int fd : procs_fds_) ::close(fd);
     for (const auto& dir : dirs_) RemoveWhenEmpty(dir);
@@ -139,7 +189,55 @@ class CgroupV1 : public Containment {
   }
   bool Empty() override { return ReadPids(dirs_.front() / "cgroup.procs").empty(); }
 
+  absl::Status ApplyLimits(const Limits& limits) override {
+    auto set = [&](const char* controller, const char* file, const std::string& value) -> absl::Status {
+      std::optional<fs::path> dir = Dir(controller);
+      if (dir && WriteText(*dir / file, value)) return absl::OkStatus();
+      return absl::UnimplementedError(absl::StrCat("no writable cgroup v1 ", controller, " hierarchy for ", file));
+    };
+    if (limits.memory_bytes > 0) {
+      if (absl::Status s = set("memory", "memory.limit_in_bytes", std::to_string(limits.memory_bytes)); !s.ok()) {
+        return s;
+      }
+      set("memory", "memory.memsw.limit_in_bytes", std::to_string(limits.memory_bytes)).IgnoreError();
+    }
+    if (limits.pids > 0) {
+      if (absl::Status s = set("pids", "pids.max", std::to_string(limits.pids)); !s.ok()) return s;
+    }
+    if (limits.cpus > 0) {
+      if (absl::Status s = set("cpu", "cpu.cfs_period_us", "100000"); !s.ok()) return s;
+      if (absl::Status s = set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(limits.cpus * 100000)));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  Usage ReadUsage() override {
+    Usage usage;
+    if (std::optional<fs::path> cpuacct = Dir("cpuacct")) {
+      usage.measured = true;
+      usage.cpu_seconds = static_cast<double>(ReadNumber(*cpuacct / "cpuacct.usage")) / 1e9;
+    }
+    if (std::optional<fs::path> memory = Dir("memory")) {
+      usage.measured = true;
+      usage.peak_memory_bytes = ReadNumber(*memory / "memory.max_usage_in_bytes");
+      usage.oom_killed = ReadKeyed(*memory / "memory.oom_control", "oom_kill") > 0;
+    }
+    return usage;
+  }
+
  private:
+  // This run's folder in the hierarchy holding `controller` (the mount's name says it).
+  std::optional<fs::path> Dir(const std::string& controller) const {
+    for (const auto& dir : dirs_) {
+      const std::string mount = dir.parent_path().parent_path().filename().string();
+      if (("," + mount + ",").find("," + controller + ",") != std::string::npos) return dir;
+    }
+    return std::nullopt;
+  }
+
   std::vector<fs::path> dirs_;
   std::vector<int> procs_fds_;
 };
@@ -160,6 +258,13 @@ class ProcessGroup : public Containment {
   }
   void KillAll() override { SignalAll(SIGKILL); }
   bool Empty() override { return !GroupExists(pgid_) && (tag_.empty() || FindTaggedProcesses(tag_).empty()); }
+  absl::Status ApplyLimits(const Limits& limits) override {
+    if (limits.memory_bytes > 0 || limits.cpus > 0 || limits.pids > 0) {
+      return absl::UnimplementedError("limits need cgroups; this node contains runs by process group only");
+    }
+    return absl::OkStatus();
+  }
+  Usage ReadUsage() override { return {}; }
 
  private:
   std::string tag_;
@@ -204,6 +309,27 @@ std::optional<fs::path> V1Mount(const std::string& controller) {
   return std::nullopt;
 }
 
+// Makes memory, pids (and cpu) available to the run cgroups below <own>/runyard. cgroup v2
+// allows controllers only in cgroups without processes of their own, so an agent that
+// sits in its service's cgroup (systemd Delegate=yes) first moves into <own>/agent.
+bool EnableV2Controllers(const fs::path& own) {
+  std::ifstream available_in(own / "cgroup.controllers");
+  std::string available((std::istreambuf_iterator<char>(available_in)), std::istreambuf_iterator<char>());
+  if (available.find("memory") == std::string::npos || available.find("pids") == std::string::npos) return false;
+  const std::vector<pid_t> here = ReadPids(own / "cgroup.procs");
+  if (std::find(here.begin(), here.end(), ::getpid()) != here.end()) {
+    std::error_code ec;
+    fs::create_directories(own / "agent", ec);
+    if (!WriteText(own / "agent" / "cgroup.procs", std::to_string(::getpid()))) return false;
+  }
+  for (const fs::path& level : {own, own / "runyard"}) {
+    for (const char* controller : {"+memory", "+pids", "+cpu"}) WriteText(level / "cgroup.subtree_control", controller);
+  }
+  std::ifstream enabled_in(own / "runyard" / "cgroup.subtree_control");
+  std::string enabled((std::istreambuf_iterator<char>(enabled_in)), std::istreambuf_iterator<char>());
+  return enabled.find("memory") != std::string::npos && enabled.find("pids") != std::string::npos;
+}
+
 bool MakeParent(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -243,29 +369,40 @@ std::vector<pid_t> FindTaggedProcesses(const std::string& tag) {
 
 absl::StatusOr<std::unique_ptr<ContainmentFactory>> ContainmentFactory::Create(Preference preference) {
   std::vector<std::string> why_not;
-  if (preference == Preference::kAuto || preference == Preference::kCgroupV2) {
-    std::optional<fs::path> own = OwnCgroupV2();
-    if (own && MakeParent(*own / "runyard")) {
-      Log()->info("runs are contained in cgroup v2 under {}", (*own / "runyard").string());
-      return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV2, *own / "runyard", {}));
-    }
-    why_not.push_back(own ? "cgroup v2 is not writable here" : "no cgroup v2 mount");
-    if (preference == Preference::kCgroupV2) return absl::UnavailableError(why_not.back());
+  std::optional<fs::path> own = OwnCgroupV2();
+  const bool v2_writable = own && MakeParent(*own / "runyard");
+  const bool v2_controllers = v2_writable && EnableV2Controllers(*own);
+  if (v2_writable && (preference == Preference::kCgroupV2 || (preference == Preference::kAuto && v2_controllers))) {
+    Log()->info("runs are contained in cgroup v2 under {}{}", (*own / "runyard").string(),
+                v2_controllers ? "" : " (memory/pids controllers not delegated: no limits, no accounting)");
+    return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV2, *own / "runyard", {}));
   }
+  why_not.push_back(!own ? "no cgroup v2 mount"
+                         : !v2_writable ? "cgroup v2 is not writable here"
+                                        : "cgroup v2 has no memory/pids controllers for the agent");
+  if (preference == Preference::kCgroupV2) return absl::UnavailableError(why_not.back());
   if (preference == Preference::kAuto || preference == Preference::kCgroupV1) {
-    std::vector<fs::path> parents;
-    for (const char* controller : {"freezer", "pids", "memory"}) {
+    std::vector<fs::path> parents;  // freezer first
+    for (const char* controller : {"freezer", "pids", "memory", "cpu", "cpuacct"}) {
       std::optional<fs::path> mount = V1Mount(controller);
       if (!mount) continue;
+      if (std::find(parents.begin(), parents.end(), *mount / "runyard") != parents.end()) continue;  // co-mounted
       if (MakeParent(*mount / "runyard")) parents.push_back(*mount / "runyard");
     }
     if (!parents.empty() && parents.front().parent_path() == V1Mount("freezer").value_or("")) {
-      Log()->info("runs are contained in cgroup v1 ({}{})", parents.front().string(),
-                  parents.size() > 1 ? " and pids/memory" : "");
+      std::vector<std::string> names;
+      for (const auto& parent : parents) names.push_back(parent.parent_path().filename().string());
+      Log()->info("runs are contained in cgroup v1 ({}: {})", absl::StrJoin(names, ", "),
+                  parents.front().parent_path().parent_path().string());
       return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV1, {}, parents));
     }
     why_not.push_back("no writable cgroup v1 freezer");
     if (preference == Preference::kCgroupV1) return absl::UnavailableError(why_not.back());
+  }
+  if (preference == Preference::kAuto && v2_writable) {
+    Log()->info("runs are contained in cgroup v2 under {} (no controllers: no limits, no accounting)",
+                (*own / "runyard").string());
+    return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV2, *own / "runyard", {}));
   }
   Log()->warn("runs are contained by process group only ({}): a process that leaves the group is "
               "found by its RUNYARD_RUN_TAG",

@@ -36,6 +36,25 @@ class Containment {
   virtual void KillAll() = 0;
   // True when no process of the run is left.
   virtual bool Empty() = 0;
+
+  // Limits for the whole run (0: none), set before its first process starts. Fails with
+  // Unimplemented where this mode or machine cannot enforce one.
+  struct Limits {
+    int64_t memory_bytes = 0;
+    double cpus = 0;
+    int64_t pids = 0;
+  };
+  virtual absl::Status ApplyLimits(const Limits& limits) = 0;
+
+  // What the run used, read after it ended.
+  struct Usage {
+    bool measured = false;
+    double cpu_seconds = 0;
+    int64_t peak_memory_bytes = 0;
+    int64_t peak_pids = 0;
+    bool oom_killed = false;  // the kernel killed a process for the memory limit
+  };
+  virtual Usage ReadUsage() = 0;
 };
 
 // Picks the strongest mode this machine allows (or the one asked for) and creates the

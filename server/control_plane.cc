@@ -333,6 +333,7 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
         !s.ok()) {
       return s;
     }
+    if (request.has_usage()) store_->SetUsage(run_id, request.usage()).IgnoreError();
     if (absl::Status s = Transition(run_id, request.status()); !s.ok()) return s;
     Log()->info("run {} ended {}{}", run_id, common::StatusName(request.status()),
                 request.error().code().empty() ? "" : " (" + request.error().code() + ")");

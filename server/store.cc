@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS files(
 
 constexpr std::string_view kRunColumns =
     "run_id, experiment, target, spec, status, has_exit_code, exit_code, error_code, "
-    "error_message, error_details, agent_id, created_ms";
+    "error_message, error_details, agent_id, created_ms, usage";
 
 runyard::v1::Run RunFromRow(const Statement& row) {
   runyard::v1::Run run;
@@ -66,6 +66,7 @@ runyard::v1::Run RunFromRow(const Statement& row) {
   run.mutable_error()->set_details(row.Text(9));
   run.set_agent_id(row.Text(10));
   run.set_created_unix_ms(row.Int(11));
+  run.mutable_usage()->ParseFromString(row.Text(12));
   return run;
 }
 
@@ -83,7 +84,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-absl::Status Store::Migrate() { return db_->Exec(kSchema); }
+absl::Status Store::Migrate() {
+  if (absl::Status s = db_->Exec(kSchema); !s.ok()) return s;
+  // Columns added after the first release: present in new databases, added to old ones.
+  auto columns = db_->Prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'usage'");
+  if (!columns.Step()) return db_->Exec("ALTER TABLE runs ADD COLUMN usage BLOB NOT NULL DEFAULT x''");
+  return absl::OkStatus();
+}
 
 absl::Status Store::InsertRun(const runyard::v1::Run& run) {
   std::lock_guard lock(mutex_);
@@ -177,6 +184,13 @@ absl::Status Store::SetOutcome(const std::string& run_id, bool has_exit_code, in
       "error_details = ? WHERE run_id = ?");
   update.Bind(1, has_exit_code ? 1 : 0).Bind(2, static_cast<int64_t>(exit_code))
       .Bind(3, error.code()).Bind(4, error.message()).Bind(5, error.details()).Bind(6, run_id);
+  return update.Run();
+}
+
+absl::Status Store::SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) {
+  std::lock_guard lock(mutex_);
+  auto update = db_->Prepare("UPDATE runs SET usage = ? WHERE run_id = ?");
+  update.BindBlob(1, usage.SerializeAsString()).Bind(2, run_id);
   return update.Run();
 }
 

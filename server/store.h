@@ -38,6 +38,7 @@ class Store {
   absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status, int64_t time_ms);
   absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
                           const runyard::v1::RunError& error);
+  absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage);
 
   absl::Status SetLease(const LeaseRecord& lease);
   absl::StatusOr<LeaseRecord> GetLease(const std::string& run_id);
