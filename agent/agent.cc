@@ -175,6 +175,10 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.environment_settings = EnvironmentSettingsOf(config_);
     options.containment = containment_.get();
     options.pids_limit = config_.pids_limit;
+    options.run_as = run_as_;
+    options.clean_environment = config_.clean_environment;
+    options.private_tmp = config_.private_tmp;
+    options.max_open_files = config_.max_open_files;
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;
@@ -202,6 +206,26 @@ int Agent::Run() {
     return 1;
   }
   containment_ = std::move(*containment);
+  if (!config_.run_as_user.empty()) {
+    absl::StatusOr<sandbox::RunAs> user = sandbox::LookUpUser(config_.run_as_user);
+    if (!user.ok()) {
+      Log()->critical("{}", std::string(user.status().message()));
+      return 1;
+    }
+    run_as_ = *user;
+    Log()->info("runs execute as {} (uid {})", user->name, user->uid);
+  } else if (::geteuid() == 0) {
+    Log()->warn("runs execute as root: set run_as_user in the agent config to run them unprivileged");
+  }
+  if (config_.private_tmp && ::geteuid() != 0) {
+    Log()->info("private /tmp per run needs root: runs share /tmp");
+    config_.private_tmp = false;
+  }
+  if (config_.private_tmp && config_.work_dir.string().rfind("/tmp/", 0) == 0) {
+    // A fresh /tmp would hide the run's own folder.
+    Log()->info("work dir is under /tmp: runs share /tmp (move work_dir out of /tmp for a private /tmp per run)");
+    config_.private_tmp = false;
+  }
   if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());

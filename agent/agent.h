@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <optional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -14,6 +15,7 @@
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
 #include "sandbox/containment.h"
+#include "sandbox/run_as.h"
 #include "runyard/v1/services.grpc.pb.h"
 
 namespace runyard::agent {
@@ -54,6 +56,7 @@ class Agent {
   runtime::BlobCache cache_;
   runtime::EnvironmentCache environments_;
   std::unique_ptr<sandbox::ContainmentFactory> containment_;
+  std::optional<sandbox::RunAs> run_as_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

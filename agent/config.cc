@@ -38,6 +38,10 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "conda_executable") config->conda_executable = value.as<std::string>();
       else if (key == "cgroup_mode") config->cgroup_mode = value.as<std::string>();
       else if (key == "pids_limit") config->pids_limit = value.as<int64_t>();
+      else if (key == "run_as_user") config->run_as_user = value.as<std::string>();
+      else if (key == "clean_environment") config->clean_environment = value.as<bool>();
+      else if (key == "private_tmp") config->private_tmp = value.as<bool>();
+      else if (key == "max_open_files") config->max_open_files = value.as<int64_t>();
       else if (key == "environment_setup_timeout_seconds") config->environment_setup_timeout_seconds = value.as<int>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));

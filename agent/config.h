@@ -36,6 +36,11 @@ struct AgentConfig {
   // How runs are contained: auto (cgroup v2, else v1, else process group), v2, v1, none.
   std::string cgroup_mode = "auto";
   int64_t pids_limit = 0;  // most processes per run (0: no limit)
+  // Hardening of runs.
+  std::string run_as_user;        // empty: the agent's own user (warned about when root)
+  bool clean_environment = true;  // runs do not see the agent's environment
+  bool private_tmp = true;        // each run its own /tmp (needs root)
+  int64_t max_open_files = 65536;
   std::string log_level = "info";
 };
 

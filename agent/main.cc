@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   std::string materialization, cgroup_mode;
   app.add_option("--cgroup-mode", cgroup_mode, "auto (default), v2, v1 or none (process group)");
   int64_t pids_limit = -1;
+  std::string run_as_user;
+  app.add_option("--run-as-user", run_as_user, "unprivileged user runs execute as");
   app.add_option("--pids-limit", pids_limit, "most processes a run may have at once (0: none)");
   app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   if (!materialization.empty()) config.snapshot_materialization = materialization;
   if (!cgroup_mode.empty()) config.cgroup_mode = cgroup_mode;
   if (pids_limit >= 0) config.pids_limit = pids_limit;
+  if (!run_as_user.empty()) config.run_as_user = run_as_user;
   if (env_cache_max_bytes >= 0) config.env_cache_max_bytes = env_cache_max_bytes;
   if (setup_timeout > 0) config.environment_setup_timeout_seconds = setup_timeout;
   if (!base_python.empty()) config.base_python = base_python;

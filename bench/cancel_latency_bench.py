@@ -11,7 +11,8 @@ arrived to a file (path given with -e). For each of N runs on a local server + a
   - the script received SIGTERM (end to end: CLI start, gRPC, the agent's poll reply, the kill).
 Baseline in the same run: the bench signals an identical, directly started script itself
 (os.kill), and, for the cost of starting a process, with `/bin/kill -TERM` (subprocess).
-One warm-up cancel is not counted. Real binaries, real sockets on 127.0.0.1. Usage: bench/cancel_latency_bench.py [--quick] [--repeat N]
+One warm-up cancel is not counted. Real binaries, real sockets on 127.0.0.1.
+Usage: bench/cancel_latency_bench.py [--quick] [--repeat N]
 """
 import argparse
 import calendar

@@ -143,9 +143,17 @@ void ParseResources(const YAML::Node& node, const std::string& field,
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
     const std::string name = Join(field, key);
+    if (key == "cpus") {
+      double cpus = 0;
+      if (!entry.second.IsScalar() || !YAML::convert<double>::decode(entry.second, cpus)) {
+        Fail(name, "expected a number");
+      }
+      if (cpus < 0) Fail(name, "must not be negative");
+      resources->set_cpus(cpus);
+      continue;
+    }
     const int64_t value = key == "memory_mb" ? Integer(entry.second, name) : Int32(entry.second, name);
     if (value < 0) Fail(name, "must not be negative");
-    if (key == "cpus") resources->set_cpus(static_cast<int32_t>(value));
     if (key == "memory_mb") resources->set_memory_mb(value);
     if (key == "gpus") resources->set_gpus(static_cast<int32_t>(value));
   }

@@ -61,13 +61,22 @@ absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
 
 std::map<std::string, std::string> BuildEnvironment(const runyard::v1::RunSpec& spec,
                                                     const std::string& run_id,
-                                                    const fs::path& working_dir) {
+                                                    const fs::path& working_dir, bool clean,
+                                                    const std::string& user, const fs::path& home) {
   std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string_view line(*entry);
-    const size_t eq = line.find('=');
-    if (eq == std::string_view::npos) continue;
-    env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+  if (clean) {
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    env["LANG"] = "C.UTF-8";
+    env["TMPDIR"] = "/tmp";
+    if (!home.empty()) env["HOME"] = home.string();
+    if (!user.empty()) env["USER"] = env["LOGNAME"] = user;
+  } else {
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      std::string_view line(*entry);
+      const size_t eq = line.find('=');
+      if (eq == std::string_view::npos) continue;
+      env[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    }
   }
   env["PYTHONUNBUFFERED"] = "1";
   env["RUNYARD_RUN_ID"] = run_id;

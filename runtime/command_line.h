@@ -31,8 +31,13 @@ absl::StatusOr<CommandLine> BuildCommandLine(const runyard::v1::RunSpec& spec,
 
 // The child's environment: this process's, then PYTHONUNBUFFERED and RUNYARD_*, then the
 // spec's own variables (which win).
+// With `clean`, the agent's own environment is not passed on: only a standard PATH,
+// HOME, LANG, USER and TMPDIR start the list.
 std::map<std::string, std::string> BuildEnvironment(const runyard::v1::RunSpec& spec,
                                                     const std::string& run_id,
-                                                    const std::filesystem::path& working_dir);
+                                                    const std::filesystem::path& working_dir,
+                                                    bool clean = false,
+                                                    const std::string& user = "",
+                                                    const std::filesystem::path& home = {});
 
 }  // namespace runyard::runtime

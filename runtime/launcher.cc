@@ -61,7 +61,7 @@ class Supervisor {
                        bp::process_stdio{nullptr, fds[1], fds[1]},
                        bp::process_environment(env_lines),
                        bp::process_start_dir(request_.working_dir.string()),
-                       sandbox::NewSession{}, JoinContainment{containment_});
+                       sandbox::NewSession{}, JoinContainment{containment_}, request_.restrictions);
     } catch (const std::exception& error) {
       ::close(fds[1]);
       result_.start_error = error.what();

@@ -12,6 +12,7 @@
 
 #include "runtime/cancel_token.h"
 #include "sandbox/containment.h"
+#include "sandbox/run_as.h"
 
 namespace runyard::runtime {
 
@@ -25,6 +26,8 @@ struct LaunchRequest {
   // Holds every process of the run (cgroup, or process group + tag sweep). Without one,
   // the process group alone.
   sandbox::Containment* containment = nullptr;
+  // User, private /tmp, rlimits, no_new_privs: applied in the child before exec.
+  sandbox::ChildRestrictions restrictions;
 };
 
 struct LaunchResult {

@@ -1,6 +1,7 @@
 #include "runtime/runner.h"
 
 #include <signal.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <condition_variable>
@@ -77,6 +78,24 @@ RunOutcome Judge(const LaunchResult& result, const runyard::v1::RunSpec& spec,
   return outcome;
 }
 
+// Hands folders (recursively) to the run's user.
+absl::Status GiveTo(const sandbox::RunAs& user, const std::vector<fs::path>& folders) {
+  for (const auto& folder : folders) {
+    if (::lchown(folder.c_str(), user.uid, user.gid) != 0) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot give ", folder.string(), " to ", user.name, ": ",
+                                                      strerror(errno)));
+    }
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(folder, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (::lchown(it->path().c_str(), user.uid, user.gid) != 0) {
+        return absl::PermissionDeniedError(absl::StrCat("cannot give ", it->path().string(), " to ", user.name));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Mirrors outputs/ and logs/ every sync_interval until stopped, then once more, finally.
 class SyncLoop {
  public:
@@ -140,8 +159,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   std::unique_ptr<BlobCache::Pins> snapshot_pins;  // released when the run is over
   std::unique_ptr<OverlayMount> snapshot_mount;
   if (!spec.snapshot_id().empty()) {
+    // A run under another user gets copies it owns; an overlay's lower files stay root's.
+    const Materialization materialization = options_.run_as ? Materialization::kCopy : options_.materialization;
     absl::StatusOr<SnapshotReport> snapshot = PrepareSnapshot(spec.snapshot_id(), *cache, *blobs_,
-                                                              *workspace, options_.materialization);
+                                                              *workspace, materialization);
     if (!snapshot.ok()) {
       const bool hostile = absl::IsFailedPrecondition(snapshot.status());
       return finish(Failure(runyard::v1::FAILED, hostile ? "SnapshotRejected" : "SnapshotUnavailable",
@@ -160,6 +181,14 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   std::error_code ec;
   fs::create_directories(workspace->outputs(), ec);
   fs::create_directories(workspace->logs(), ec);
+  const fs::path home = workspace->root / "home";
+  if (options_.run_as) {
+    fs::create_directories(home, ec);
+    if (absl::Status given = GiveTo(*options_.run_as, {workspace->working_dir, home}); !given.ok()) {
+      return finish(Failure(runyard::v1::FAILED, "NodeError", std::string(given.message())));
+    }
+    system_log.Line(absl::StrCat("runs as user ", options_.run_as->name, " (uid ", options_.run_as->uid, ")"));
+  }
 
   // Environment: a user-managed interpreter, or a cached / newly built venv or conda env.
   RunLog environment_log(workspace->system_logs / "environment.txt", "system_logs/environment.txt", observer_);
@@ -175,7 +204,9 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
     RunLog packages(workspace->system_logs / "resolved_packages.txt", "system_logs/resolved_packages.txt", observer_);
     packages.Write(environment->packages);
   }
-  std::map<std::string, std::string> variables = BuildEnvironment(spec, run_id, workspace->working_dir);
+  std::map<std::string, std::string> variables = BuildEnvironment(
+      spec, run_id, workspace->working_dir, options_.clean_environment,
+      options_.run_as ? options_.run_as->name : "", options_.run_as ? home : fs::path());
   for (const auto& [name, value] : environment->variables) variables[name] = value;
 
   absl::StatusOr<CommandLine> command =
@@ -214,6 +245,9 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
     }
   }
   request.containment = containment.get();
+  request.restrictions.run_as = options_.run_as;
+  request.restrictions.private_tmp = options_.private_tmp;
+  request.restrictions.max_open_files = options_.max_open_files;
   sandbox::Containment::Limits limits;
   limits.memory_bytes = spec.resources().memory_mb() * 1024 * 1024;
   limits.cpus = spec.resources().cpus();

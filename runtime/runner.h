@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
 #include "runtime/env_builder.h"
 #include "sandbox/containment.h"
+#include "sandbox/run_as.h"
 #include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
@@ -27,6 +29,13 @@ struct RunnerOptions {
   sandbox::ContainmentFactory* containment = nullptr;
   // Most processes a run may have at once (agent config; 0: no limit).
   int64_t pids_limit = 0;
+  // The agent's hardening: runs as this user (their working directory is given to it;
+  // snapshots are then copied, not overlaid), with a clean environment instead of the
+  // agent's, a private /tmp, and a bound on open files.
+  std::optional<sandbox::RunAs> run_as;
+  bool clean_environment = false;
+  bool private_tmp = false;
+  int64_t max_open_files = 0;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};

@@ -144,8 +144,10 @@ class CgroupV2 : public Containment {
 // ------------------------------------------------------------------ cgroup v1
 class CgroupV1 : public Containment {
  public:
-  // dirs[0] is the freezer; the others are whatever hierarchies the machine has.
-  explicit CgroupV1(std::vector<fs::path> dirs) : dirs_(std::move(dirs)) {}
+  // dirs[0] is the freezer; the others are whatever hierarchies the machine has, each
+  // with the controllers it holds ("cpu,cpuacct").
+  CgroupV1(std::vector<fs::path> dirs, std::vector<std::string> controllers)
+      : dirs_(std::move(dirs)), controllers_(std::move(controllers)) {}
   ~CgroupV1() override {
     for (int fd : procs_fds_) ::close(fd);
     for (const auto& dir : dirs_) RemoveWhenEmpty(dir);
@@ -225,20 +227,21 @@ class CgroupV1 : public Containment {
       usage.peak_memory_bytes = ReadNumber(*memory / "memory.max_usage_in_bytes");
       usage.oom_killed = ReadKeyed(*memory / "memory.oom_control", "oom_kill") > 0;
     }
+    if (std::optional<fs::path> pids = Dir("pids")) usage.peak_pids = ReadNumber(*pids / "pids.peak");
     return usage;
   }
 
  private:
   // This run's folder in the hierarchy holding `controller` (the mount's name says it).
   std::optional<fs::path> Dir(const std::string& controller) const {
-    for (const auto& dir : dirs_) {
-      const std::string mount = dir.parent_path().parent_path().filename().string();
-      if (("," + mount + ",").find("," + controller + ",") != std::string::npos) return dir;
+    for (size_t i = 0; i < dirs_.size(); ++i) {
+      if (("," + controllers_[i] + ",").find("," + controller + ",") != std::string::npos) return dirs_[i];
     }
     return std::nullopt;
   }
 
   std::vector<fs::path> dirs_;
+  std::vector<std::string> controllers_;
   std::vector<int> procs_fds_;
 };
 
@@ -287,6 +290,22 @@ std::optional<fs::path> OwnCgroupV2() {
   std::ifstream self("/proc/self/cgroup");
   for (std::string line; std::getline(self, line);) {
     if (line.rfind("0::", 0) == 0) return fs::path(mount) / line.substr(4);
+  }
+  return std::nullopt;
+}
+
+// This process's cgroup ("/a/b") in the v1 hierarchy holding `controller`, and all the
+// controllers of that hierarchy ("cpu,cpuacct").
+std::optional<std::pair<std::string, std::string>> OwnCgroupV1(const std::string& controller) {
+  std::ifstream self("/proc/self/cgroup");
+  for (std::string line; std::getline(self, line);) {
+    const size_t first = line.find(':');
+    const size_t second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = line.substr(first + 1, second - first - 1);
+    if (("," + controllers + ",").find("," + controller + ",") != std::string::npos) {
+      return std::make_pair(line.substr(second + 1), controllers);
+    }
   }
   return std::nullopt;
 }
@@ -369,6 +388,11 @@ std::vector<pid_t> FindTaggedProcesses(const std::string& tag) {
 
 absl::StatusOr<std::unique_ptr<ContainmentFactory>> ContainmentFactory::Create(Preference preference) {
   std::vector<std::string> why_not;
+  if (preference == Preference::kProcessGroup) {
+    Log()->warn("runs are contained by process group only (asked for): a process that leaves the group is "
+                "found by its RUNYARD_RUN_TAG");
+    return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kProcessGroup, {}, {}));
+  }
   std::optional<fs::path> own = OwnCgroupV2();
   const bool v2_writable = own && MakeParent(*own / "runyard");
   const bool v2_controllers = v2_writable && EnableV2Controllers(*own);
@@ -383,18 +407,30 @@ absl::StatusOr<std::unique_ptr<ContainmentFactory>> ContainmentFactory::Create(P
   if (preference == Preference::kCgroupV2) return absl::UnavailableError(why_not.back());
   if (preference == Preference::kAuto || preference == Preference::kCgroupV1) {
     std::vector<fs::path> parents;  // freezer first
+    std::vector<std::string> held;   // the controllers of each parent's hierarchy
     for (const char* controller : {"freezer", "pids", "memory", "cpu", "cpuacct"}) {
       std::optional<fs::path> mount = V1Mount(controller);
-      if (!mount) continue;
-      if (std::find(parents.begin(), parents.end(), *mount / "runyard") != parents.end()) continue;  // co-mounted
-      if (MakeParent(*mount / "runyard")) parents.push_back(*mount / "runyard");
+      std::optional<std::pair<std::string, std::string>> own = OwnCgroupV1(controller);
+      if (!mount || !own) continue;
+      if (std::find(held.begin(), held.end(), own->second) != held.end()) continue;  // co-mounted
+      // Below the agent's own cgroup of that hierarchy, so the agent's limits and its
+      // service's stop reach its runs; the hierarchy's root only where that is not writable.
+      const fs::path nested = *mount / own->first.substr(1) / "runyard";
+      const fs::path fallback = *mount / "runyard";
+      if (MakeParent(nested)) {
+        parents.push_back(nested);
+      } else if (MakeParent(fallback)) {
+        parents.push_back(fallback);
+      } else {
+        continue;
+      }
+      held.push_back(own->second);
     }
-    if (!parents.empty() && parents.front().parent_path() == V1Mount("freezer").value_or("")) {
-      std::vector<std::string> names;
-      for (const auto& parent : parents) names.push_back(parent.parent_path().filename().string());
-      Log()->info("runs are contained in cgroup v1 ({}: {})", absl::StrJoin(names, ", "),
-                  parents.front().parent_path().parent_path().string());
-      return std::unique_ptr<ContainmentFactory>(new ContainmentFactory(ContainmentMode::kCgroupV1, {}, parents));
+    if (!held.empty() && ("," + held.front() + ",").find(",freezer,") != std::string::npos) {
+      Log()->info("runs are contained in cgroup v1 ({}) under {}", absl::StrJoin(held, "; "),
+                  parents.front().string());
+      return std::unique_ptr<ContainmentFactory>(
+          new ContainmentFactory(ContainmentMode::kCgroupV1, {}, parents, held));
     }
     why_not.push_back("no writable cgroup v1 freezer");
     if (preference == Preference::kCgroupV1) return absl::UnavailableError(why_not.back());
@@ -425,7 +461,7 @@ absl::StatusOr<std::unique_ptr<Containment>> ContainmentFactory::ForRun(const st
     case ContainmentMode::kCgroupV1: {
       std::vector<fs::path> dirs;
       for (const auto& parent : v1_parents_) dirs.push_back(parent / run_id);
-      auto cgroup = std::make_unique<CgroupV1>(std::move(dirs));
+      auto cgroup = std::make_unique<CgroupV1>(std::move(dirs), v1_controllers_);
       if (absl::Status ok = cgroup->Open(); !ok.ok()) return ok;
       return std::unique_ptr<Containment>(std::move(cgroup));
     }

@@ -74,12 +74,14 @@ class ContainmentFactory {
 
  private:
   ContainmentFactory(ContainmentMode mode, std::filesystem::path v2_parent,
-                     std::vector<std::filesystem::path> v1_parents)
-      : mode_(mode), v2_parent_(std::move(v2_parent)), v1_parents_(std::move(v1_parents)) {}
+                     std::vector<std::filesystem::path> v1_parents, std::vector<std::string> v1_controllers = {})
+      : mode_(mode), v2_parent_(std::move(v2_parent)), v1_parents_(std::move(v1_parents)),
+        v1_controllers_(std::move(v1_controllers)) {}
 
   ContainmentMode mode_;
   std::filesystem::path v2_parent_;                 // <cgroup2 mount>/<our cgroup>/runyard
-  std::vector<std::filesystem::path> v1_parents_;   // <ctl mount>/runyard for freezer, pids, memory
+  std::vector<std::filesystem::path> v1_parents_;   // <ctl mount>/<our cgroup>/runyard, freezer first
+  std::vector<std::string> v1_controllers_;         // what each of those hierarchies holds
 };
 
 // The environment variable every process of a run carries, for the sweep.

@@ -126,6 +126,7 @@ class ProcessWatcher(threading.Thread):
         self.gone_at = {}
         self.first_cgroups = {}
         self.reappeared = set()
+        self._missing = {}
 
     def watch(self, marker):
         with self._lock:
@@ -166,8 +167,15 @@ class ProcessWatcher(threading.Thread):
         end = time.time()
         with self._lock:
             for marker, last in self.last_seen.items():
-                if last is not None and marker not in seen and marker not in self.gone_at:
-                    self.gone_at[marker] = end
+                if marker in seen:
+                    self._missing.pop(marker, None)
+                elif last is not None and marker not in self.gone_at:
+                    # Gone once two scans in a row miss it (a read of /proc/<pid>/environ can
+                    # come back empty while the process execs); gone at the end of the first.
+                    if marker in self._missing:
+                        self.gone_at[marker] = self._missing.pop(marker)
+                    else:
+                        self._missing[marker] = end
 
     def state(self, marker):
         with self._lock:
@@ -468,6 +476,22 @@ class ContainmentTest(harness.RunyardTestCase):
             returned = self.cancel_running(run_id, marker, mode_name)
             run = self.wait_for_terminal(run_id, timeout=30)
             self.check_canceled_run(run, marker, returned, "local", mode_name)
+
+    def test_agent_stop_kills_contained_runs(self):
+        """An agent told to stop (SIGTERM) takes every process of its runs with it, in each mode."""
+        server = self.start_server()
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                agent = self.start_contained_agent(server, mode, slots=1)
+                run_id, marker = self.submit_escape(agent.pool, server)
+                self.wait_for_status(run_id, "Running", server=server, timeout=60)
+                self.wait_for_log(run_id, "ready", server=server)
+                self.check_escaped_tree(run_id, marker, MODE_NAMES[mode])
+                stopped = time.time()
+                agent.process.stop(grace=GRACE_SECONDS + 10)
+                seconds = self.assert_gone_by(marker, stopped, mode, "agent stop", run_id)
+                harness.log("%s agent stop: no process of %s left %.3f s after the SIGTERM" % (mode, run_id, seconds))
+                self.assert_no_cgroup_left(run_id, marker, MODE_NAMES[mode], self.v2_parent(agent))
 
     def test_v1_run_cgroups_nest_under_the_agents_own(self):
         """A run's cgroups are children of the agent's own (v2 does this): otherwise a run escapes
