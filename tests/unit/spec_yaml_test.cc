@@ -198,8 +198,16 @@ TEST(ParseRunSpecYamlTest, ReturnCodeOutOfRangeIsRefusedRatherThanWrapped) {
                    "successful_return_codes[0]");
 }
 
-TEST(ParseRunSpecYamlTest, CpusOutOfRangeIsRefusedRatherThanWrapped) {
-  ExpectFieldError("script: train.py\nresources:\n  cpus: 4294967297\n", "resources.cpus");
+TEST(ParseRunSpecYamlTest, GpusOutOfRangeIsRefusedRatherThanWrapped) {
+  ExpectFieldError("script: train.py\nresources:\n  gpus: 4294967297\n", "resources.gpus");
+}
+
+TEST(ParseRunSpecYamlTest, CpusMayBeFractionalButNotNegativeOrText) {
+  absl::StatusOr<runyard::v1::RunSpec> spec = ParseRunSpecYaml("script: train.py\nresources:\n  cpus: 0.5\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->resources().cpus(), 0.5);
+  ExpectFieldError("script: train.py\nresources:\n  cpus: -1\n", "resources.cpus");
+  ExpectFieldError("script: train.py\nresources:\n  cpus: many\n", "resources.cpus");
 }
 
 TEST(ParseRunSpecYamlTest, TopLevelKeyGivenTwiceIsRefused) {
