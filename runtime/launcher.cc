@@ -112,9 +112,9 @@ class Supervisor {
   void BeginKill(const char* reason) {
     if (killing_) return;
     killing_ = true;
-    Event(std::string(reason) + ": SIGTERM to every process of the run (" +
-          sandbox::ModeName(containment_->mode()) + ", first process " + std::to_string(pgid_) + "), SIGKILL in " +
-          std::to_string(request_.kill_grace.count()) + " ms");
+    Event(std::string(reason) + ": SIGTERM to every process of the run (" + sandbox::ModeName(containment_->mode()) +
+          "), SIGKILL in " + std::to_string(request_.kill_grace.count()) + " ms; first process " +
+          std::to_string(pgid_));
     containment_->SignalAll(SIGTERM);
     grace_.expires_after(request_.kill_grace);
     grace_.async_wait([this](boost::system::error_code ec) {
