@@ -17,6 +17,7 @@
 #include "common/run_command.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/scoped_temp_dir.h"
 #include "runtime/observer.h"
 
 namespace runyard::runtime {
@@ -29,22 +30,7 @@ using ::testing::Not;
 
 constexpr char kPython[] = "/usr/bin/python3";
 
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(testing::TempDir()) / "env_builder_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = fs::canonical(pattern);
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::runyard::testutil::ScopedTempDir;
 
 class NullObserver : public RunObserver {
  public:

@@ -22,6 +22,7 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
 namespace {
@@ -30,22 +31,7 @@ namespace fs = std::filesystem;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(testing::TempDir()) / "env_cache_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = fs::canonical(pattern);
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::runyard::testutil::ScopedTempDir;
 
 void WriteFile(const fs::path& file, const std::string& text) {
   fs::create_directories(file.parent_path());

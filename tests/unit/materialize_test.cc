@@ -21,6 +21,7 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/scoped_temp_dir.h"
 #include "runtime/blob_cache.h"
 #include "runtime/snapshot_stage.h"
 #include "runtime/workspace.h"
@@ -36,22 +37,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(testing::TempDir()) / "materialize_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::runyard::testutil::ScopedTempDir;
 
 // Sets the process umask for the lifetime of the object.
 class ScopedUmask {

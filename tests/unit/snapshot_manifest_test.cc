@@ -18,6 +18,7 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/scoped_temp_dir.h"
 #include "runtime/blob_cache.h"
 #include "runtime/observer.h"
 #include "runtime/snapshot_stage.h"
@@ -36,22 +37,7 @@ using ::testing::Not;
 
 constexpr int64_t kGiB = 1LL << 30;
 
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string pattern = (fs::path(testing::TempDir()) / "snapshot_manifest_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ::runyard::testutil::ScopedTempDir;
 
 ManifestEntry File(const std::string& path, const std::string& content = "x", uint32_t mode = 0644) {
   ManifestEntry entry;
