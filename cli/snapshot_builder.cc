@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/read_file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/ignore_rules.h"
@@ -59,13 +60,6 @@ std::string Printable(std::string_view text) {
 }
 
 int64_t Nanoseconds(const struct timespec& ts) { return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec; }
-
-std::string ReadSmallFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Digests remembered between submits of the same folder.
 class DigestCache {
@@ -137,7 +131,7 @@ class TreeWalker {
     for (const char* name : {".amlignore", ".gitignore"}) {
       std::error_code ec;
       if (fs::is_regular_file(dir / name, ec)) {
-        rules_.AddFile(relative_dir, ReadSmallFile(dir / name));
+        rules_.AddFile(relative_dir, common::ReadFileOrEmpty(dir / name));
         break;
       }
     }

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/read_file.h"
 #include "absl/strings/str_format.h"
 #include "common/snapshot_manifest.h"
 
@@ -46,14 +47,6 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_draw_{};
 };
-
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read " + file.string());
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 }  // namespace
 
@@ -106,7 +99,7 @@ absl::StatusOr<UploadReport> UploadSnapshot(const BuiltSnapshot& snapshot, RunBa
       if (absl::Status s = backend.UploadFileBlob(digest, file, [&](int64_t n) { bar.Add(n); }); !s.ok()) return s;
       continue;
     }
-    absl::StatusOr<std::string> bytes = ReadFile(file);
+    absl::StatusOr<std::string> bytes = common::ReadWholeFile(file);
     if (!bytes.ok()) return bytes.status();
     if (static_cast<int64_t>(bytes->size()) != size) {
       return absl::AbortedError(file.string() + " changed while it was submitted; submit again");

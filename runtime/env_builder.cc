@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/read_file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/command_line.h"
@@ -166,13 +167,6 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
   return WriteFile(meta / "packages.txt", packages);
 }
 
-std::string ReadText(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpec& spec, const fs::path& working_dir,
@@ -225,7 +219,7 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
   }
   const fs::path env = *found / "env";
   prepared.interpreter = env / "bin" / "python";
-  prepared.packages = ReadText(*found / ".runyard" / "packages.txt");
+  prepared.packages = common::ReadFileOrEmpty(*found / ".runyard" / "packages.txt");
   prepared.variables["PATH"] = (env / "bin").string() + ":" + PathVariable();
   prepared.variables[definition->kind == EnvironmentKind::kPip ? "VIRTUAL_ENV" : "CONDA_PREFIX"] = env.string();
   return prepared;

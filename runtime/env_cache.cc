@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "common/read_file.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/ids.h"
@@ -32,13 +33,6 @@ int64_t FolderSize(const fs::path& folder) {
     if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += static_cast<int64_t>(it->file_size(ec));
   }
   return total;
-}
-
-std::string ReadText(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -125,9 +119,9 @@ std::vector<EnvironmentCache::Entry> EnvironmentCache::List() {
     Entry entry;
     entry.key = key;
     entry.prefix = target.is_absolute() ? target : root_ / target;
-    entry.size = std::atoll(ReadText(entry.prefix / ".runyard" / "size").c_str());
+    entry.size = std::atoll(common::ReadFileOrEmpty(entry.prefix / ".runyard" / "size").c_str());
     entry.last_used = fs::last_write_time(entry.prefix / ".runyard" / "size", ec);
-    const std::string definition = ReadText(entry.prefix / ".runyard" / "definition.txt");
+    const std::string definition = common::ReadFileOrEmpty(entry.prefix / ".runyard" / "definition.txt");
     entry.summary = definition.substr(0, definition.find('\n'));  // "kind: pip"
     if (entry.summary.rfind("kind: ", 0) == 0) entry.summary.erase(0, 6);
     const int fd = OpenLockFile(root_ / "locks" / (key + ".use"));

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/read_file.h"
 #include "common/snapshot_manifest.h"
 #include "runtime/materialize.h"
 
@@ -17,11 +18,9 @@ std::chrono::milliseconds Since(Clock::time_point start) {
 }
 
 absl::StatusOr<std::string> ReadBlob(const common::CasDirectory& cas, const std::string& digest) {
-  std::ifstream in(cas.PathOf(digest), std::ios::binary);
-  if (!in) return absl::NotFoundError("blob " + digest + " is not in the cache");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
+  absl::StatusOr<std::string> bytes = common::ReadWholeFile(cas.PathOf(digest));
+  if (!bytes.ok()) return absl::NotFoundError("blob " + digest + " is not in the cache");
+  return bytes;
 }
 }  // namespace
 
