@@ -95,14 +95,16 @@ class CgroupV2 : public Containment {
   ContainmentMode mode() const override { return ContainmentMode::kCgroupV2; }
   int JoinFromChild() override { return WritePid(procs_fd_); }
   void Started(pid_t) override {}
-  void SignalAll(int signal) override {
-    for (pid_t pid : ReadPids(dir_ / "cgroup.procs")) ::kill(pid, signal);
+  void SignalAll(int signal, pid_t spared) override {
+    for (pid_t pid : ReadPids(dir_ / "cgroup.procs")) {
+      if (pid != spared) ::kill(pid, signal);
+    }
   }
   void KillAll() override {
     if (WriteText(dir_ / "cgroup.kill", "1")) return;  // Linux 5.14+: atomic
     // Older kernels: freeze, kill what is there, thaw (a frozen process cannot fork).
     WriteText(dir_ / "cgroup.freeze", "1");
-    SignalAll(SIGKILL);
+    SignalAll(SIGKILL, 0);
     WriteText(dir_ / "cgroup.freeze", "0");
   }
   bool Empty() override { return ReadPids(dir_ / "cgroup.procs").empty(); }
@@ -171,8 +173,10 @@ class CgroupV1 : public Containment {
     return 0;
   }
   void Started(pid_t) override {}
-  void SignalAll(int signal) override {
-    for (pid_t pid : ReadPids(dirs_.front() / "cgroup.procs")) ::kill(pid, signal);
+  void SignalAll(int signal, pid_t spared) override {
+    for (pid_t pid : ReadPids(dirs_.front() / "cgroup.procs")) {
+      if (pid != spared) ::kill(pid, signal);
+    }
   }
   void KillAll() override {
     // Freeze so nothing forks between reading the list and the kill, kill, thaw to let
@@ -186,7 +190,7 @@ class CgroupV1 : public Containment {
       if (now == "FROZEN") break;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    SignalAll(SIGKILL);
+    SignalAll(SIGKILL, 0);
     WriteText(state, "THAWED");
   }
   bool Empty() override { return ReadPids(dirs_.front() / "cgroup.procs").empty(); }
@@ -252,14 +256,17 @@ class ProcessGroup : public Containment {
   ContainmentMode mode() const override { return ContainmentMode::kProcessGroup; }
   int JoinFromChild() override { return 0; }  // the new session is the group
   void Started(pid_t leader) override { pgid_ = leader; }
-  void SignalAll(int signal) override {
-    SignalGroup(pgid_, signal);
+  void SignalAll(int signal, pid_t spared) override {
+    // The whole group at once, unless one of its members is to be spared.
+    if (spared == 0 || tag_.empty()) SignalGroup(pgid_, signal);
     // Processes that left the group (setsid) still carry the run's tag.
     if (!tag_.empty()) {
-      for (pid_t pid : FindTaggedProcesses(tag_)) ::kill(pid, signal);
+      for (pid_t pid : FindTaggedProcesses(tag_)) {
+        if (pid != spared) ::kill(pid, signal);
+      }
     }
   }
-  void KillAll() override { SignalAll(SIGKILL); }
+  void KillAll() override { SignalAll(SIGKILL, 0); }
   bool Empty() override { return !GroupExists(pgid_) && (tag_.empty() || FindTaggedProcesses(tag_).empty()); }
   absl::Status ApplyLimits(const Limits& limits) override {
     if (limits.memory_bytes > 0 || limits.cpus > 0 || limits.pids > 0) {

@@ -30,8 +30,9 @@ class Containment {
   // The run's first process, once started (its process group too).
   virtual void Started(pid_t leader) = 0;
 
-  // Sends `signal` to every process of the run.
-  virtual void SignalAll(int signal) = 0;
+  // Sends `signal` to every process of the run but `spared` (0: none). Bubblewrap's
+  // monitor is spared a SIGTERM: its death SIGKILLs the sandbox, cutting the grace short.
+  virtual void SignalAll(int signal, pid_t spared = 0) = 0;
   // SIGKILLs every process of the run, atomically where the mode can.
   virtual void KillAll() = 0;
   // True when no process of the run is left.

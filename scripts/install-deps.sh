@@ -11,7 +11,7 @@ PACKAGES=(
   libarchive-dev libspdlog-dev libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev
-  python3 python3-numpy python3-venv python3-pip procps
+  python3 python3-numpy python3-venv python3-pip procps bubblewrap
   # Real training examples and tests: PyTorch (CPU) from Debian.
   python3-torch
 )
