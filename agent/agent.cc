@@ -179,6 +179,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;
     options.max_open_files = config_.max_open_files;
+    options.bubblewrap = sandbox_;
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;
@@ -193,7 +194,9 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
   wake_.notify_all();
 }
 
-int Agent::Run() {
+// How runs are held and walled in on this node: containment mode, user, /tmp, sandbox.
+// False (after a critical log line) when the configuration asks for what the node cannot give.
+bool Agent::SetUpRunIsolation() {
   using Preference = sandbox::ContainmentFactory::Preference;
   const Preference preference = config_.cgroup_mode == "v2"   ? Preference::kCgroupV2
                                 : config_.cgroup_mode == "v1"   ? Preference::kCgroupV1
@@ -203,14 +206,14 @@ int Agent::Run() {
       sandbox::ContainmentFactory::Create(preference);
   if (!containment.ok()) {
     Log()->critical("cgroup_mode {}: {}", config_.cgroup_mode, std::string(containment.status().message()));
-    return 1;
+    return false;
   }
   containment_ = std::move(*containment);
   if (!config_.run_as_user.empty()) {
     absl::StatusOr<sandbox::RunAs> user = sandbox::LookUpUser(config_.run_as_user);
     if (!user.ok()) {
       Log()->critical("{}", std::string(user.status().message()));
-      return 1;
+      return false;
     }
     run_as_ = *user;
     Log()->info("runs execute as {} (uid {})", user->name, user->uid);
@@ -226,6 +229,29 @@ int Agent::Run() {
     Log()->info("work dir is under /tmp: runs share /tmp (move work_dir out of /tmp for a private /tmp per run)");
     config_.private_tmp = false;
   }
+  if (config_.sandbox == "bubblewrap") {
+    absl::StatusOr<std::filesystem::path> bwrap = sandbox::CheckBubblewrap(config_.bwrap_path);
+    if (!bwrap.ok()) {
+      Log()->critical("{}", std::string(bwrap.status().message()));
+      return false;
+    }
+    sandbox::BubblewrapPolicy policy;
+    policy.bwrap = *bwrap;
+    policy.network = config_.sandbox_network;
+    policy.hidden.push_back(config_.work_dir);
+    for (const std::string& path : config_.sandbox_hide_paths) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) policy.hidden.push_back(path);
+    }
+    Log()->info("runs are sandboxed by {}: system read-only, agent files hidden, {}", policy.bwrap.string(),
+                policy.network ? "network shared" : "no network");
+    sandbox_ = std::move(policy);
+  }
+  return true;
+}
+
+int Agent::Run() {
+  if (!SetUpRunIsolation()) return 1;
   if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());

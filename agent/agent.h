@@ -14,6 +14,7 @@
 #include "agent/grpc_links.h"
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
+#include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 #include "runyard/v1/services.grpc.pb.h"
@@ -41,6 +42,7 @@ class Agent {
     bool done = false;
   };
 
+  bool SetUpRunIsolation();
   bool Register();
   bool PollOnce();
   void StartRun(const runyard::v1::Assignment& assignment);
@@ -57,6 +59,7 @@ class Agent {
   runtime::EnvironmentCache environments_;
   std::unique_ptr<sandbox::ContainmentFactory> containment_;
   std::optional<sandbox::RunAs> run_as_;
+  std::optional<sandbox::BubblewrapPolicy> sandbox_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

@@ -42,6 +42,10 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "clean_environment") config->clean_environment = value.as<bool>();
       else if (key == "private_tmp") config->private_tmp = value.as<bool>();
       else if (key == "max_open_files") config->max_open_files = value.as<int64_t>();
+      else if (key == "sandbox") config->sandbox = value.as<std::string>();
+      else if (key == "bwrap_path") config->bwrap_path = value.as<std::string>();
+      else if (key == "sandbox_network") config->sandbox_network = value.as<bool>();
+      else if (key == "sandbox_hide_paths") config->sandbox_hide_paths = value.as<std::vector<std::string>>();
       else if (key == "environment_setup_timeout_seconds") config->environment_setup_timeout_seconds = value.as<int>();
       else if (key == "log_level") config->log_level = value.as<std::string>();
       else return absl::InvalidArgumentError(absl::StrCat("agent config ", file.string(), ": unknown key '", key, "'"));
@@ -66,6 +70,14 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.cgroup_mode != "auto" && config.cgroup_mode != "v2" && config.cgroup_mode != "v1" &&
       config.cgroup_mode != "none") {
     return absl::InvalidArgumentError("cgroup_mode must be auto, v2, v1 or none");
+  }
+  if (config.sandbox != "none" && config.sandbox != "bubblewrap") {
+    return absl::InvalidArgumentError("sandbox must be none or bubblewrap");
+  }
+  for (const std::string& path : config.sandbox_hide_paths) {
+    if (path.empty() || path[0] != '/' || path == "/") {
+      return absl::InvalidArgumentError("sandbox_hide_paths: '" + path + "' is not an absolute path below /");
+    }
   }
   if (config.snapshot_materialization != "auto" && config.snapshot_materialization != "copy" &&
       config.snapshot_materialization != "overlay") {

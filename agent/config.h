@@ -41,6 +41,13 @@ struct AgentConfig {
   bool clean_environment = true;  // runs do not see the agent's environment
   bool private_tmp = true;        // each run its own /tmp (needs root)
   int64_t max_open_files = 65536;
+  // none, or bubblewrap: each run in a sandbox with the system read-only, only its own
+  // folders writable, a private /tmp, /proc and /dev, and the agent's files hidden.
+  std::string sandbox = "none";
+  std::string bwrap_path = "bwrap";  // a path, or a name looked up on PATH
+  bool sandbox_network = true;       // false: runs get no network at all
+  // Hidden from sandboxed runs besides the agent's work_dir (where they exist).
+  std::vector<std::string> sandbox_hide_paths = {"/etc/runyard", "/var/lib/runyard", "/root"};
   std::string log_level = "info";
 };
 

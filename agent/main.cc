@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   std::string run_as_user;
   app.add_option("--run-as-user", run_as_user, "unprivileged user runs execute as");
   app.add_option("--pids-limit", pids_limit, "most processes a run may have at once (0: none)");
+  std::string sandbox;
+  app.add_option("--sandbox", sandbox, "none (default) or bubblewrap");
+  bool no_network = false;
+  app.add_flag("--sandbox-no-network", no_network, "sandboxed runs get no network");
   app.add_option("--snapshot-materialization", materialization, "auto (default), copy or overlay");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   // Managed environments.
@@ -77,6 +81,8 @@ int main(int argc, char** argv) {
   if (!cgroup_mode.empty()) config.cgroup_mode = cgroup_mode;
   if (pids_limit >= 0) config.pids_limit = pids_limit;
   if (!run_as_user.empty()) config.run_as_user = run_as_user;
+  if (!sandbox.empty()) config.sandbox = sandbox;
+  if (no_network) config.sandbox_network = false;
   if (env_cache_max_bytes >= 0) config.env_cache_max_bytes = env_cache_max_bytes;
   if (setup_timeout > 0) config.environment_setup_timeout_seconds = setup_timeout;
   if (!base_python.empty()) config.base_python = base_python;

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +24,7 @@
 namespace runyard::runtime {
 namespace asio = boost::asio;
 namespace bp = boost::process::v2;
+namespace fs = std::filesystem;
 namespace {
 
 // After the main process exits, how long to keep reading output from processes that
@@ -38,6 +40,31 @@ struct JoinContainment {
     return {};
   }
 };
+
+// Boost.Process initializer: the child gets `fd` as descriptor `target` (bwrap's status
+// pipe); every other descriptor but stdio is closed before exec. fd -1: nothing to pass.
+struct InheritDescriptor {
+  int target;
+  int fd;
+  template <typename Launcher>
+  std::error_code on_setup(Launcher& launcher, const auto&, const auto&) const {
+    if (fd >= 0) launcher.fd_whitelist.push_back(target);
+    return {};
+  }
+  template <typename Launcher>
+  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) const {
+    if (fd < 0) return {};
+    // dup2 onto another number clears close-on-exec; onto the same one it must be cleared.
+    const int done = fd == target ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, target);
+    if (done < 0) return std::error_code(errno, std::system_category());
+    return {};
+  }
+};
+
+// The descriptor number bwrap writes its JSON status to, in the child.
+constexpr int kBubblewrapStatusFd = 3;
+// How much of the run's last output is kept to explain a failed sandbox setup.
+constexpr size_t kSetupErrorTail = 8192;
 
 // One run's event loop: output, exit, deadline and cancel, all on one thread.
 class Supervisor {
@@ -56,18 +83,34 @@ class Supervisor {
     pipe_.assign(fds[0]);
     std::vector<std::string> env_lines;
     for (const auto& [name, value] : request_.environment) env_lines.push_back(name + "=" + value);
+    fs::path executable = request_.executable;
+    std::vector<std::string> arguments = request_.arguments;
+    int status_fds[2] = {-1, -1};
+    if (request_.bubblewrap) {
+      if (::pipe2(status_fds, O_CLOEXEC) != 0) {
+        ::close(fds[1]);
+        result_.start_error = std::string("cannot create pipe: ") + strerror(errno);
+        return result_;
+      }
+      status_pipe_ = status_fds[0];
+      executable = request_.bubblewrap->bwrap;
+      arguments = sandbox::BubblewrapArguments(*request_.bubblewrap, request_.working_dir, kBubblewrapStatusFd,
+                                               request_.executable, request_.arguments);
+    }
     try {
-      process_.emplace(io_, request_.executable.string(), request_.arguments,
-                       bp::process_stdio{nullptr, fds[1], fds[1]},
+      process_.emplace(io_, executable.string(), arguments, bp::process_stdio{nullptr, fds[1], fds[1]},
                        bp::process_environment(env_lines),
                        bp::process_start_dir(request_.working_dir.string()),
-                       sandbox::NewSession{}, JoinContainment{containment_}, request_.restrictions);
+                       sandbox::NewSession{}, JoinContainment{containment_}, request_.restrictions,
+                       InheritDescriptor{kBubblewrapStatusFd, status_fds[1]});
     } catch (const std::exception& error) {
       ::close(fds[1]);
+      if (status_fds[1] >= 0) ::close(status_fds[1]);
       result_.start_error = error.what();
       return result_;
     }
     ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
+    if (status_fds[1] >= 0) ::close(status_fds[1]);
     result_.started = true;
     pgid_ = process_->id();
     containment_->Started(pgid_);
@@ -92,13 +135,21 @@ class Supervisor {
     });
     io_.run();
     WaitUntilEmpty();
+    if (request_.bubblewrap) ReadSandboxStatus();
     return result_;
+  }
+
+  ~Supervisor() {
+    if (status_pipe_ >= 0) ::close(status_pipe_);
   }
 
  private:
   void ReadOutput() {
     pipe_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, size_t n) {
-      if (n > 0) on_output_(std::string_view(buffer_.data(), n));
+      if (n > 0) {
+        on_output_(std::string_view(buffer_.data(), n));
+        if (request_.bubblewrap) KeepTail(std::string_view(buffer_.data(), n));
+      }
       if (ec) {  // EOF: every holder of the write end is gone
         output_closed_ = true;
         MaybeFinish();
@@ -115,13 +166,42 @@ class Supervisor {
     Event(std::string(reason) + ": SIGTERM to every process of the run (" + sandbox::ModeName(containment_->mode()) +
           "), SIGKILL in " + std::to_string(request_.kill_grace.count()) + " ms; first process " +
           std::to_string(pgid_));
-    containment_->SignalAll(SIGTERM);
+    // bwrap's own process is spared: its death would SIGKILL the sandbox at once.
+    containment_->SignalAll(SIGTERM, request_.bubblewrap ? pgid_ : 0);
     grace_.expires_after(request_.kill_grace);
     grace_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       Event("grace period over: SIGKILL to every process of the run");
       containment_->KillAll();
     });
+  }
+
+  void KeepTail(std::string_view bytes) {
+    output_tail_.append(bytes);
+    if (output_tail_.size() > kSetupErrorTail) output_tail_.erase(0, output_tail_.size() - kSetupErrorTail);
+  }
+
+  // bwrap reports the script's exit code on its status fd; without one the script never
+  // ran (a mount or the exec failed), the exit code is bwrap's own, and the "bwrap: ..."
+  // lines of the output say why.
+  void ReadSandboxStatus() {
+    std::string text;
+    char chunk[4096];
+    ::fcntl(status_pipe_, F_SETFL, O_NONBLOCK);  // a sandboxed orphan may still hold it
+    for (ssize_t n; (n = ::read(status_pipe_, chunk, sizeof(chunk))) > 0;) text.append(chunk, n);
+    const sandbox::BubblewrapStatus status = sandbox::ParseBubblewrapStatus(text);
+    if (status.exit_code) return;
+    if (result_.canceled || result_.deadline_exceeded) return;  // killed while bwrap was still setting up
+    std::string said;
+    std::istringstream lines(output_tail_);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("bwrap: ", 0) == 0) said += (said.empty() ? "" : "; ") + line.substr(7);
+    }
+    result_.sandbox_error =
+        said.empty() ? (result_.exited ? "bubblewrap exited with code " + std::to_string(result_.exit_code)
+                                       : "bubblewrap was killed by signal " + std::to_string(result_.term_signal)) +
+                           " before the script started"
+                     : said;
   }
 
   void Event(const std::string& line) {
@@ -178,6 +258,8 @@ class Supervisor {
   std::optional<bp::process> process_;
   std::array<char, 1 << 16> buffer_{};
   pid_t pgid_ = -1;
+  int status_pipe_ = -1;    // read end of bwrap's status pipe
+  std::string output_tail_; // bubblewrap mode: the last output, for a setup error
   bool killing_ = false;
   bool main_exited_ = false;
   bool output_closed_ = false;

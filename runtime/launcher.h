@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "runtime/cancel_token.h"
+#include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 
@@ -28,6 +30,8 @@ struct LaunchRequest {
   sandbox::Containment* containment = nullptr;
   // User, private /tmp, rlimits, no_new_privs: applied in the child before exec.
   sandbox::ChildRestrictions restrictions;
+  // Set: the process runs inside a bubblewrap sandbox built by this policy.
+  std::optional<sandbox::BubblewrapPolicy> bubblewrap;
 };
 
 struct LaunchResult {
@@ -38,6 +42,9 @@ struct LaunchResult {
   int term_signal = 0;      // killed by this signal
   bool deadline_exceeded = false;
   bool canceled = false;
+  // Bubblewrap could not build the sandbox: the script never ran, and the exit code is
+  // bwrap's, not the script's. What bwrap said about it.
+  std::string sandbox_error;
 };
 
 // Starts the process in a new session (and its containment), streams its stdout+stderr

@@ -37,6 +37,21 @@ RunOutcome Failure(RunStatus status, const std::string& code, const std::string&
 }
 
 // Turns how the process ended into what the user is told.
+// The agent's sandbox policy for one run: its working directory (and home) writable, its
+// managed environment readable even where the agent's work dir is hidden.
+sandbox::BubblewrapPolicy SandboxPolicyFor(sandbox::BubblewrapPolicy policy, const Workspace& workspace,
+                                           const fs::path& home,
+                                           const std::map<std::string, std::string>& environment_variables) {
+  policy.writable.push_back(workspace.working_dir);
+  if (!home.empty()) policy.writable.push_back(home);
+  for (const char* prefix : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
+    if (auto it = environment_variables.find(prefix); it != environment_variables.end() && !it->second.empty()) {
+      policy.readable.push_back(it->second);
+    }
+  }
+  return policy;
+}
+
 RunOutcome Judge(const LaunchResult& result, const runyard::v1::RunSpec& spec,
                  CancelToken::Reason cancel_reason) {
   // A process killed by a signal gets the shell's convention, 128 + signal.
@@ -246,7 +261,16 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   request.containment = containment.get();
   request.restrictions.run_as = options_.run_as;
-  request.restrictions.private_tmp = options_.private_tmp;
+  // bubblewrap gives the run a fresh /tmp of its own.
+  request.restrictions.private_tmp = options_.private_tmp && !options_.bubblewrap;
+  if (options_.bubblewrap) {
+    request.bubblewrap = SandboxPolicyFor(*options_.bubblewrap, *workspace, options_.run_as ? home : fs::path(),
+                                          environment->variables);
+    system_log.Line(absl::StrCat("sandboxed by bubblewrap: system read-only, writable ",
+                                 absl::StrJoin(request.bubblewrap->writable, ", ",
+                                               [](std::string* out, const fs::path& p) { out->append(p.string()); }),
+                                 request.bubblewrap->network ? "" : ", no network"));
+  }
   request.restrictions.max_open_files = options_.max_open_files;
   sandbox::Containment::Limits limits;
   limits.memory_bytes = spec.resources().memory_mb() * 1024 * 1024;
@@ -304,6 +328,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   if (const int64_t freed = cache->EvictToQuota(); freed > 0) {
     system_log.Line(absl::StrCat("node cache over quota: evicted ", freed, " bytes"));
+  }
+  if (!result.sandbox_error.empty()) {
+    return finish(Failure(runyard::v1::FAILED, "SandboxSetupFailed",
+                          "bubblewrap could not set up the run's sandbox: " + result.sandbox_error));
   }
   RunOutcome outcome = Judge(result, spec, cancel.reason());
   if (usage.oom_killed && outcome.status != runyard::v1::COMPLETED && !result.deadline_exceeded && !result.canceled) {

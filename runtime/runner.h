@@ -8,6 +8,7 @@
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
 #include "runtime/env_builder.h"
+#include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 #include "runtime/snapshot_stage.h"
@@ -36,6 +37,9 @@ struct RunnerOptions {
   bool clean_environment = false;
   bool private_tmp = false;
   int64_t max_open_files = 0;
+  // Set: each run inside a bubblewrap sandbox of this policy (the agent's files hidden);
+  // the runner adds the run's own folders (writable) and its environment (read-only).
+  std::optional<sandbox::BubblewrapPolicy> bubblewrap;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
