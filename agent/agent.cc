@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/grpc_channel.h"
 #include "common/logging.h"
@@ -228,6 +229,12 @@ bool Agent::SetUpRunIsolation() {
     // A fresh /tmp would hide the run's own folder.
     Log()->info("work dir is under /tmp: runs share /tmp (move work_dir out of /tmp for a private /tmp per run)");
     config_.private_tmp = false;
+  }
+  // Orphans of runs (double-forked daemons) come to the agent, not init, and are reaped here.
+  if (sandbox::BecomeChildSubreaper()) {
+    orphan_reaper_ = std::make_unique<sandbox::OrphanReaper>();
+  } else {
+    Log()->warn("cannot become the child subreaper of runs ({}): their orphans go to init", strerror(errno));
   }
   if (config_.sandbox == "bubblewrap") {
     absl::StatusOr<std::filesystem::path> bwrap = sandbox::CheckBubblewrap(config_.bwrap_path);

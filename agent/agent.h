@@ -15,6 +15,7 @@
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
 #include "sandbox/bubblewrap.h"
+#include "sandbox/child_reaper.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 #include "runyard/v1/services.grpc.pb.h"
@@ -60,6 +61,7 @@ class Agent {
   std::unique_ptr<sandbox::ContainmentFactory> containment_;
   std::optional<sandbox::RunAs> run_as_;
   std::optional<sandbox::BubblewrapPolicy> sandbox_;
+  std::unique_ptr<sandbox::OrphanReaper> orphan_reaper_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

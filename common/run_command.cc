@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/owned_children.h"
+
 namespace runyard::common {
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, bool merge_stderr) {
@@ -17,6 +19,7 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, b
   std::vector<const char*> args;
   for (const auto& arg : argv) args.push_back(arg.c_str());
   args.push_back(nullptr);
+  OwnedChild owned;  // the agent's orphan reaper leaves this child to the waitpid below
   const pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError(std::string("fork: ") + strerror(errno));
   if (pid == 0) {
@@ -30,6 +33,7 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv, b
     ::execvp(args[0], const_cast<char* const*>(args.data()));
     ::_exit(127);
   }
+  owned.Own(pid);
   ::close(out[1]);
   CommandResult result;
   std::array<char, 8192> buffer{};

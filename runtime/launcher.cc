@@ -19,6 +19,7 @@
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
 
+#include "common/owned_children.h"
 #include "sandbox/process_group.h"
 
 namespace runyard::runtime {
@@ -109,6 +110,7 @@ class Supervisor {
       result_.start_error = error.what();
       return result_;
     }
+    owned_.Own(process_->id());
     ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
     if (status_fds[1] >= 0) ::close(status_fds[1]);
     result_.started = true;
@@ -255,6 +257,7 @@ class Supervisor {
   asio::steady_timer deadline_;
   asio::steady_timer grace_;
   asio::steady_timer drain_;
+  common::OwnedChild owned_;  // announced before the spawn: the orphan reaper keeps off it
   std::optional<bp::process> process_;
   std::array<char, 1 << 16> buffer_{};
   pid_t pgid_ = -1;

@@ -1,0 +1,75 @@
+#include "sandbox/child_reaper.h"
+
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/owned_children.h"
+
+namespace runyard::sandbox {
+
+bool BecomeChildSubreaper() { return ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0; }
+
+std::vector<pid_t> ZombieChildren() {
+  std::vector<pid_t> zombies;
+  const pid_t self = ::getpid();
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return zombies;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    pid_t parent = 0;
+    if (fields >> state >> parent && state == 'Z' && parent == self) zombies.push_back(pid);
+  }
+  ::closedir(proc);
+  return zombies;
+}
+
+int ReapOrphans() {
+  int reaped = 0;
+  for (pid_t pid : common::UnownedChildren(ZombieChildren())) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) ++reaped;
+  }
+  return reaped;
+}
+
+OrphanReaper::OrphanReaper(std::chrono::milliseconds period) : period_(period), thread_([this] { Loop(); }) {}
+
+OrphanReaper::~OrphanReaper() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  stop_requested_.notify_all();
+  thread_.join();
+}
+
+int OrphanReaper::reaped() const {
+  std::lock_guard lock(mutex_);
+  return reaped_;
+}
+
+void OrphanReaper::Loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_requested_.wait_for(lock, period_, [this] { return stopping_; })) {
+    lock.unlock();
+    const int reaped = ReapOrphans();
+    lock.lock();
+    reaped_ += reaped;
+  }
+}
+
+}  // namespace runyard::sandbox
