@@ -15,21 +15,41 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The folders strictly between `hidden` and each shown path below it, parents first.
-std::vector<fs::path> FoldersLeadingTo(const fs::path& hidden, const BubblewrapPolicy& policy) {
+bool IsBelow(const fs::path& root, const fs::path& path) {
+  const fs::path relative = path.lexically_relative(root);
+  return !relative.empty() && relative != "." && *relative.begin() != "..";
+}
+
+// The folders strictly between `root` and `path` (nothing when `path` is not below `root`),
+// parents first.
+std::vector<fs::path> FoldersBetween(const fs::path& root, const fs::path& path) {
   std::vector<fs::path> folders;
-  auto add_for = [&](const fs::path& shown) {
-    const fs::path relative = shown.lexically_relative(hidden);
-    if (relative.empty() || *relative.begin() == "..") return;
-    fs::path folder = hidden;
-    for (auto part = relative.begin(); std::next(part) != relative.end(); ++part) {
-      folder /= *part;
-      if (std::find(folders.begin(), folders.end(), folder) == folders.end()) folders.push_back(folder);
-    }
-  };
-  for (const fs::path& path : policy.readable) add_for(path);
-  for (const fs::path& path : policy.writable) add_for(path);
+  if (!IsBelow(root, path)) return folders;
+  const fs::path relative = path.lexically_relative(root);
+  fs::path folder = root;
+  for (auto part = relative.begin(); std::next(part) != relative.end(); ++part) {
+    folder /= *part;
+    folders.push_back(folder);
+  }
   return folders;
+}
+
+// Inside a fresh tmpfs (the sandbox's /tmp, a hidden path), bwrap makes the folders leading
+// to a mount point 0700 and root's; the run's user must be able to pass through them.
+void MakeWayTo(const fs::path& path, const std::vector<fs::path>& tmpfs_roots, std::vector<fs::path>* made,
+               std::vector<std::string>* args) {
+  const fs::path* deepest = nullptr;
+  for (const fs::path& root : tmpfs_roots) {
+    if (IsBelow(root, path) && (deepest == nullptr || root.string().size() > deepest->string().size())) {
+      deepest = &root;
+    }
+  }
+  if (deepest == nullptr) return;
+  for (const fs::path& folder : FoldersBetween(*deepest, path)) {
+    if (std::find(made->begin(), made->end(), folder) != made->end()) continue;
+    made->push_back(folder);
+    args->insert(args->end(), {"--perms", "0555", "--dir", folder.string()});
+  }
 }
 
 }  // namespace
@@ -48,19 +68,26 @@ std::vector<std::string> BubblewrapArguments(const BubblewrapPolicy& policy, con
       "--unshare-all",
   };
   if (policy.network) args.push_back("--share-net");
-  // Mounts apply in order: hide first, then show the run's own folders again.
-  // Hidden paths become empty folders; the folders leading to what is shown again below
-  // them are made traversable for the run's user (bwrap would make them 0700, root's).
-  for (const fs::path& path : policy.hidden) {
+  // Mounts apply in order: hidden paths become empty folders, then the run's own folders
+  // are shown again below them.
+  std::vector<fs::path> tmpfs_roots = {"/tmp"};
+  std::vector<fs::path> made;
+  // Outer paths first: a hidden path inside another must be mounted after it, or be buried.
+  std::vector<fs::path> hidden = policy.hidden;
+  std::stable_sort(hidden.begin(), hidden.end(), [](const fs::path& a, const fs::path& b) {
+    return std::distance(a.begin(), a.end()) < std::distance(b.begin(), b.end());
+  });
+  for (const fs::path& path : hidden) {
+    MakeWayTo(path, tmpfs_roots, &made, &args);
     args.insert(args.end(), {"--perms", "0555", "--tmpfs", path.string()});
-    for (const fs::path& shown : FoldersLeadingTo(path, policy)) {
-      args.insert(args.end(), {"--perms", "0555", "--dir", shown.string()});
-    }
+    tmpfs_roots.push_back(path);
   }
   for (const fs::path& path : policy.readable) {
+    MakeWayTo(path, tmpfs_roots, &made, &args);
     args.insert(args.end(), {"--ro-bind", path.string(), path.string()});
   }
   for (const fs::path& path : policy.writable) {
+    MakeWayTo(path, tmpfs_roots, &made, &args);
     args.insert(args.end(), {"--bind", path.string(), path.string()});
   }
   // Then read-only, so nothing can be written beside the run's folders (the folders bound

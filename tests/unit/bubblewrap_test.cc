@@ -101,6 +101,25 @@ TEST(BubblewrapArgumentsTest, FoldersLeadingToAShownPathAreTraversableAndHiddenO
   EXPECT_GT(remount, IndexOf(args, "/a/runs/r1/wd"));
 }
 
+TEST(BubblewrapArgumentsTest, FoldersLeadingToAPathUnderTmpAreMadeTraversable) {
+  BubblewrapPolicy policy;
+  policy.hidden = {"/tmp/e2e/agent"};
+  policy.writable = {"/tmp/e2e/agent/runs/r1/wd"};
+  const std::vector<std::string> args = BubblewrapArguments(policy, "/w", 3, "/bin/true", {});
+  const int e2e = IndexOf(args, "/tmp/e2e");
+  ASSERT_GE(e2e, 1);
+  EXPECT_EQ(args[e2e - 1], "--dir");
+  EXPECT_LT(e2e, IndexOf(args, "/tmp/e2e/agent"));
+  EXPECT_EQ(args[IndexOf(args, "/tmp/e2e/agent/runs") - 1], "--dir");
+}
+
+TEST(BubblewrapArgumentsTest, AHiddenPathInsideAnotherIsMountedAfterIt) {
+  BubblewrapPolicy policy;
+  policy.hidden = {"/srv/agent/work", "/srv/agent"};
+  const std::vector<std::string> args = BubblewrapArguments(policy, "/w", 3, "/bin/true", {});
+  EXPECT_LT(IndexOf(args, "/srv/agent"), IndexOf(args, "/srv/agent/work"));
+}
+
 TEST(BubblewrapStatusTest, ChildPidAndExitCode) {
   const BubblewrapStatus status = ParseBubblewrapStatus(
       "{ \"child-pid\": 6911, \"cgroup-namespace\": 4026532181 }\n{ \"exit-code\": 3 }\n");
