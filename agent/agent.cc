@@ -176,6 +176,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.environment_settings = EnvironmentSettingsOf(config_);
     options.containment = containment_.get();
     options.pids_limit = config_.pids_limit;
+    options.journal = journal_.get();
     options.run_as = run_as_;
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;
@@ -210,6 +211,11 @@ bool Agent::SetUpRunIsolation() {
     return false;
   }
   containment_ = std::move(*containment);
+  // Runs of an agent that was killed (SIGKILL, OOM) on this work dir may still be running.
+  journal_ = std::make_unique<sandbox::RunJournal>(config_.work_dir / "state" / "runs");
+  if (const auto leftovers = journal_->CleanUpLeftovers(); !leftovers.empty()) {
+    Log()->warn("cleaned up after {} run(s) left by an agent that did not stop cleanly", leftovers.size());
+  }
   if (!config_.run_as_user.empty()) {
     absl::StatusOr<sandbox::RunAs> user = sandbox::LookUpUser(config_.run_as_user);
     if (!user.ok()) {

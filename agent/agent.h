@@ -17,6 +17,7 @@
 #include "sandbox/bubblewrap.h"
 #include "sandbox/child_reaper.h"
 #include "sandbox/containment.h"
+#include "sandbox/run_journal.h"
 #include "sandbox/run_as.h"
 #include "runyard/v1/services.grpc.pb.h"
 
@@ -62,6 +63,7 @@ class Agent {
   std::optional<sandbox::RunAs> run_as_;
   std::optional<sandbox::BubblewrapPolicy> sandbox_;
   std::unique_ptr<sandbox::OrphanReaper> orphan_reaper_;
+  std::unique_ptr<sandbox::RunJournal> journal_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

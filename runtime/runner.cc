@@ -260,6 +260,12 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
     }
   }
   request.containment = containment.get();
+  if (containment && options_.journal != nullptr) {
+    if (absl::Status recorded = options_.journal->Record(run_id, *containment, tag); !recorded.ok()) {
+      system_log.Line("cannot write the run's containment down (" + std::string(recorded.message()) +
+                      "): if the agent is killed, its processes are not cleaned up at the next start");
+    }
+  }
   request.restrictions.run_as = options_.run_as;
   // bubblewrap gives the run a fresh /tmp of its own.
   request.restrictions.private_tmp = options_.private_tmp && !options_.bubblewrap;
@@ -309,6 +315,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   const sandbox::Containment::Usage usage =
       containment ? containment->ReadUsage() : sandbox::Containment::Usage{};
+  if (containment && options_.journal != nullptr) options_.journal->Forget(run_id);  // nothing of it is left
   if (!result.started) {
     return finish(Failure(runyard::v1::FAILED, "UserError",
                           absl::StrCat("cannot start ", request.executable.string(), ": ",

@@ -11,6 +11,7 @@
 #include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
+#include "sandbox/run_journal.h"
 #include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
@@ -28,6 +29,9 @@ struct RunnerOptions {
   // Holds each run's processes (cgroup v2 / v1, or process group + tag sweep); without
   // one, the process group alone.
   sandbox::ContainmentFactory* containment = nullptr;
+  // Where each run's containment is written down while it runs, so an agent killed with
+  // SIGKILL cleans up after it at its next start (none: not written down).
+  sandbox::RunJournal* journal = nullptr;
   // Most processes a run may have at once (agent config; 0: no limit).
   int64_t pids_limit = 0;
   // The agent's hardening: runs as this user (their working directory is given to it;

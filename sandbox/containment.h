@@ -24,6 +24,8 @@ class Containment {
  public:
   virtual ~Containment() = default;
   virtual ContainmentMode mode() const = 0;
+  // The run's cgroup folders (freezer first on cgroup v1); none for the process group.
+  virtual std::vector<std::filesystem::path> CgroupDirectories() const = 0;
 
   // In the child, before exec: move this process in. Only async-signal-safe calls.
   virtual int JoinFromChild() = 0;

@@ -24,10 +24,10 @@ release, orphan_release = sys.argv[1], sys.argv[2]
 r, w = os.pipe()
 child = os.fork()
 if child == 0:
+    middle = os.getpid()
     if os.fork() == 0:
         os.close(r)
-        first_parent = os.getppid()
-        while os.getppid() == first_parent:       # the middle process is exiting
+        while os.getppid() == middle:             # the middle process is exiting
             time.sleep(0.01)
         os.write(w, b"%d %d\n" % (os.getpid(), os.getppid()))
         os.close(w)
@@ -113,6 +113,63 @@ class AgentHygieneTest(harness.RunyardTestCase):
         open(release, "w").close()
         run = self.wait_for_terminal(run_id, server=self.server)
         self.assertEqual(run["status"], "Completed", run)
+
+    def start_agent_on(self, work_dir, pool, mode):
+        name = "hy-" + uuid.uuid4().hex[:6]
+        argv = [AGENT_BIN, "--server", self.server.address, "--pool", pool, "--work-dir", work_dir,
+                "--name", name, "--kill-grace-seconds", "1", "--cgroup-mode", mode]
+        process = harness.ManagedProcess("agent " + name, argv, self.env,
+                                         os.path.join(self.tmp, "agent-%s.log" % name))
+        agent = harness.Agent(process, None, name, pool, work_dir)
+        self.agents.append(agent)
+        agent.agent_id = process.wait_for_line(r"registered with \S+ as (agent-[0-9a-zA-Z]+)").group(1)
+        return agent
+
+    def test_leftovers_of_a_killed_agent_are_cleaned_up_at_its_next_start(self):
+        """SIGKILL the agent while a run (with a setsid'd, double-forked grandchild that ignores
+        SIGTERM) runs: its processes survive the agent; the next agent on the same work dir
+        kills them and removes the run's cgroups before it takes new work. In each mode."""
+        for mode in ("v2", "v1", "none"):
+            with self.subTest(mode=mode):
+                work_dir = self.make_dir("work-" + mode)
+                pool = "hygiene-%s-%s" % (mode, uuid.uuid4().hex[:6])
+                agent = self.start_agent_on(work_dir, pool, mode)
+                marker = self.new_marker()
+                run_id = self.submit_script("escape.py", pool, marker=marker)
+                self.wait_for_log(run_id, "ready", server=self.server)
+                main_pid, grandchild = map(int, re.search(r"ready (\d+) (\d+)",
+                                                          self.logs(run_id, server=self.server)).groups())
+                with open("/proc/%d/cgroup" % main_pid) as f:
+                    cgroups = [line.split(":", 2)[2] for line in f.read().splitlines()
+                               if line.split(":", 2)[2].endswith("/" + run_id)]
+                agent.process.proc.send_signal(signal.SIGKILL)
+                agent.process.kill()
+                # The run outlived its agent.
+                self.assertTrue(process_exists(main_pid) and process_exists(grandchild))
+
+                self.start_agent_on(work_dir, pool, mode)
+                for pid in (main_pid, grandchild):
+                    harness.wait_for(lambda: not process_exists(pid), timeout=30,
+                                     what="%s: process %d of %s killed by the next agent" % (mode, pid, run_id))
+                self.assertEqual(harness.find_processes(marker), [])
+                if mode != "none":
+                    self.assertTrue(cgroups, "the run had no cgroup of its own in mode %s" % mode)
+                for relative in cgroups:
+                    leftovers = [os.path.join(root, relative.lstrip("/")) for root in cgroup_roots()]
+                    self.assertEqual([path for path in leftovers if os.path.isdir(path)], [],
+                                     "%s: cgroup of %s left behind" % (mode, run_id))
+                self.assertEqual(os.listdir(os.path.join(work_dir, "state", "runs")), [])
+
+
+def cgroup_roots():
+    """Mount points of every cgroup hierarchy (v1 controllers and the v2 one)."""
+    roots = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            if after.split()[0] in ("cgroup", "cgroup2"):
+                roots.append(before.split()[4])
+    return roots
 
 
 if __name__ == "__main__":
