@@ -167,7 +167,8 @@ void Agent::StartRun(const runyard::v1::Assignment& assignment) {
 
 void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
   {
-    runtime::ReportingObserver observer(&reporter_, slot->lease, &slot->cancel);
+    runtime::ReportingObserver observer(&reporter_, slot->lease, &slot->cancel,
+                                        config_.work_dir / "spool" / slot->lease.run_id());
     runtime::RunnerOptions options;
     options.work_dir = config_.work_dir;
     options.kill_grace = std::chrono::seconds(config_.kill_grace_seconds);
@@ -177,6 +178,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.containment = containment_.get();
     options.pids_limit = config_.pids_limit;
     options.journal = journal_.get();
+    options.max_log_bytes = config_.max_log_bytes;
     options.run_as = run_as_;
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;
@@ -265,6 +267,11 @@ bool Agent::SetUpRunIsolation() {
 
 int Agent::Run() {
   if (!SetUpRunIsolation()) return 1;
+  // Before the unmount below: a run left running may still have its overlay mounted.
+  salvage_ = std::make_unique<runtime::UploadSalvage>(&reporter_, config_.work_dir / "spool", config_.work_dir / "runs");
+  if (const int left = salvage_->Start(); left > 0) {
+    Log()->warn("finishing the upload of {} run(s) left by an agent that did not stop cleanly", left);
+  }
   if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());

@@ -14,6 +14,7 @@
 #include "agent/grpc_links.h"
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
+#include "runtime/upload_salvage.h"
 #include "sandbox/bubblewrap.h"
 #include "sandbox/child_reaper.h"
 #include "sandbox/containment.h"
@@ -64,6 +65,7 @@ class Agent {
   std::optional<sandbox::BubblewrapPolicy> sandbox_;
   std::unique_ptr<sandbox::OrphanReaper> orphan_reaper_;
   std::unique_ptr<sandbox::RunJournal> journal_;
+  std::unique_ptr<runtime::UploadSalvage> salvage_;
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
 

@@ -42,6 +42,7 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
       else if (key == "clean_environment") config->clean_environment = value.as<bool>();
       else if (key == "private_tmp") config->private_tmp = value.as<bool>();
       else if (key == "max_open_files") config->max_open_files = value.as<int64_t>();
+      else if (key == "max_log_bytes") config->max_log_bytes = value.as<int64_t>();
       else if (key == "sandbox") config->sandbox = value.as<std::string>();
       else if (key == "bwrap_path") config->bwrap_path = value.as<std::string>();
       else if (key == "sandbox_network") config->sandbox_network = value.as<bool>();
@@ -63,6 +64,7 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   }
   if (config.kill_grace_seconds < 0) return absl::InvalidArgumentError("kill_grace_seconds must not be negative");
   if (config.work_dir.empty()) return absl::InvalidArgumentError("work_dir must be set");
+  if (config.max_log_bytes < 0) return absl::InvalidArgumentError("max_log_bytes must not be negative");
   if (config.cache_max_bytes < 0) return absl::InvalidArgumentError("cache_max_bytes must not be negative");
   if (config.environment_setup_timeout_seconds <= 0) {
     return absl::InvalidArgumentError("environment_setup_timeout_seconds must be positive");

@@ -48,6 +48,8 @@ struct AgentConfig {
   bool sandbox_network = true;       // false: runs get no network at all
   // Hidden from sandboxed runs besides the agent's work_dir (where they exist).
   std::vector<std::string> sandbox_hide_paths = {"/etc/runyard", "/var/lib/runyard", "/root"};
+  // A run's user_logs/std_log.txt is cut past this (a marker line says so; the run goes on).
+  int64_t max_log_bytes = 1LL << 30;
   std::string log_level = "info";
 };
 

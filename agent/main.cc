@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   int slots = 0;
   int kill_grace = -1;
   int64_t cache_max_bytes = -1;
+  int64_t max_log_bytes = -1;
   app.add_option("--config", config_file, "YAML config file; flags override it");
   app.add_option("--server", server, "runyard-server address (host:port)");
   app.add_option("--pool", pool, "the pool (compute target) this agent serves");
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   app.add_option("--slots", slots, "how many runs at once");
   app.add_option("--name", name, "agent name shown on the server (default: host name)");
   app.add_option("--kill-grace-seconds", kill_grace, "SIGTERM-to-SIGKILL grace on cancel/deadline");
+  app.add_option("--max-log-bytes", max_log_bytes, "a run's std_log is cut past this many bytes (0: no limit)");
   app.add_option("--cache-max-bytes", cache_max_bytes, "quota of the node's snapshot blob cache");
   std::string materialization, cgroup_mode;
   app.add_option("--cgroup-mode", cgroup_mode, "auto (default), v2, v1 or none (process group)");
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
   if (kill_grace >= 0) config.kill_grace_seconds = kill_grace;
   if (!log_level.empty()) config.log_level = log_level;
   if (cache_max_bytes >= 0) config.cache_max_bytes = cache_max_bytes;
+  if (max_log_bytes >= 0) config.max_log_bytes = max_log_bytes;
   if (!materialization.empty()) config.snapshot_materialization = materialization;
   if (!cgroup_mode.empty()) config.cgroup_mode = cgroup_mode;
   if (pids_limit >= 0) config.pids_limit = pids_limit;

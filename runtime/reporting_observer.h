@@ -3,7 +3,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
+#include "runtime/upload_spool.h"
 #include "runyard/v1/services.pb.h"
 
 namespace runyard::runtime {
@@ -27,13 +29,19 @@ class RunReporter {
       const runyard::v1::AppendRequest& request) = 0;
 };
 
-// A RunObserver that reports under a lease. File bytes are queued and sent in order by
-// a sender thread (so a slow control plane never blocks the script's output until the
-// queue is full); statuses go out after every byte queued before them. Transient errors
-// are retried with backoff; a lease that is no longer ours cancels the run.
+// A RunObserver that reports under a lease. Everything (file bytes and statuses) is
+// written to the run's upload spool first and sent in order by a sender thread, so the
+// script's output never waits for the network and memory does not grow with it. Failed
+// sends are retried with jittered exponential backoff from what the control plane
+// acknowledged; a lease that is no longer ours cancels the run. OnFinished waits until
+// everything, the terminal status last, was acknowledged.
 class ReportingObserver : public RunObserver {
  public:
-  ReportingObserver(RunReporter* reporter, runyard::v1::Lease lease, CancelToken* cancel);
+  // `spool_file`: where the run's spool lives, next to `<spool_file>.lease`, so that a
+  // later agent process can finish sending it (runtime/upload_salvage.h). Empty: an
+  // unnamed temporary file.
+  ReportingObserver(RunReporter* reporter, runyard::v1::Lease lease, CancelToken* cancel,
+                    std::filesystem::path spool_file = {});
   ~ReportingObserver() override;
 
   void OnStatus(runyard::v1::RunStatus status) override;
@@ -41,33 +49,35 @@ class ReportingObserver : public RunObserver {
                    bool truncate) override;
   void OnFinished(const RunOutcome& outcome) override;
 
+  // Waits until everything spooled so far was sent (or cannot be); true when it was, and
+  // the spool is then removed if the run's terminal status was among it.
+  bool Drain();
+
   // Optional: also called with every user_logs/std_log.txt byte (local mode prints them).
   std::function<void(std::string_view)> on_std_log;
 
  private:
-  struct Pending {
-    std::string path;
-    int64_t offset;
-    std::string data;
-    bool truncate;
-  };
+  enum class Sent { kDone, kLeaseLost, kGaveUp, kGap };
 
+  void Spool(const SpoolRecord& record);
   void SendLoop();
-  void WaitUntilSent();
-  void SendStatus(const runyard::v1::UpdateStatusRequest& request);
-  bool Retry(const std::function<absl::Status()>& call, const std::string& what);
+  // The record at `position`, with the contiguous bytes of the same file after it merged
+  // in (up to one Append's worth); and the position after what was taken.
+  std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
+  Sent SendRecord(const SpoolRecord& record);
+  Sent Retry(const std::function<absl::Status()>& call, const std::string& what);
 
   RunReporter* reporter_;
   runyard::v1::Lease lease_;
   CancelToken* cancel_;
+  std::filesystem::path spool_file_;
+  std::unique_ptr<UploadSpool> spool_;
 
   std::mutex mutex_;
-  std::condition_variable queue_changed_;
-  std::deque<Pending> queue_;
-  size_t queued_bytes_ = 0;
-  bool sending_ = false;
+  std::condition_variable changed_;
   bool stop_ = false;
-  std::atomic<bool> lease_lost_ = false;
+  bool finished_spooled_ = false;      // the terminal status is in the spool
+  bool sender_stopped_ = false;        // lease lost, or gave up: nothing more will be sent
   std::thread sender_;
 };
 

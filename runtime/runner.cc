@@ -20,6 +20,7 @@
 #include "runtime/file_sync.h"
 #include "runtime/launcher.h"
 #include "runtime/run_log.h"
+#include "runtime/sync_loop.h"
 #include "runtime/workspace.h"
 
 namespace runyard::runtime {
@@ -111,37 +112,6 @@ absl::Status GiveTo(const sandbox::RunAs& user, const std::vector<fs::path>& fol
   return absl::OkStatus();
 }
 
-// Mirrors outputs/ and logs/ every sync_interval until stopped, then once more, finally.
-class SyncLoop {
- public:
-  SyncLoop(DirectorySync* sync, std::chrono::milliseconds interval)
-      : sync_(sync), thread_([this, interval] {
-          std::unique_lock lock(mutex_);
-          while (!stop_) {
-            if (cv_.wait_for(lock, interval, [this] { return stop_; })) break;
-            lock.unlock();
-            sync_->Scan();
-            lock.lock();
-          }
-        }) {}
-  ~SyncLoop() { Stop(); }
-
-  void Stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  DirectorySync* sync_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -300,11 +270,11 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   system_log.Line(absl::StrCat("starting: ", request.executable.string(), " ",
                                absl::StrJoin(request.arguments, " ")));
 
-  RunLog std_log(workspace->user_logs / "std_log.txt", "user_logs/std_log.txt", observer_);
+  RunLog std_log(workspace->user_logs / "std_log.txt", "user_logs/std_log.txt", observer_, options_.max_log_bytes);
   DirectorySync sync({{workspace->outputs(), "outputs"}, {workspace->logs(), "logs"}}, observer_);
   LaunchResult result;
   {
-    SyncLoop sync_loop(&sync, options_.sync_interval);
+    SyncLoop sync_loop(&sync, {workspace->outputs(), workspace->logs()}, options_.sync_interval);
     result = LaunchAndWait(
         request, [&](std::string_view bytes) { std_log.Write(bytes); }, cancel,
         [&](pid_t pid) {
@@ -323,6 +293,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   system_log.Line(result.exited ? absl::StrCat("process exited with code ", result.exit_code)
                                 : absl::StrCat("process killed by signal ", result.term_signal));
+  if (std_log.dropped_bytes() > 0) {
+    system_log.Line(absl::StrCat("user_logs/std_log.txt was cut at ", options_.max_log_bytes, " bytes (max_log_bytes); ",
+                                 std_log.dropped_bytes(), " bytes of output dropped"));
+  }
 
   // Outputs and logs written before the end (or the kill) still reach run history.
   observer_->OnStatus(runyard::v1::FINALIZING);

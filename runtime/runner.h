@@ -45,6 +45,8 @@ struct RunnerOptions {
   // the runner adds the run's own folders (writable) and its environment (read-only).
   std::optional<sandbox::BubblewrapPolicy> bubblewrap;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
+  // user_logs/std_log.txt is cut past this many bytes (0: no limit).
+  int64_t max_log_bytes = 0;
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
 };

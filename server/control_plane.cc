@@ -314,6 +314,19 @@ absl::Status ControlPlane::CheckLease(const runyard::v1::Lease& lease, LeaseReco
   return absl::OkStatus();
 }
 
+// A run that ended AgentLost may still receive the files it wrote before its agent was
+// lost, from the holder of its last lease (a restarted agent finishing its spool):
+// nothing else can write under that lease any more.
+bool ControlPlane::MayStillUpload(const runyard::v1::Lease& lease) {
+  absl::StatusOr<LeaseRecord> found = store_->GetLease(lease.run_id());
+  if (!found.ok() || found->lease_id.empty() || found->lease_id != lease.lease_id() ||
+      found->fencing_token != lease.fencing_token() || found->status != runyard::v1::FAILED) {
+    return false;
+  }
+  absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id());
+  return run.ok() && run->error().code() == "AgentLost";
+}
+
 absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
     const runyard::v1::UpdateStatusRequest& request) {
   if (!IsAgentReportable(request.status())) {
@@ -347,7 +360,7 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
 
 absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(const runyard::v1::AppendRequest& request) {
   LeaseRecord current;
-  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok()) return s;
+  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok() && !MayStillUpload(request.lease())) return s;
   absl::StatusOr<int64_t> committed = files_->Append(request.lease().run_id(), request.path(),
                                                      request.offset(), request.data(), request.truncate());
   if (!committed.ok()) return committed.status();

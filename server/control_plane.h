@@ -86,6 +86,7 @@ class ControlPlane {
   absl::Status CheckSnapshot(const std::string& snapshot_id, const runyard::v1::SnapshotLimits& limits);
   absl::Status Transition(const std::string& run_id, runyard::v1::RunStatus status);
   absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id, const std::string& agent_id);
+  bool MayStillUpload(const runyard::v1::Lease& lease);
   absl::Status CheckLease(const runyard::v1::Lease& lease, LeaseRecord* current);
   void DispatchLocked(const std::string& pool);
   void ChangedLocked();      // a run changed: wakes polls and watchers
