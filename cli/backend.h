@@ -4,6 +4,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -12,6 +13,9 @@
 #include "runyard/v1/spec.pb.h"
 
 namespace runyard::cli {
+
+// Receives a run file's bytes in order: (bytes, size of the whole file when the read began).
+using FileChunkSink = std::function<absl::Status(std::string_view bytes, int64_t file_size)>;
 
 // What the CLI's commands need from "where runs live": the embedded store for local runs,
 // a runyard-server for pools. Commands are written once against this.
@@ -37,7 +41,12 @@ class RunBackend {
   virtual absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) = 0;
   virtual absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) = 0;
   virtual absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) = 0;
-  virtual absl::Status ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) = 0;
+  // Bytes of a run file from `offset` on, handed to `sink` a chunk (about 1 MiB) at a time,
+  // never the whole file at once. `sink` also gets the file's size when the read began
+  // (it grows while the run runs) and is called at least once for a file that exists; an
+  // error it returns stops the read and is returned.
+  virtual absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
+                                const FileChunkSink& sink) = 0;
 
   // Calls on_log with std_log.txt bytes from `log_offset` on and on_run on each status
   // change, until the run has ended and its whole log was passed on. Returns the run.

@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cli/command_support.h"
 #include "cli/local_backend.h"
 #include "cli/local_executor.h"
 #include "cli/remote_backend.h"
@@ -33,28 +34,6 @@ namespace runyard::cli {
 namespace fs = std::filesystem;
 namespace {
 
-int Fail(const absl::Status& status) {
-  std::cerr << "runyard: " << status.message() << "\n";
-  return absl::IsInvalidArgument(status) || absl::IsNotFound(status) ? 2 : 1;
-}
-
-absl::StatusOr<std::unique_ptr<LocalBackend>> OpenLocal() { return LocalBackend::Open(LocalBackend::DefaultHome()); }
-
-// The backend that knows `run_id`: the local store first, then the server if one is set.
-absl::StatusOr<std::unique_ptr<RunBackend>> BackendForRun(const GlobalOptions& global, const std::string& run_id) {
-  absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
-  if (local.ok() && (*local)->HasRun(run_id)) return std::unique_ptr<RunBackend>(std::move(*local));
-  if (!global.server.empty()) return std::unique_ptr<RunBackend>(std::make_unique<RemoteBackend>(global.server));
-  return absl::NotFoundError(absl::StrCat("run '", run_id, "' not found in the local store (",
-                                          LocalBackend::DefaultHome().string(),
-                                          "); for a run on a pool pass --server or set RUNYARD_SERVER"));
-}
-
-// Output of a script may be any bytes: invalid UTF-8 is replaced, never fatal.
-void PrintJson(const nlohmann::json& json, int indent = 2) {
-  std::cout << json.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
-}
-
 // Ctrl-C during a waited local run cancels the run (SIGTERM to its tree, grace, SIGKILL).
 class InterruptToCancel {
  public:
@@ -73,18 +52,6 @@ class InterruptToCancel {
     }).detach();
   }
 };
-
-void PrintSummary(const runyard::v1::Run& run, const std::string& outputs_hint) {
-  const int64_t elapsed = run.history_size() > 0
-                              ? run.history(run.history_size() - 1).time_unix_ms() - run.history(0).time_unix_ms()
-                              : 0;
-  std::cout << "\nRun " << run.run_id() << " " << common::StatusName(run.status());
-  if (run.has_exit_code()) std::cout << " (exit code " << run.exit_code() << ")";
-  std::cout << " after " << Duration(elapsed) << "\n";
-  if (!run.error().code().empty()) std::cout << "Error: " << run.error().code() << ": " << run.error().message() << "\n";
-  std::cout << "Outputs: " << outputs_hint << "\n";
-  std::cout << "Details: runyard status " << run.run_id() << "  |  files: runyard files " << run.run_id() << "\n";
-}
 
 runyard::v1::SnapshotLimits LimitsFromFlags(const SubmitFlags& flags) {
   runyard::v1::SnapshotLimits limits;
@@ -214,7 +181,6 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
   };
 
   absl::StatusOr<runyard::v1::Run> final_run;
-  std::string outputs_hint;
   if (local) {
     runtime::CancelToken cancel;
     InterruptToCancel interrupt(cancel);
@@ -227,16 +193,17 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     });
     final_run = ExecuteLocalRun(*local_backend, run_id, cancel, execution);
     status_printer.join();
-    outputs_hint = (local_backend->history_dir(run_id) / "outputs").string();
   } else {
     final_run = backend->Watch(run_id, 0, print_log, print_status);
-    outputs_hint = absl::StrCat("runyard download ", run_id, " outputs/ -o DIR");
   }
   if (!final_run.ok()) return Fail(final_run.status());
+  const RunSummary summary = SummaryFor(*backend, global, *final_run);
   if (global.json) {
-    PrintJson(RunToJson(*final_run));
+    nlohmann::json json = RunToJson(*final_run);
+    json["summary"] = SummaryToJson(summary);
+    PrintJson(json);
   } else {
-    PrintSummary(*final_run, outputs_hint);
+    std::cout << RenderSummary(summary) << std::flush;
   }
   return final_run->status() == runyard::v1::COMPLETED ? 0 : 1;
 }
@@ -289,102 +256,6 @@ int ListCommand(const GlobalOptions& global, const std::string& experiment, int 
   } else {
     std::cout << RunTable(runs);
   }
-  return 0;
-}
-
-int LogsCommand(const GlobalOptions& global, const std::string& run_id, bool follow) {
-  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
-  if (!backend.ok()) return Fail(backend.status());
-  if (!follow) {
-    std::ostringstream text;
-    absl::Status read = (*backend)->ReadFile(run_id, "user_logs/std_log.txt", text);
-    if (absl::IsNotFound(read)) read = (*backend)->Get(run_id).status();  // no output yet
-    if (!read.ok()) return Fail(read);
-    if (global.json) {
-      PrintJson({{"run_id", run_id}, {"path", "user_logs/std_log.txt"}, {"text", text.str()}});
-    } else {
-      std::cout << text.str() << std::flush;
-    }
-    return 0;
-  }
-  // Following: raw bytes, or one JSON object per chunk ({offset, text}) under --json.
-  int64_t offset = 0;
-  absl::StatusOr<runyard::v1::Run> run = (*backend)->Watch(
-      run_id, 0,
-      [&](std::string_view bytes) {
-        if (global.json) {
-          PrintJson({{"offset", offset}, {"text", std::string(bytes)}}, -1);
-        } else {
-          std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush();
-        }
-        offset += static_cast<int64_t>(bytes.size());
-      },
-      nullptr);
-  if (!run.ok()) return Fail(run.status());
-  return 0;
-}
-
-int FilesCommand(const GlobalOptions& global, const std::string& run_id) {
-  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
-  if (!backend.ok()) return Fail(backend.status());
-  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = (*backend)->ListFiles(run_id);
-  if (!files.ok()) return Fail(files.status());
-  if (global.json) {
-    PrintJson(FilesToJson(*files));
-  } else {
-    std::cout << FileTable(*files);
-  }
-  return 0;
-}
-
-int DownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& path,
-                    const std::string& destination) {
-  absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
-  if (!backend.ok()) return Fail(backend.status());
-  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = (*backend)->ListFiles(run_id);
-  if (!files.ok()) return Fail(files.status());
-
-  std::string prefix = path;
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  std::vector<std::string> selected;
-  bool exact = false;
-  for (const auto& file : *files) {
-    if (file.path() == prefix) {
-      exact = true;
-      selected = {file.path()};
-      break;
-    }
-    if (absl::StartsWith(file.path(), prefix + "/")) selected.push_back(file.path());
-  }
-  if (selected.empty()) {
-    return Fail(absl::NotFoundError(absl::StrCat("run ", run_id, " has no file or folder '", path,
-                                                 "' (see runyard files ", run_id, ")")));
-  }
-  int64_t count = 0;
-  for (const std::string& file : selected) {
-    // Paths come from the server: check them before they name a local file.
-    if (absl::Status ok = common::CheckRunFilePath(file); !ok.ok()) return Fail(ok);
-    fs::path target;
-    if (exact) {
-      target = destination.empty() ? fs::path(file).filename() : fs::path(destination);
-      if (fs::is_directory(target)) target /= fs::path(file).filename();
-    } else {
-      target = fs::path(destination.empty() ? "." : destination) / file;
-    }
-    std::error_code ec;
-    if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-    const fs::path partial = target.string() + ".part";
-    {
-      std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-      if (!out) return Fail(absl::PermissionDeniedError("cannot write " + partial.string()));
-      if (absl::Status read = (*backend)->ReadFile(run_id, file, out); !read.ok()) return Fail(read);
-    }
-    fs::rename(partial, target, ec);
-    if (ec) return Fail(absl::InternalError(absl::StrCat("cannot write ", target.string(), ": ", ec.message())));
-    if (!global.json) std::cerr << "downloaded " << file << " -> " << target.string() << "\n";
-    ++count;
-  }
-  if (global.json) PrintJson({{"run_id", run_id}, {"files", count}});
   return 0;
 }
 

@@ -24,10 +24,25 @@ struct SubmitOptions {
 int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options);
 int StatusCommand(const GlobalOptions& global, const std::string& run_id);
 int ListCommand(const GlobalOptions& global, const std::string& experiment, int limit);
-int LogsCommand(const GlobalOptions& global, const std::string& run_id, bool follow);
+
+struct LogsOptions {
+  std::string run_id;
+  bool follow = false;  // print until the run ends, then its summary
+  int rank = 0;         // 0: user_logs/std_log.txt; N: user_logs/std_log_rank_N.txt
+};
+int LogsCommand(const GlobalOptions& global, const LogsOptions& options);
+
+// `runyard files RUN`: each file's size and whether its upload is complete.
 int FilesCommand(const GlobalOptions& global, const std::string& run_id);
-int DownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& path,
-                    const std::string& destination);
+
+struct DownloadOptions {
+  std::string run_id;
+  std::string path;                   // a file, or a folder (outputs/)
+  std::optional<std::string> prefix;  // --prefix: every file whose path starts with it
+  std::string destination;            // -o: a file (single file) or a folder
+};
+int DownloadCommand(const GlobalOptions& global, const DownloadOptions& options);
+
 int CancelCommand(const GlobalOptions& global, const std::string& run_id);
 // `runyard snapshot upload [--source-directory DIR]`: what submit uploads, without a run.
 int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target);

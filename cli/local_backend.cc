@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -129,13 +130,26 @@ absl::StatusOr<std::vector<runyard::v1::FileInfo>> LocalBackend::ListFiles(const
   return store_->ListFiles(run_id);
 }
 
-absl::Status LocalBackend::ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) {
+absl::Status LocalBackend::ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
+                                    const FileChunkSink& sink) {
   absl::StatusOr<fs::path> file = files_->Locate(run_id, path);
   if (!file.ok()) return file.status();
   std::ifstream in(*file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("run ", run_id, " has no file '", path, "'"));
-  out << in.rdbuf();
-  return absl::OkStatus();
+  in.seekg(0, std::ios::end);
+  const int64_t size = in.tellg();
+  in.seekg(std::max<int64_t>(offset, 0));
+  std::string buffer(1 << 20, '\0');
+  bool sent_any = false;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() <= 0) break;
+    if (absl::Status ok = sink(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())), size); !ok.ok()) {
+      return ok;
+    }
+    sent_any = true;
+  }
+  return sent_any ? absl::OkStatus() : sink(std::string_view(), size);
 }
 
 absl::StatusOr<runyard::v1::Run> LocalBackend::Watch(

@@ -32,7 +32,8 @@ class LocalBackend : public RunBackend {
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;
   absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
-  absl::Status ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) override;
+  absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
+                        const FileChunkSink& sink) override;
   absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, int64_t log_offset,
                                          const std::function<void(std::string_view)>& on_log,
                                          const std::function<void(const runyard::v1::Run&)>& on_run) override;

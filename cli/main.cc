@@ -69,19 +69,34 @@ int main(int argc, char** argv) {
   list_cmd->add_option("--experiment", experiment, "only this experiment");
   list_cmd->add_option("--limit", limit, "at most this many runs");
 
-  bool follow = false;
+  cli::LogsOptions logs;
   CLI::App* logs_cmd = app.add_subcommand("logs", "the run's output (user_logs/std_log.txt)");
-  logs_cmd->add_option("run", run_id, "run id")->required();
-  logs_cmd->add_flag("-f,--follow", follow, "keep printing until the run ends");
+  logs_cmd->add_option("run", logs.run_id, "run id")->required();
+  logs_cmd->add_flag("-f,--follow", logs.follow,
+                     "print live until the run ends, then a summary (status, duration, error, exit code, "
+                     "outputs) on stderr");
+  logs_cmd->add_option("--rank", logs.rank,
+                       "process rank: 0 (default) is user_logs/std_log.txt, N is user_logs/std_log_rank_N.txt. "
+                       "Distributed runs are not implemented yet: every run has only rank 0")
+      ->check(CLI::NonNegativeNumber);
 
-  CLI::App* files_cmd = app.add_subcommand("files", "files in the run's history (outputs/, logs/, ...)");
+  CLI::App* files_cmd = app.add_subcommand(
+      "files", "files in the run's history (outputs/, logs/, ...): size, and whether the upload is complete");
   files_cmd->add_option("run", run_id, "run id")->required();
 
-  std::string path, destination;
-  CLI::App* download_cmd = app.add_subcommand("download", "download a file or a folder of a run");
-  download_cmd->add_option("run", run_id, "run id")->required();
-  download_cmd->add_option("path", path, "file or folder, e.g. outputs/model.npz or outputs/")->required();
-  download_cmd->add_option("-o,--output", destination, "where to write (file, or folder for a folder)");
+  cli::DownloadOptions download;
+  std::string download_prefix;
+  CLI::App* download_cmd = app.add_subcommand(
+      "download", "download a file of a run, or every file under a prefix (keeping its run path below -o DIR)");
+  download_cmd->add_option("run", download.run_id, "run id")->required();
+  CLI::Option* path_option =
+      download_cmd->add_option("path", download.path, "file or folder, e.g. outputs/model.npz or outputs/");
+  CLI::Option* prefix_option = download_cmd->add_option(
+      "--prefix", download_prefix,
+      "every file whose path starts with this, e.g. outputs/ (outputs/a/b.txt lands in DIR/outputs/a/b.txt)");
+  path_option->excludes(prefix_option);
+  download_cmd->add_option("-o,--output", download.destination,
+                           "where to write: a file (or folder) for one file, a folder otherwise (default .)");
 
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "cancel a run: its whole process tree is stopped");
   cancel_cmd->add_option("run", run_id, "run id")->required();
@@ -124,9 +139,12 @@ int main(int argc, char** argv) {
   }
   if (status_cmd->parsed()) return cli::StatusCommand(global, run_id);
   if (list_cmd->parsed()) return cli::ListCommand(global, experiment, limit);
-  if (logs_cmd->parsed()) return cli::LogsCommand(global, run_id, follow);
+  if (logs_cmd->parsed()) return cli::LogsCommand(global, logs);
   if (files_cmd->parsed()) return cli::FilesCommand(global, run_id);
-  if (download_cmd->parsed()) return cli::DownloadCommand(global, run_id, path, destination);
+  if (download_cmd->parsed()) {
+    if (prefix_option->count() > 0) download.prefix = download_prefix;
+    return cli::DownloadCommand(global, download);
+  }
   if (cancel_cmd->parsed()) return cli::CancelCommand(global, run_id);
   if (snapshot_upload_cmd->parsed()) return cli::SnapshotUploadCommand(global, submit.flags, snapshot_target);
   if (snapshot_download_cmd->parsed()) return cli::SnapshotDownloadCommand(global, run_id, snapshot_output);

@@ -166,15 +166,24 @@ absl::StatusOr<std::vector<runyard::v1::FileInfo>> RemoteBackend::ListFiles(cons
   return std::vector<runyard::v1::FileInfo>(response->files().begin(), response->files().end());
 }
 
-absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::string& path, std::ostream& out) {
+absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
+                                     const FileChunkSink& sink) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
   runyard::v1::ReadFileRequest request;
   request.set_run_id(run_id);
   request.set_path(path);
+  request.set_offset(offset);
+  // The stream holds a chunk or so at a time (gRPC flow control), never the whole file.
   auto reader = runs_->ReadFile(&context, request);
   runyard::v1::FileChunk chunk;
-  while (reader->Read(&chunk)) out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+  while (reader->Read(&chunk)) {
+    if (absl::Status ok = sink(chunk.data(), chunk.total_size()); !ok.ok()) {
+      context.TryCancel();
+      static_cast<void>(reader->Finish());  // its CANCELLED is ours, not news
+      return ok;
+    }
+  }
   return FromGrpc(reader->Finish(), address_);
 }
 

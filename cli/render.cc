@@ -76,12 +76,6 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
   return json;
 }
 
-nlohmann::json FilesToJson(const std::vector<runyard::v1::FileInfo>& files) {
-  nlohmann::json json = nlohmann::json::array();
-  for (const auto& file : files) json.push_back({{"path", file.path()}, {"size", file.size()}});
-  return json;
-}
-
 std::string DescribeRun(const runyard::v1::Run& run) {
   std::string text;
   absl::StrAppend(&text, "Run:         ", run.run_id(), "\n");
@@ -127,12 +121,6 @@ std::string RunTable(const std::vector<runyard::v1::Run>& runs) {
                                            run.target(), common::StatusName(run.status()),
                                            IsoTime(run.created_unix_ms()), Duration(ElapsedMs(run))));
   }
-  return text;
-}
-
-std::string FileTable(const std::vector<runyard::v1::FileInfo>& files) {
-  std::string text;
-  for (const auto& file : files) absl::StrAppend(&text, absl::StrFormat("%12d  %s\n", file.size(), file.path()));
   return text;
 }
 

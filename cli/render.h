@@ -12,12 +12,10 @@ namespace runyard::cli {
 // The JSON every --json command prints for a run: run_id, status, exit_code (null when
 // none), error {code, message, details} when not Completed, history [{status, time}], ...
 nlohmann::json RunToJson(const runyard::v1::Run& run);
-nlohmann::json FilesToJson(const std::vector<runyard::v1::FileInfo>& files);
 
 // Human text.
 std::string DescribeRun(const runyard::v1::Run& run);
 std::string RunTable(const std::vector<runyard::v1::Run>& runs);
-std::string FileTable(const std::vector<runyard::v1::FileInfo>& files);
 // "2026-11-26T16:50:01.123Z"
 std::string IsoTime(int64_t unix_ms);
 // "3.2 s", "4 min 10 s"
