@@ -7,12 +7,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
 #include "cli/local_backend.h"
@@ -25,7 +22,6 @@
 #include "cli/snapshot_upload.h"
 #include "common/digest.h"
 #include "common/snapshot_manifest.h"
-#include "common/relative_path.h"
 #include "common/status_names.h"
 
 extern char** environ;

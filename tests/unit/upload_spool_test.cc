@@ -101,6 +101,7 @@ class FakeControlPlane : public RunReporter {
       const runyard::v1::UpdateStatusRequest& request) override {
     std::lock_guard lock(mutex_);
     ++calls_;
+    changed_.notify_all();
     if (down_) return absl::UnavailableError("down");
     statuses_.push_back(request.status());
     status_seen_after_bytes_.push_back(total_bytes_);
@@ -110,6 +111,7 @@ class FakeControlPlane : public RunReporter {
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override {
     std::lock_guard lock(mutex_);
     ++calls_;
+    changed_.notify_all();
     if (down_) return absl::UnavailableError("down");
     std::string& file = files_[request.path()];
     if (request.truncate()) file.clear();
