@@ -10,8 +10,8 @@ constexpr int64_t kChunkBytes = 1 << 20;
 }
 
 DirectorySync::DirectorySync(std::vector<std::pair<fs::path, std::string>> roots,
-                             RunObserver* observer)
-    : roots_(std::move(roots)), observer_(observer) {}
+                             RunObserver* observer, bool resend_whole)
+    : roots_(std::move(roots)), observer_(observer), resend_whole_(resend_whole) {}
 
 void DirectorySync::Scan(bool final_scan) {
   for (const auto& [root, prefix] : roots_) {
@@ -40,7 +40,7 @@ void DirectorySync::SyncFile(const fs::path& file, const std::string& history_pa
   // same size within the clock's granularity, or one a live scan saw, looks the same).
   if (!is_new && !final_scan && sent.size == size && sent.mtime == mtime) return;
 
-  bool rewritten = size < sent.size;
+  bool rewritten = size < sent.size || (is_new && resend_whole_);
   if (!rewritten && final_scan && sent.size > 0) {
     absl::StatusOr<std::string> prefix = common::Sha256FilePrefix(file, sent.size);
     rewritten = !prefix.ok() || *prefix != sent.digest->HexSoFar();

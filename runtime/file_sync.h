@@ -19,8 +19,10 @@ namespace runyard::runtime {
 class DirectorySync {
  public:
   // `roots`: folder on disk → prefix in run history ("outputs", "logs").
+  // `resend_whole`: nothing is known of what was sent before (a restarted agent finishing
+  // a run): every file is sent whole, starting the run file over.
   DirectorySync(std::vector<std::pair<std::filesystem::path, std::string>> roots,
-                RunObserver* observer);
+                RunObserver* observer, bool resend_whole = false);
 
   void Scan(bool final_scan = false);
 
@@ -38,6 +40,7 @@ class DirectorySync {
 
   std::vector<std::pair<std::filesystem::path, std::string>> roots_;
   RunObserver* observer_;
+  bool resend_whole_;
   std::map<std::string, Sent> sent_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +22,7 @@
 #include <boost/process/v2/stdio.hpp>
 
 #include "common/owned_children.h"
+#include "runtime/output_tail.h"
 #include "sandbox/process_group.h"
 
 namespace runyard::runtime {
@@ -64,6 +67,8 @@ struct InheritDescriptor {
 
 // The descriptor number bwrap writes its JSON status to, in the child.
 constexpr int kBubblewrapStatusFd = 3;
+// Output-file mode: how often the file is read even without an inotify event.
+constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
 // How much of the run's last output is kept to explain a failed sandbox setup.
 constexpr size_t kSetupErrorTail = 8192;
 
@@ -73,15 +78,29 @@ class Supervisor {
   Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
              const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment)
       : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment), pipe_(io_),
-        deadline_(io_), grace_(io_), drain_(io_) {}
+        deadline_(io_), grace_(io_), drain_(io_), tail_events_(io_), tail_poll_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      result_.start_error = std::string("cannot create pipe: ") + strerror(errno);
-      return result_;
+    // fds[1]: where the child's stdout and stderr go (a pipe, or the output file).
+    int fds[2] = {-1, -1};
+    if (request_.output_file.empty()) {
+      if (::pipe2(fds, O_CLOEXEC) != 0) {
+        result_.start_error = std::string("cannot create pipe: ") + strerror(errno);
+        return result_;
+      }
+      pipe_.assign(fds[0]);
+    } else {
+      fds[1] = ::open(request_.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+      if (fds[1] < 0) {
+        result_.start_error = "cannot create " + request_.output_file.string() + ": " + strerror(errno);
+        return result_;
+      }
+      output_closed_ = true;  // nothing to drain: the file is read as it grows
+      tail_.emplace(request_.output_file, request_.max_output_bytes, [this](std::string_view bytes) {
+        on_output_(bytes);
+        if (request_.bubblewrap) KeepTail(bytes);
+      });
     }
-    pipe_.assign(fds[0]);
     std::vector<std::string> env_lines;
     for (const auto& [name, value] : request_.environment) env_lines.push_back(name + "=" + value);
     fs::path executable = request_.executable;
@@ -118,7 +137,11 @@ class Supervisor {
     containment_->Started(pgid_);
     if (on_started) on_started(pgid_);
 
-    ReadOutput();
+    if (tail_) {
+      FollowOutputFile();
+    } else {
+      ReadOutput();
+    }
     process_->async_wait([this](boost::system::error_code, int) { OnMainExited(); });
     if (request_.max_duration.count() > 0) {
       deadline_.expires_after(request_.max_duration);
@@ -137,6 +160,10 @@ class Supervisor {
     });
     io_.run();
     WaitUntilEmpty();
+    if (tail_) {
+      tail_->Finish();  // every writer is gone: the rest of the file
+      result_.output_dropped_bytes = tail_->dropped_bytes();
+    }
     if (request_.bubblewrap) ReadSandboxStatus();
     return result_;
   }
@@ -158,6 +185,36 @@ class Supervisor {
         return;
       }
       ReadOutput();
+    });
+  }
+
+  // Hands on the output file's new bytes whenever inotify says it was written to, and
+  // every kTailPollInterval whatever it says (no inotify, or an event lost).
+  void FollowOutputFile() {
+    const int inotify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify >= 0 && ::inotify_add_watch(inotify, request_.output_file.c_str(), IN_MODIFY) >= 0) {
+      tail_events_.assign(inotify);
+      WaitForOutputEvent();
+    } else if (inotify >= 0) {
+      ::close(inotify);
+    }
+    PollOutputFile();
+  }
+
+  void WaitForOutputEvent() {
+    tail_events_.async_read_some(asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
+      if (ec) return;
+      tail_->ReadNew();
+      WaitForOutputEvent();
+    });
+  }
+
+  void PollOutputFile() {
+    tail_poll_.expires_after(kTailPollInterval);
+    tail_poll_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      tail_->ReadNew();
+      PollOutputFile();
     });
   }
 
@@ -242,6 +299,8 @@ class Supervisor {
 
   void MaybeFinish() {
     if (main_exited_ && output_closed_) {
+      tail_poll_.cancel();
+      if (tail_events_.is_open()) tail_events_.close();
       drain_.cancel();
       deadline_.cancel();
       grace_.cancel();
@@ -257,6 +316,10 @@ class Supervisor {
   asio::steady_timer deadline_;
   asio::steady_timer grace_;
   asio::steady_timer drain_;
+  std::optional<OutputTail> tail_;          // output-file mode
+  asio::posix::stream_descriptor tail_events_;  // inotify on the output file
+  asio::steady_timer tail_poll_;
+  std::array<char, 4096> event_buffer_{};
   common::OwnedChild owned_;  // announced before the spawn: the orphan reaper keeps off it
   std::optional<bp::process> process_;
   std::array<char, 1 << 16> buffer_{};

@@ -24,6 +24,11 @@ struct LaunchRequest {
   std::filesystem::path working_dir;
   std::map<std::string, std::string> environment;  // the child's whole environment
   std::chrono::milliseconds max_duration{0};       // 0: no deadline
+  // Set: stdout and stderr go straight to this file (created afresh) instead of a pipe, so
+  // the script writes at local-file speed; `on_output` still gets every byte, as the
+  // launcher follows the file. Past `max_output_bytes` (0: none) output is cut.
+  std::filesystem::path output_file;
+  int64_t max_output_bytes = 0;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // Holds every process of the run (cgroup, or process group + tag sweep). Without one,
   // the process group alone.
@@ -45,6 +50,7 @@ struct LaunchResult {
   // Bubblewrap could not build the sandbox: the script never ran, and the exit code is
   // bwrap's, not the script's. What bwrap said about it.
   std::string sandbox_error;
+  int64_t output_dropped_bytes = 0;  // cut off past max_output_bytes
 };
 
 // Starts the process in a new session (and its containment), streams its stdout+stderr

@@ -2,37 +2,17 @@
 
 #include <chrono>
 #include <ctime>
-#include <algorithm>
 
 namespace runyard::runtime {
 
-RunLog::RunLog(const std::filesystem::path& file, std::string history_path, RunObserver* observer,
-               int64_t max_bytes)
+RunLog::RunLog(const std::filesystem::path& file, std::string history_path, RunObserver* observer)
     : out_(file, std::ios::binary | std::ios::trunc),
       history_path_(std::move(history_path)),
-      observer_(observer),
-      max_bytes_(max_bytes) {}
+      observer_(observer) {}
 
 void RunLog::Write(std::string_view bytes) {
   if (bytes.empty()) return;
   std::lock_guard lock(mutex_);
-  if (max_bytes_ > 0 && offset_ + static_cast<int64_t>(bytes.size()) > max_bytes_) {
-    if (dropped_ == 0) {
-      const int64_t room = std::max<int64_t>(0, max_bytes_ - offset_);
-      WriteLocked(bytes.substr(0, static_cast<size_t>(room)));
-      WriteLocked("\n[runyard] log cut here: it reached its limit of " + std::to_string(max_bytes_) +
-                  " bytes (agent setting max_log_bytes); the rest of the run's output is dropped, the run goes on\n");
-      dropped_ += static_cast<int64_t>(bytes.size()) - room;
-      return;
-    }
-    dropped_ += static_cast<int64_t>(bytes.size());
-    return;
-  }
-  WriteLocked(bytes);
-}
-
-void RunLog::WriteLocked(std::string_view bytes) {
-  if (bytes.empty()) return;
   out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out_.flush();
   observer_->OnFileBytes(history_path_, offset_, bytes, false);

@@ -15,27 +15,19 @@ namespace runyard::runtime {
 // are also reported to the observer at their offset as they are written.
 class RunLog {
  public:
-  // Past `max_bytes` (0: no limit) the log is cut: one marker line says so, and what the
-  // run writes after it is counted but dropped.
-  RunLog(const std::filesystem::path& file, std::string history_path, RunObserver* observer,
-         int64_t max_bytes = 0);
+  RunLog(const std::filesystem::path& file, std::string history_path, RunObserver* observer);
 
   void Write(std::string_view bytes);
   // A timestamped line, for system logs.
   void Line(std::string_view text);
   int64_t size() const { return offset_; }
-  int64_t dropped_bytes() const { return dropped_; }
 
  private:
   std::mutex mutex_;
   std::ofstream out_;
   std::string history_path_;
   RunObserver* observer_;
-  void WriteLocked(std::string_view bytes);
-
   int64_t offset_ = 0;
-  int64_t max_bytes_ = 0;
-  int64_t dropped_ = 0;
 };
 
 }  // namespace runyard::runtime

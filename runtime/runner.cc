@@ -270,13 +270,21 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   system_log.Line(absl::StrCat("starting: ", request.executable.string(), " ",
                                absl::StrJoin(request.arguments, " ")));
 
-  RunLog std_log(workspace->user_logs / "std_log.txt", "user_logs/std_log.txt", observer_, options_.max_log_bytes);
+  // The script's output goes straight to user_logs/std_log.txt; the launcher follows the
+  // file and every byte is reported at its offset.
+  request.output_file = workspace->user_logs / "std_log.txt";
+  request.max_output_bytes = options_.max_log_bytes;
+  int64_t std_log_offset = 0;
+  auto report_output = [&](std::string_view bytes) {
+    observer_->OnFileBytes("user_logs/std_log.txt", std_log_offset, bytes, false);
+    std_log_offset += static_cast<int64_t>(bytes.size());
+  };
   DirectorySync sync({{workspace->outputs(), "outputs"}, {workspace->logs(), "logs"}}, observer_);
   LaunchResult result;
   {
     SyncLoop sync_loop(&sync, {workspace->outputs(), workspace->logs()}, options_.sync_interval);
     result = LaunchAndWait(
-        request, [&](std::string_view bytes) { std_log.Write(bytes); }, cancel,
+        request, report_output, cancel,
         [&](pid_t pid) {
           system_log.Line(absl::StrCat("started process ", pid));
           observer_->OnStatus(runyard::v1::RUNNING);
@@ -293,9 +301,9 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   system_log.Line(result.exited ? absl::StrCat("process exited with code ", result.exit_code)
                                 : absl::StrCat("process killed by signal ", result.term_signal));
-  if (std_log.dropped_bytes() > 0) {
+  if (result.output_dropped_bytes > 0) {
     system_log.Line(absl::StrCat("user_logs/std_log.txt was cut at ", options_.max_log_bytes, " bytes (max_log_bytes); ",
-                                 std_log.dropped_bytes(), " bytes of output dropped"));
+                                 result.output_dropped_bytes, " bytes of output dropped"));
   }
 
   // Outputs and logs written before the end (or the kill) still reach run history.

@@ -74,8 +74,9 @@ int UploadSalvage::Start() {
       // What the script wrote after the last live scan (bytes the server has are skipped
       // there), read now, while an overlay the dead process left is still mounted.
       const fs::path working_dir = runs_dir_ / lease.run_id() / "wd";
+      // Whole files: what the dead process sent of each (an older version?) is unknown.
       DirectorySync sync({{working_dir / "outputs", "outputs"}, {working_dir / "logs", "logs"}},
-                         left->observer.get());
+                         left->observer.get(), /*resend_whole=*/true);
       sync.Scan(/*final_scan=*/true);
     }
     LeftRun* raw = left.get();

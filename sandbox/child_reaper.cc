@@ -1,12 +1,12 @@
 #include "sandbox/child_reaper.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -24,8 +24,14 @@ std::vector<pid_t> ZombieChildren() {
   while (dirent* entry = ::readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
     if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Plain read(): a process may exit between open and read (ESRCH), which must not throw.
+    char buffer[1024];
+    const int fd = ::open(("/proc/" + std::string(entry->d_name) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ::close(fd);
+    if (n <= 0) continue;
+    const std::string stat(buffer, static_cast<size_t>(n));
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
     const size_t close = stat.rfind(')');
     if (close == std::string::npos) continue;

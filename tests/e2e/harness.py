@@ -595,6 +595,25 @@ def first_difference(expected, got):
     return low
 
 
+def unmount_below(folder):
+    """Lazily unmounts every mount point below `folder` (deepest first); returns how many."""
+    prefix = os.path.realpath(folder) + "/"
+    points = []
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                point = line.split()[1].replace("\\040", " ")
+                if point.startswith(prefix):
+                    points.append(point)
+    except OSError:
+        return 0
+    for point in sorted(set(points), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if points:
+        log("unmounted %d mount(s) left below %s" % (len(set(points)), folder))
+    return len(set(points))
+
+
 def _reset_close(sock):
     """Closes a socket with an RST (SO_LINGER 0), not a FIN."""
     try:
@@ -863,6 +882,14 @@ class FaultTestCase(RunyardTestCase):
         """`runyard download RUN PATH -o DESTINATION`; fails the test if it fails."""
         self.run_cli(["download", run_id, path, "-o", destination], server=server, check=True)
         return destination
+
+    def _cleanup(self):
+        super()._cleanup()
+        # An agent killed (or crashed) mid-run leaves its run's overlay mounts behind: unmount
+        # them, then remove what the base cleanup could not.
+        if os.path.isdir(self.tmp) and not os.environ.get("RUNYARD_E2E_KEEP"):
+            if unmount_below(self.tmp):
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     def describe_processes(self):
         text = super().describe_processes()
