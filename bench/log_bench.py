@@ -312,7 +312,7 @@ def main():
             srow("stdout > file (baseline)", baselines["file"], "same disk as the server's data dir"),
             srow("stdout to a pipe the bench drains", baselines["pipe"]),
             srow("under runyard (remote agent), script's wall time", elapsed,
-                 "pipe → agent → Append → server"),
+                 "std_log.txt followed by the agent → spool → Append → server"),
             srow("under runyard: Running → Completed", [r["running_to_completed"] for r in runs],
                  "every byte in run history before Completed"),
             srow("under runyard: submit → Completed (CLI polling)", [r["end_to_end"] for r in runs]),
@@ -321,8 +321,10 @@ def main():
             f"(aim: <= 10 %: {'met' if slowdown <= 10 else 'NOT met'}); vs. a pipe drained by a reader that does "
             f"nothing else: {(statistics.median(elapsed) / statistics.median(baselines['pipe']) - 1) * 100:+.1f} % "
             f"(a pipe alone costs {(statistics.median(baselines['pipe']) / base_file - 1) * 100:+.1f} % here). "
-            f"A script that does nothing but write is the worst case: the whole difference is time the script "
-            f"waits on a full pipe. Run history held all {total:,} bytes of user_logs/std_log.txt after each run.",
+            f"A script that does nothing but write is the worst case: its output goes straight to a local file, so "
+            f"the difference is the CPU the agent (following the file, spooling, sending) and the server (on the "
+            f"same 2 cores here) take while it writes. Run history held all {total:,} bytes of "
+            f"user_logs/std_log.txt after each run.",
             "",
             f"agent memory: {agent_idle_kb / 1024:.1f} MiB RSS idle; peak VmRSS sampled every 10 ms during the "
             f"runs {peak_mib:.1f} MiB; VmHWM (peak since the agent started) {hwm_mib:.1f} MiB "

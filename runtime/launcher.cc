@@ -69,6 +69,7 @@ struct InheritDescriptor {
 constexpr int kBubblewrapStatusFd = 3;
 // Output-file mode: how often the file is read even without an inotify event.
 constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
+constexpr auto kTailCoalesce = std::chrono::milliseconds(10);
 // How much of the run's last output is kept to explain a failed sandbox setup.
 constexpr size_t kSetupErrorTail = 8192;
 
@@ -78,7 +79,7 @@ class Supervisor {
   Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
              const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment)
       : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment), pipe_(io_),
-        deadline_(io_), grace_(io_), drain_(io_), tail_events_(io_), tail_poll_(io_) {}
+        deadline_(io_), grace_(io_), drain_(io_), tail_events_(io_), tail_poll_(io_), tail_pause_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
     // fds[1]: where the child's stdout and stderr go (a pipe, or the output file).
@@ -201,11 +202,16 @@ class Supervisor {
     PollOutputFile();
   }
 
+  // A script writing fast makes an event per write: after one, the next read waits
+  // kTailCoalesce, so the agent reads in large pieces and keeps off the script's CPU.
   void WaitForOutputEvent() {
     tail_events_.async_read_some(asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
       if (ec) return;
       tail_->ReadNew();
-      WaitForOutputEvent();
+      tail_pause_.expires_after(kTailCoalesce);
+      tail_pause_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) WaitForOutputEvent();
+      });
     });
   }
 
@@ -300,6 +306,7 @@ class Supervisor {
   void MaybeFinish() {
     if (main_exited_ && output_closed_) {
       tail_poll_.cancel();
+      tail_pause_.cancel();
       if (tail_events_.is_open()) tail_events_.close();
       drain_.cancel();
       deadline_.cancel();
@@ -319,6 +326,7 @@ class Supervisor {
   std::optional<OutputTail> tail_;          // output-file mode
   asio::posix::stream_descriptor tail_events_;  // inotify on the output file
   asio::steady_timer tail_poll_;
+  asio::steady_timer tail_pause_;
   std::array<char, 4096> event_buffer_{};
   common::OwnedChild owned_;  // announced before the spawn: the orphan reaper keeps off it
   std::optional<bp::process> process_;
