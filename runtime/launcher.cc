@@ -70,6 +70,8 @@ constexpr int kBubblewrapStatusFd = 3;
 // Output-file mode: how often the file is read even without an inotify event.
 constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
 constexpr auto kTailCoalesce = std::chrono::milliseconds(10);
+constexpr auto kTailBackOff = std::chrono::milliseconds(100);
+constexpr int64_t kHeavyOutputBytes = 1 << 20;  // read at once: output is pouring in
 // How much of the run's last output is kept to explain a failed sandbox setup.
 constexpr size_t kSetupErrorTail = 8192;
 
@@ -202,15 +204,16 @@ class Supervisor {
     PollOutputFile();
   }
 
-  // A script writing fast makes an event per write: after one, the next read waits
-  // kTailCoalesce, so the agent reads in large pieces and keeps off the script's CPU.
+  // A script writing fast makes an event per write: after one, the next read waits a
+  // little, and longer while output pours in, so the agent reads in large pieces and
+  // keeps off the CPU the script is using; a line now and then is read at once.
   void WaitForOutputEvent() {
     tail_events_.async_read_some(asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
-      if (ec) return;
-      tail_->ReadNew();
-      tail_pause_.expires_after(kTailCoalesce);
+      if (ec || !following_) return;
+      const int64_t read = tail_->ReadNew();
+      tail_pause_.expires_after(read >= kHeavyOutputBytes ? kTailBackOff : kTailCoalesce);
       tail_pause_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) WaitForOutputEvent();
+        if (!ec && following_) WaitForOutputEvent();
       });
     });
   }
@@ -218,7 +221,8 @@ class Supervisor {
   void PollOutputFile() {
     tail_poll_.expires_after(kTailPollInterval);
     tail_poll_.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
+      // A handler already queued when the wait was canceled still runs, with no error.
+      if (ec || !following_) return;
       tail_->ReadNew();
       PollOutputFile();
     });
@@ -305,6 +309,7 @@ class Supervisor {
 
   void MaybeFinish() {
     if (main_exited_ && output_closed_) {
+      following_ = false;  // Finish() reads the rest once every writer is gone
       tail_poll_.cancel();
       tail_pause_.cancel();
       if (tail_events_.is_open()) tail_events_.close();
@@ -327,6 +332,7 @@ class Supervisor {
   asio::posix::stream_descriptor tail_events_;  // inotify on the output file
   asio::steady_timer tail_poll_;
   asio::steady_timer tail_pause_;
+  bool following_ = true;
   std::array<char, 4096> event_buffer_{};
   common::OwnedChild owned_;  // announced before the spawn: the orphan reaper keeps off it
   std::optional<bp::process> process_;

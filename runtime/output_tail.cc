@@ -21,9 +21,10 @@ std::string CutMarker(int64_t max_bytes) {
 OutputTail::OutputTail(std::filesystem::path file, int64_t max_bytes, std::function<void(std::string_view)> on_bytes)
     : file_(std::move(file)), max_bytes_(max_bytes), on_bytes_(std::move(on_bytes)) {}
 
-void OutputTail::ReadNew() {
+int64_t OutputTail::ReadNew() {
+  const int64_t before = offset_;
   const int fd = ::open(file_.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) return 0;
   struct stat info {};
   if (::fstat(fd, &info) == 0) {
     int64_t end = static_cast<int64_t>(info.st_size);
@@ -42,6 +43,7 @@ void OutputTail::ReadNew() {
     }
   }
   ::close(fd);
+  return offset_ - before;
 }
 
 void OutputTail::Finish() {

@@ -17,8 +17,8 @@ class OutputTail {
  public:
   OutputTail(std::filesystem::path file, int64_t max_bytes, std::function<void(std::string_view)> on_bytes);
 
-  // Hands on whatever was written since the last call.
-  void ReadNew();
+  // Hands on whatever was written since the last call; returns how many bytes.
+  int64_t ReadNew();
   // After the last writer is gone: reads to the end, and adds the marker to the file if
   // the output was cut.
   void Finish();
