@@ -69,6 +69,18 @@ def cli(args, env, check=True):
     return result
 
 
+def wait_until(predicate, timeout, what, interval=0.01):
+    """Polls predicate() until it returns something truthy (returned); RuntimeError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
 def timed(fn):
     start_time = time.perf_counter()
     value = fn()

@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (RUNYARD, TABLE_HEADER, cli, machine, start_agent, start_server, stop,  # noqa: E402
-                      write_result)
+                      wait_until, write_result)
 
 PYTHON = "/usr/bin/python3"
 
@@ -77,17 +77,6 @@ for i in range(count):
         time.sleep(pause)
 print("end", flush=True)
 '''
-
-
-def wait_until(predicate, timeout, what, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def read_float(path, timeout=600):
