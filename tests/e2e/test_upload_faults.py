@@ -29,6 +29,7 @@ import signal
 import time
 import unittest
 
+import faults
 import harness
 from harness import PYTHON
 
@@ -187,7 +188,7 @@ MIB = 1024 * 1024
 # ----------------------------------------------------------------------------- the tests
 
 
-class UploadFaultsTest(harness.FaultTestCase):
+class UploadFaultsTest(faults.FaultTestCase):
 
     # ------------------------------------------------------------------ helpers
 
@@ -280,7 +281,7 @@ class UploadFaultsTest(harness.FaultTestCase):
             target = os.path.join(download_dir, path)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             self.download(run_id, path, target, server=server)
-            digest = harness.sha256_file(target)
+            digest = faults.sha256_file(target)
             size = os.path.getsize(target)
             want_file = expected_outputs[path]
             if digest != want_file["sha256"] or size != want_file["size"]:
@@ -305,9 +306,9 @@ class UploadFaultsTest(harness.FaultTestCase):
         for k, content in versions[:-1]:
             if got == content:
                 return "; it is the version written in phase %d (the later change never arrived)" % k
-        offset = harness.first_difference(current, got)
+        offset = faults.first_difference(current, got)
         for k, content in versions[:-1]:
-            old_part = harness.first_difference(content, got)
+            old_part = faults.first_difference(content, got)
             if old_part and got[old_part:] == current[old_part:len(got)] and len(got) == len(current):
                 return ("; bytes 0-%d are the version of phase %d, the rest the final one (only the tail "
                         "past the old size was sent)" % (old_part - 1, k))
@@ -514,7 +515,7 @@ class UploadFaultsTest(harness.FaultTestCase):
             if at_kill.get("outputs/" + path) == value["size"]:
                 target = self.download(run_id, "outputs/" + path, os.path.join(at_kill_dir, path.replace("/", "_")),
                                        server=server)
-                if harness.sha256_file(target) == value["sha256"]:
+                if faults.sha256_file(target) == value["sha256"]:
                     uploaded.add(path)
         harness.log("agent killed; of the outputs the script had written, in run history at the kill "
                     "(by SHA-256): %s; not (or not as written): %s; std_log %s of %d bytes" % (
@@ -570,7 +571,7 @@ LINE = re.compile(rb"^line (\d{8}) ")
 def describe_stream_difference(want, got):
     """Says how the downloaded stdout differs from what the script wrote: size, first
     difference, and which numbered lines are missing, repeated or foreign."""
-    offset = harness.first_difference(want, got)
+    offset = faults.first_difference(want, got)
     text = "downloaded %d bytes, the script wrote %d; first difference at byte %s" % (len(got), len(want), offset)
     numbers = []
     foreign = 0
