@@ -22,6 +22,7 @@
 #include <boost/process/v2/stdio.hpp>
 
 #include "common/owned_children.h"
+#include "runtime/file_range.h"
 #include "runtime/output_tail.h"
 #include "sandbox/process_group.h"
 
@@ -69,8 +70,8 @@ struct InheritDescriptor {
 constexpr int kBubblewrapStatusFd = 3;
 // Output-file mode: how often the file is read even without an inotify event.
 constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
-constexpr auto kTailCoalesce = std::chrono::milliseconds(10);
-constexpr auto kTailBackOff = std::chrono::milliseconds(100);
+constexpr auto kTailCoalesce = std::chrono::milliseconds(10);  // after an event, before reading
+constexpr auto kTailBackOff = std::chrono::milliseconds(100);   // the poll while output pours in
 constexpr int64_t kHeavyOutputBytes = 1 << 20;  // read at once: output is pouring in
 // How much of the run's last output is kept to explain a failed sandbox setup.
 constexpr size_t kSetupErrorTail = 8192;
@@ -99,10 +100,13 @@ class Supervisor {
         return result_;
       }
       output_closed_ = true;  // nothing to drain: the file is read as it grows
-      tail_.emplace(request_.output_file, request_.max_output_bytes, [this](std::string_view bytes) {
-        on_output_(bytes);
-        if (request_.bubblewrap) KeepTail(bytes);
-      });
+      if (request_.on_output_range) {
+        tail_.emplace(request_.output_file, request_.max_output_bytes,
+                      OutputTail::RangeSink(request_.on_output_range));
+      } else {
+        tail_.emplace(request_.output_file, request_.max_output_bytes,
+                      OutputTail::BytesSink([this](std::string_view bytes) { on_output_(bytes); }));
+      }
     }
     std::vector<std::string> env_lines;
     for (const auto& [name, value] : request_.environment) env_lines.push_back(name + "=" + value);
@@ -194,6 +198,11 @@ class Supervisor {
   // Hands on the output file's new bytes whenever inotify says it was written to, and
   // every kTailPollInterval whatever it says (no inotify, or an event lost).
   void FollowOutputFile() {
+    WatchOutputFile();
+    PollOutputFile();
+  }
+
+  void WatchOutputFile() {
     const int inotify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (inotify >= 0 && ::inotify_add_watch(inotify, request_.output_file.c_str(), IN_MODIFY) >= 0) {
       tail_events_.assign(inotify);
@@ -201,29 +210,34 @@ class Supervisor {
     } else if (inotify >= 0) {
       ::close(inotify);
     }
-    PollOutputFile();
   }
 
-  // A script writing fast makes an event per write: after one, the next read waits a
-  // little, and longer while output pours in, so the agent reads in large pieces and
-  // keeps off the CPU the script is using; a line now and then is read at once.
+  // A watched file costs the writer an inotify event on every write(). While output pours
+  // in, the watch is dropped and the file is read every kTailBackOff instead, so the agent
+  // reads in large pieces and keeps off the CPU the script is using; once the flood is
+  // over the watch comes back, and a line now and then is read at once again.
   void WaitForOutputEvent() {
     tail_events_.async_read_some(asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
       if (ec || !following_) return;
-      const int64_t read = tail_->ReadNew();
-      tail_pause_.expires_after(read >= kHeavyOutputBytes ? kTailBackOff : kTailCoalesce);
+      if (tail_->ReadNew() >= kHeavyOutputBytes) {
+        tail_events_.close(ec);  // the poll takes over, faster while unwatched
+        return;
+      }
+      tail_pause_.expires_after(kTailCoalesce);
       tail_pause_.async_wait([this](boost::system::error_code ec) {
-        if (!ec && following_) WaitForOutputEvent();
+        if (!ec && following_ && tail_events_.is_open()) WaitForOutputEvent();
       });
     });
   }
 
   void PollOutputFile() {
-    tail_poll_.expires_after(kTailPollInterval);
+    const bool watched = tail_events_.is_open();
+    tail_poll_.expires_after(watched ? kTailPollInterval : kTailBackOff);
     tail_poll_.async_wait([this](boost::system::error_code ec) {
       // A handler already queued when the wait was canceled still runs, with no error.
       if (ec || !following_) return;
-      tail_->ReadNew();
+      const int64_t read = tail_->ReadNew();
+      if (!tail_events_.is_open() && read < kHeavyOutputBytes) WatchOutputFile();
       PollOutputFile();
     });
   }
@@ -261,6 +275,12 @@ class Supervisor {
     const sandbox::BubblewrapStatus status = sandbox::ParseBubblewrapStatus(text);
     if (status.exit_code) return;
     if (result_.canceled || result_.deadline_exceeded) return;  // killed while bwrap was still setting up
+    if (tail_) {  // output-file mode: bwrap's words are at the end of the file
+      std::error_code ec;
+      const auto size = static_cast<int64_t>(fs::file_size(request_.output_file, ec));
+      const int64_t from = ec ? 0 : std::max<int64_t>(0, size - static_cast<int64_t>(kSetupErrorTail));
+      output_tail_ = ec ? "" : ReadFileRange(request_.output_file, from, size - from);
+    }
     std::string said;
     std::istringstream lines(output_tail_);
     for (std::string line; std::getline(lines, line);) {
@@ -339,7 +359,7 @@ class Supervisor {
   std::array<char, 1 << 16> buffer_{};
   pid_t pgid_ = -1;
   int status_pipe_ = -1;    // read end of bwrap's status pipe
-  std::string output_tail_; // bubblewrap mode: the last output, for a setup error
+  std::string output_tail_; // bubblewrap mode: the last output, for a setup error (pipe mode: kept as read)
   bool killing_ = false;
   bool main_exited_ = false;
   bool output_closed_ = false;

@@ -29,6 +29,9 @@ struct LaunchRequest {
   // launcher follows the file. Past `max_output_bytes` (0: none) output is cut.
   std::filesystem::path output_file;
   int64_t max_output_bytes = 0;
+  // Set (output-file mode): told where the file grew, (offset, length), instead of being
+  // handed the bytes on `on_output`, for a consumer that reads them from the file later.
+  std::function<void(int64_t offset, int64_t length)> on_output_range;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // Holds every process of the run (cgroup, or process group + tag sweep). Without one,
   // the process group alone.

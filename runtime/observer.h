@@ -36,6 +36,12 @@ class RunObserver {
   virtual void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                            bool truncate) = 0;
 
+  // Bytes [offset, offset + length) of run file `path` are at the same offsets of the
+  // local file `source`, which keeps them (the run's std_log.txt). By default they are
+  // read now and handed to OnFileBytes; an observer that sends later may read them then.
+  virtual void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+                           int64_t length);
+
   // Called once, after every byte was reported: the run's terminal status.
   virtual void OnFinished(const RunOutcome& outcome) = 0;
 };

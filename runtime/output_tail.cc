@@ -18,8 +18,11 @@ std::string CutMarker(int64_t max_bytes) {
 
 }  // namespace
 
-OutputTail::OutputTail(std::filesystem::path file, int64_t max_bytes, std::function<void(std::string_view)> on_bytes)
+OutputTail::OutputTail(std::filesystem::path file, int64_t max_bytes, BytesSink on_bytes)
     : file_(std::move(file)), max_bytes_(max_bytes), on_bytes_(std::move(on_bytes)) {}
+
+OutputTail::OutputTail(std::filesystem::path file, int64_t max_bytes, RangeSink on_range)
+    : file_(std::move(file)), max_bytes_(max_bytes), on_range_(std::move(on_range)) {}
 
 int64_t OutputTail::ReadNew() {
   const int64_t before = offset_;
@@ -33,6 +36,11 @@ int64_t OutputTail::ReadNew() {
       dropped_ += end - max_bytes_;
       if (::ftruncate(fd, max_bytes_) == 0) end = max_bytes_;
       cut_ = true;
+    }
+    while (on_range_ && offset_ < end) {
+      const int64_t length = std::min<int64_t>(kReadBytes, end - offset_);
+      on_range_(offset_, length);
+      offset_ += length;
     }
     buffer_.resize(kReadBytes);
     while (offset_ < end) {
@@ -55,7 +63,11 @@ void OutputTail::Finish() {
     (void)!::write(fd, marker.data(), marker.size());
     ::close(fd);
   }
-  on_bytes_(marker);
+  if (on_range_) {
+    on_range_(offset_, static_cast<int64_t>(marker.size()));
+  } else {
+    on_bytes_(marker);
+  }
   offset_ += static_cast<int64_t>(marker.size());
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_names.h"
+#include "runtime/file_range.h"
 
 namespace runyard::runtime {
 namespace fs = std::filesystem;
@@ -83,6 +84,18 @@ void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std
   Spool(record);
 }
 
+void ReportingObserver::OnFileRange(const std::string& path, const fs::path& source, int64_t offset,
+                                    int64_t length) {
+  if (on_std_log) return RunObserver::OnFileRange(path, source, offset, length);
+  SpoolRecord record;
+  record.kind = SpoolRecord::Kind::kFileRange;
+  record.path = path;
+  record.offset = offset;
+  record.source = source;
+  record.length = length;
+  Spool(record);
+}
+
 void ReportingObserver::OnStatus(runyard::v1::RunStatus status) {
   runyard::v1::UpdateStatusRequest request;
   request.set_status(status);
@@ -123,21 +136,40 @@ bool ReportingObserver::Drain() {
   return all_sent;
 }
 
+std::optional<std::pair<SpoolRecord, int64_t>> ReportingObserver::ReadBytesAt(int64_t position) {
+  std::optional<std::pair<SpoolRecord, int64_t>> read = spool_->ReadAt(position);
+  if (!read || read->first.kind != SpoolRecord::Kind::kFileRange) return read;
+  SpoolRecord& record = read->first;
+  int64_t short_by = 0;
+  record.payload = ReadFileRange(record.source, record.offset, record.length, &short_by);
+  record.kind = SpoolRecord::Kind::kFileBytes;
+  if (short_by > 0) {
+    Log()->warn("run {}: {} lost {} bytes before the agent sent them (it shrank under the agent); sent as NUL bytes",
+                lease_.run_id(), record.source.string(), short_by);
+  }
+  return read;
+}
+
 std::pair<SpoolRecord, int64_t> ReportingObserver::NextBatch(int64_t position) {
-  std::optional<std::pair<SpoolRecord, int64_t>> first = spool_->ReadAt(position);
+  std::optional<std::pair<SpoolRecord, int64_t>> first = ReadBytesAt(position);
   if (!first) return {SpoolRecord{}, position};
   auto [batch, next] = std::move(*first);
   if (batch.kind != SpoolRecord::Kind::kFileBytes) return {std::move(batch), next};
   // Contiguous bytes of the same file ride in the same Append.
   while (batch.payload.size() < kMaxAppendBytes) {
-    std::optional<std::pair<SpoolRecord, int64_t>> more = spool_->ReadAt(next);
-    if (!more) break;
-    const SpoolRecord& record = more->first;
-    if (record.kind != SpoolRecord::Kind::kFileBytes || record.truncate || record.path != batch.path ||
-        record.offset != batch.offset + static_cast<int64_t>(batch.payload.size()) ||
-        batch.payload.size() + record.payload.size() > kMaxAppendBytes) {
+    std::optional<std::pair<SpoolRecord, int64_t>> peek = spool_->ReadAt(next);
+    if (!peek) break;
+    const SpoolRecord& head = peek->first;
+    const int64_t size = head.kind == SpoolRecord::Kind::kFileRange ? head.length
+                                                                       : static_cast<int64_t>(head.payload.size());
+    if (head.kind == SpoolRecord::Kind::kStatus || head.truncate || head.path != batch.path ||
+        head.offset != batch.offset + static_cast<int64_t>(batch.payload.size()) ||
+        static_cast<int64_t>(batch.payload.size()) + size > static_cast<int64_t>(kMaxAppendBytes)) {
       break;
     }
+    std::optional<std::pair<SpoolRecord, int64_t>> more = ReadBytesAt(next);
+    if (!more) break;
+    const SpoolRecord& record = more->first;
     batch.payload.append(record.payload);
     next = more->second;
   }

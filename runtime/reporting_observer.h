@@ -47,6 +47,9 @@ class ReportingObserver : public RunObserver {
   void OnStatus(runyard::v1::RunStatus status) override;
   void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                    bool truncate) override;
+  // Spools only where the bytes are; they are read when sent (unless on_std_log wants them now).
+  void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+                   int64_t length) override;
   void OnFinished(const RunOutcome& outcome) override;
 
   // Waits until everything spooled so far was sent (or cannot be); true when it was, and
@@ -64,6 +67,8 @@ class ReportingObserver : public RunObserver {
   // The record at `position`, with the contiguous bytes of the same file after it merged
   // in (up to one Append's worth); and the position after what was taken.
   std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
+  // The record at `position`, a file range read into bytes.
+  std::optional<std::pair<SpoolRecord, int64_t>> ReadBytesAt(int64_t position);
   Sent SendRecord(const SpoolRecord& record);
   Sent Retry(const std::function<absl::Status()>& call, const std::string& what);
 

@@ -271,14 +271,14 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
                                absl::StrJoin(request.arguments, " ")));
 
   // The script's output goes straight to user_logs/std_log.txt; the launcher follows the
-  // file and every byte is reported at its offset.
+  // file and reports where it grew. The file keeps the bytes, so the observer reads them
+  // when it sends them: heavy output is not copied on the node while the script runs.
   request.output_file = workspace->user_logs / "std_log.txt";
   request.max_output_bytes = options_.max_log_bytes;
-  int64_t std_log_offset = 0;
-  auto report_output = [&](std::string_view bytes) {
-    observer_->OnFileBytes("user_logs/std_log.txt", std_log_offset, bytes, false);
-    std_log_offset += static_cast<int64_t>(bytes.size());
+  request.on_output_range = [&](int64_t offset, int64_t length) {
+    observer_->OnFileRange("user_logs/std_log.txt", request.output_file, offset, length);
   };
+  auto report_output = [](std::string_view) {};  // pipe mode only
   DirectorySync sync({{workspace->outputs(), "outputs"}, {workspace->logs(), "logs"}}, observer_);
   LaunchResult result;
   {

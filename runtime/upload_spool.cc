@@ -56,7 +56,7 @@ bool ReadAll(int fd, char* data, size_t size, int64_t at) {
 std::optional<Header> ReadHeader(int fd, int64_t position) {
   Header header{};
   if (!ReadAll(fd, reinterpret_cast<char*>(&header), sizeof header, position)) return std::nullopt;
-  if (header.magic != kMagic || header.kind > 1 || header.path_size > kMaxPath ||
+  if (header.magic != kMagic || header.kind > 2 || header.path_size > kMaxPath ||
       header.payload_size > kMaxPayload) {
     return std::nullopt;  // a record cut short by a crash, or not ours
   }
@@ -115,15 +115,22 @@ UploadSpool::~UploadSpool() {
 }
 
 absl::Status UploadSpool::Append(const SpoolRecord& record) {
-  if (record.path.size() > kMaxPath || record.payload.size() > kMaxPayload) {
+  // A range is stored as its length (8 bytes) and the source's path in the payload's place.
+  std::string range;
+  if (record.kind == SpoolRecord::Kind::kFileRange) {
+    range.assign(reinterpret_cast<const char*>(&record.length), sizeof record.length);
+    range.append(record.source.string());
+  }
+  const std::string& payload = record.kind == SpoolRecord::Kind::kFileRange ? range : record.payload;
+  if (record.path.size() > kMaxPath || payload.size() > kMaxPayload) {
     return absl::InvalidArgumentError("spool record too large");
   }
   Header header{kMagic, static_cast<uint8_t>(record.kind), static_cast<uint8_t>(record.truncate ? 1 : 0), 0,
-                static_cast<uint32_t>(record.path.size()), static_cast<uint32_t>(record.payload.size()),
+                static_cast<uint32_t>(record.path.size()), static_cast<uint32_t>(payload.size()),
                 record.offset};
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
   bytes.append(record.path);
-  bytes.append(record.payload);
+  bytes.append(payload);
   std::lock_guard lock(mutex_);
   if (!WriteAll(fd_, bytes.data(), bytes.size(), end_)) {
     return absl::InternalError(absl::StrCat("cannot write the upload spool ", file_.string(), ": ", strerror(errno)));
@@ -146,6 +153,12 @@ std::optional<std::pair<SpoolRecord, int64_t>> UploadSpool::ReadAt(int64_t posit
   if (!ReadAll(fd_, record.path.data(), record.path.size(), path_at) ||
       !ReadAll(fd_, record.payload.data(), record.payload.size(), path_at + header->path_size)) {
     return std::nullopt;
+  }
+  if (record.kind == SpoolRecord::Kind::kFileRange) {
+    if (record.payload.size() < sizeof record.length) return std::nullopt;
+    std::memcpy(&record.length, record.payload.data(), sizeof record.length);
+    record.source = record.payload.substr(sizeof record.length);
+    record.payload.clear();
   }
   return std::make_pair(std::move(record), position + RecordSize(*header));
 }

@@ -11,14 +11,20 @@
 
 namespace runyard::runtime {
 
-// One thing a run must send, in order: bytes of a run file at their offset, or a status.
+// One thing a run must send, in order: bytes of a run file at their offset, a range of a
+// local file that holds those bytes, or a status.
 struct SpoolRecord {
-  enum class Kind : uint8_t { kFileBytes = 0, kStatus = 1 };
+  // kFileRange: the bytes stay where they are (the run's std_log.txt, which the script
+  // writes itself) and are read when sent, so heavy output is not written twice on the
+  // node.
+  enum class Kind : uint8_t { kFileBytes = 0, kStatus = 1, kFileRange = 2 };
   Kind kind = Kind::kFileBytes;
-  std::string path;       // kFileBytes: the run file
-  int64_t offset = 0;     // kFileBytes: where `payload` belongs
+  std::string path;       // kFileBytes, kFileRange: the run file
+  int64_t offset = 0;     // kFileBytes, kFileRange: where the bytes belong (also in `source`)
   bool truncate = false;  // kFileBytes: the file starts over at offset 0
-  std::string payload;    // the bytes, or a serialized UpdateStatusRequest (lease left out)
+  std::string payload;    // kFileBytes: the bytes; kStatus: a serialized UpdateStatusRequest (lease left out)
+  std::filesystem::path source;  // kFileRange: the local file holding the bytes
+  int64_t length = 0;            // kFileRange: how many bytes
 };
 
 // The run's upload journal: an append-only file of records, written first and sent later,

@@ -51,6 +51,28 @@ TEST(UploadSpoolTest, RecordsReadBackInOrder) {
   EXPECT_FALSE(spool->ReadAt(second->second).has_value());
 }
 
+TEST(UploadSpoolTest, FileRangeRecordHoldsOnlyWhereTheBytesAre) {
+  ScopedTempDir tmp;
+  auto spool = UploadSpool::Open(tmp.path() / "spool").value();
+  SpoolRecord range;
+  range.kind = SpoolRecord::Kind::kFileRange;
+  range.path = "user_logs/std_log.txt";
+  range.offset = 5 << 20;
+  range.source = tmp.path() / "runs" / "run-1" / "user_logs" / "std_log.txt";
+  range.length = 1 << 20;
+  ASSERT_TRUE(spool->Append(range).ok());
+  // A MiB of output costs the spool a record of a hundred bytes or so, not a MiB.
+  EXPECT_LT(fs::file_size(tmp.path() / "spool"), 200u);
+  auto back = UploadSpool::Open(tmp.path() / "spool").value()->ReadAt(0);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->first.kind, SpoolRecord::Kind::kFileRange);
+  EXPECT_EQ(back->first.path, "user_logs/std_log.txt");
+  EXPECT_EQ(back->first.offset, 5 << 20);
+  EXPECT_EQ(back->first.source, range.source);
+  EXPECT_EQ(back->first.length, 1 << 20);
+  EXPECT_TRUE(back->first.payload.empty());
+}
+
 TEST(UploadSpoolTest, ReopenedSpoolKeepsRecordsAndWhatWasSent) {
   ScopedTempDir tmp;
   int64_t after_first = 0;
@@ -240,6 +262,92 @@ TEST(SpoolingObserverTest, ANewProcessFinishesWhatTheSpoolHolds) {
   ReportingObserver second(&server, TestLease(), &cancel, spool);
   EXPECT_TRUE(second.Drain());
   EXPECT_EQ(server.File("outputs/metrics.csv"), written);
+}
+
+// Writes `bytes` to `file` (appending) the way a script's output lands in std_log.txt.
+void AppendToFile(const fs::path& file, const std::string& bytes) {
+  std::ofstream(file, std::ios::binary | std::ios::app) << bytes;
+}
+
+TEST(SpoolingObserverTest, FileRangesAreReadFromTheFileWhenSent) {
+  ScopedTempDir tmp;
+  const fs::path log = tmp.path() / "std_log.txt";
+  FakeControlPlane server;
+  server.SetDown(true);  // nothing is read until it is sent
+  CancelToken cancel;
+  ReportingObserver observer(&server, TestLease(), &cancel, tmp.path() / "spool" / "run-1");
+  std::string written;
+  for (int i = 0; i < 40; ++i) {  // 40 pieces of 100,000 bytes: several merged appends
+    const std::string piece(100000, static_cast<char>('a' + i % 26));
+    AppendToFile(log, piece);
+    observer.OnFileRange("user_logs/std_log.txt", log, static_cast<int64_t>(written.size()),
+                         static_cast<int64_t>(piece.size()));
+    written += piece;
+  }
+  observer.OnFileBytes("outputs/a.txt", 0, "between", false);
+  AppendToFile(log, "tail\n");
+  observer.OnFileRange("user_logs/std_log.txt", log, static_cast<int64_t>(written.size()), 5);
+  written += "tail\n";
+  // The spool holds records, not the 4 MB.
+  EXPECT_LT(fs::file_size(tmp.path() / "spool" / "run-1"), 10000u);
+  server.SetDown(false);
+  observer.OnFinished(Completed());
+  EXPECT_EQ(server.File("user_logs/std_log.txt"), written);
+  EXPECT_EQ(server.File("outputs/a.txt"), "between");
+}
+
+TEST(SpoolingObserverTest, ARangeTheFileNoLongerHoldsArrivesAsNulBytesAndLaterBytesLandInPlace) {
+  ScopedTempDir tmp;
+  const fs::path log = tmp.path() / "std_log.txt";
+  AppendToFile(log, "0123456789");
+  FakeControlPlane server;
+  CancelToken cancel;
+  ReportingObserver observer(&server, TestLease(), &cancel);
+  observer.OnFileRange("user_logs/std_log.txt", log, 0, 10);
+  observer.OnFileRange("user_logs/std_log.txt", log, 10, 4);  // never written
+  observer.OnFileBytes("user_logs/std_log.txt", 14, "end", false);
+  observer.OnFinished(Completed());
+  EXPECT_EQ(server.File("user_logs/std_log.txt"), std::string("0123456789") + std::string(4, '\0') + "end");
+}
+
+TEST(SpoolingObserverTest, ANewProcessSendsTheRangesADeadOneSpooled) {
+  ScopedTempDir tmp;
+  const fs::path spool = tmp.path() / "spool" / "run-1";
+  const fs::path log = tmp.path() / "std_log.txt";
+  FakeControlPlane server;
+  CancelToken cancel;
+  server.SetDown(true);
+  std::string written;
+  {
+    ReportingObserver first(&server, TestLease(), &cancel, spool);
+    for (int i = 0; i < 50; ++i) {
+      const std::string line = "printed before the crash " + std::to_string(i) + "\n";
+      AppendToFile(log, line);
+      first.OnFileRange("user_logs/std_log.txt", log, static_cast<int64_t>(written.size()),
+                        static_cast<int64_t>(line.size()));
+      written += line;
+    }
+    server.WaitForCalls(1);
+  }
+  server.SetDown(false);
+  ReportingObserver second(&server, TestLease(), &cancel, spool);
+  EXPECT_TRUE(second.Drain());
+  EXPECT_EQ(server.File("user_logs/std_log.txt"), written);
+}
+
+TEST(SpoolingObserverTest, RangesAreHandedOnAsBytesWhenTheObserverPrintsThem) {
+  ScopedTempDir tmp;
+  const fs::path log = tmp.path() / "std_log.txt";
+  AppendToFile(log, "printed line\n");
+  FakeControlPlane server;
+  CancelToken cancel;
+  ReportingObserver observer(&server, TestLease(), &cancel);
+  std::string printed;
+  observer.on_std_log = [&](std::string_view bytes) { printed.append(bytes); };
+  observer.OnFileRange("user_logs/std_log.txt", log, 0, 13);
+  observer.OnFinished(Completed());
+  EXPECT_EQ(printed, "printed line\n");
+  EXPECT_EQ(server.File("user_logs/std_log.txt"), "printed line\n");
 }
 
 TEST(SpoolingObserverTest, RewrittenFileStartsOver) {
