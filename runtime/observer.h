@@ -20,6 +20,9 @@ struct RunOutcome {
   int exit_code = 0;
   runyard::v1::RunError error;  // empty code when Completed
   runyard::v1::RunUsage usage;
+  // A managed environment (venv, conda) found in the node's cache, or built for this run;
+  // neither for a user-managed interpreter (or a run that ended before).
+  enum class EnvironmentSource { kNone, kCacheHit, kBuilt } environment = EnvironmentSource::kNone;
 };
 
 // Where a run reports what happens to it. The agent implements it over gRPC, local mode

@@ -132,7 +132,9 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
     return outcome;
   }
   RunLog system_log(workspace->system_logs / "runtime.txt", "system_logs/runtime.txt", observer_);
+  RunOutcome::EnvironmentSource environment_source = RunOutcome::EnvironmentSource::kNone;
   auto finish = [&](RunOutcome outcome) {
+    outcome.environment = environment_source;
     system_log.Line(absl::StrCat("run ended: ", outcome.error.code().empty() ? "Completed" : outcome.error.code(),
                                  outcome.error.message().empty() ? "" : " — " + outcome.error.message()));
     observer_->OnFinished(outcome);
@@ -184,6 +186,10 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
       return finish(Failure(runyard::v1::CANCELED, "Canceled", "the run was canceled while its environment was prepared"));
     }
     return finish(Failure(runyard::v1::FAILED, "EnvironmentBuildFailed", std::string(environment.status().message())));
+  }
+  if (environment->kind != EnvironmentKind::kUserManaged) {
+    environment_source = environment->reused ? RunOutcome::EnvironmentSource::kCacheHit
+                                             : RunOutcome::EnvironmentSource::kBuilt;
   }
   if (!environment->packages.empty()) {
     RunLog packages(workspace->system_logs / "resolved_packages.txt", "system_logs/resolved_packages.txt", observer_);

@@ -10,7 +10,9 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarchive-dev libspdlog-dev libboost1.81-dev libboost-filesystem1.81-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libsystemd-dev
+  # Packaging and operating: .deb files, unit checks, parsing /metrics in tests.
+  dpkg-dev fakeroot systemd python3-prometheus-client
   python3 python3-numpy python3-venv python3-pip procps bubblewrap
   # Real training examples and tests: PyTorch (CPU) from Debian.
   python3-torch

@@ -1,13 +1,17 @@
 // runyard-server: the control plane (queue, leases, run history, blob store) over gRPC.
 #include <signal.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "common/config_table.h"
 #include "common/logging.h"
+#include "common/service_notify.h"
+#include "server/config.h"
 #include "server/control_plane.h"
 #include "server/grpc_services.h"
 
@@ -16,27 +20,30 @@ using namespace runyard;
 
 int main(int argc, char** argv) {
   CLI::App app{"runyard-server: queue, leases, run history and blob store for runyard agents"};
-  std::string listen = "127.0.0.1:7878";
-  std::string data_dir = "/var/lib/runyard-server";
-  int lease_seconds = 30;
-  int agent_lost_seconds = 60;
-  int64_t max_snapshot_mb = common::kDefaultMaxSnapshotBytes / 1000000;
-  int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
-  std::string log_level = "info";
-  app.add_option("--listen", listen, "address:port to serve gRPC on (port 0 picks one)");
-  app.add_option("--data-dir", data_dir, "where the database, blobs and run files live");
-  app.add_option("--lease-seconds", lease_seconds,
-                 "an agent silent this long makes its runs NotResponding")->check(CLI::PositiveNumber);
-  app.add_option("--agent-lost-seconds", agent_lost_seconds,
-                 "NotResponding this long more ends a run Failed/AgentLost")->check(CLI::PositiveNumber);
-  app.add_option("--max-snapshot-mb", max_snapshot_mb,
-                 "largest snapshot accepted when the submitter sets no limit (MB)")->check(CLI::PositiveNumber);
-  app.add_option("--max-snapshot-files", max_snapshot_files,
-                 "most files in a snapshot when the submitter sets no limit")->check(CLI::PositiveNumber);
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  server::ServerConfig config;
+  common::ConfigTable table("server config");
+  server::DescribeServerConfig(&config, &table);
+  std::string config_file;
+  bool check_config = false;
+  app.add_option("--config", config_file, "YAML config file (every key below); flags override it");
+  app.add_flag("--check-config", check_config, "validate the configuration, print the effective one, and exit");
+  table.AddFlags(app);
   CLI11_PARSE(app, argc, argv);
-  common::SetLogLevel(log_level);
+  absl::Status configured = config_file.empty() ? absl::OkStatus() : table.LoadFile(config_file);
+  if (configured.ok()) configured = table.ApplyFlags();
+  if (configured.ok()) configured = server::ValidateServerConfig(config);
+  if (!configured.ok()) {
+    std::fprintf(stderr, "runyard-server: %s\n", std::string(configured.message()).c_str());
+    return 2;
+  }
+  if (check_config) {
+    std::printf("# runyard-server: configuration is valid; effective values:\n%s", table.Render().c_str());
+    return 0;
+  }
+  common::ConfigureLogging(config.log_level, config.log_file);
   auto log = common::Logger("server");
+  const std::string& listen = config.listen;
+  const std::string& data_dir = config.data_dir;
 
   std::error_code ec;
   fs::create_directories(data_dir, ec);
@@ -52,10 +59,10 @@ int main(int argc, char** argv) {
   server::BlobStore blobs(fs::path(data_dir) / "blobs");
   server::RunFiles files(fs::path(data_dir) / "runs", store->get());
   server::ControlPlaneOptions options;
-  options.lease_duration = std::chrono::seconds(lease_seconds);
-  options.agent_lost_after = std::chrono::seconds(agent_lost_seconds);
-  options.max_snapshot_bytes = max_snapshot_mb * 1000 * 1000;
-  options.max_snapshot_files = max_snapshot_files;
+  options.lease_duration = std::chrono::seconds(config.lease_seconds);
+  options.agent_lost_after = std::chrono::seconds(config.agent_lost_seconds);
+  options.max_snapshot_bytes = config.max_snapshot_mb * 1000 * 1000;
+  options.max_snapshot_files = config.max_snapshot_files;
   server::ControlPlane plane(store->get(), &blobs, &files, options);
   plane.StartLeaseReaper();
 
@@ -77,6 +84,7 @@ int main(int argc, char** argv) {
   const std::string host = listen.substr(0, listen.rfind(':'));
   // Tests and scripts read this line to learn the port when they passed port 0.
   log->info("listening on {}:{} (data dir {})", host, port, data_dir);
+  common::NotifyReady("listening on " + host + ":" + std::to_string(port));
 
   // SIGTERM / SIGINT: stop accepting, finish in-flight calls briefly, exit.
   sigset_t signals;
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
     int signal = 0;
     sigwait(&signals, &signal);
     log->info("signal {}: shutting down", signal);
+    common::NotifyStopping("shutting down");
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   });
   server->Wait();

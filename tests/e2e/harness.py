@@ -160,11 +160,11 @@ class ManagedProcess:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, grace=5.0):
-        """SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    def stop(self, grace=5.0, sig=signal.SIGTERM):
+        """`sig` (SIGTERM), then SIGKILL if it is still there after `grace` seconds."""
         if self.proc.poll() is None:
             try:
-                self.proc.send_signal(signal.SIGTERM)
+                self.proc.send_signal(sig)
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 self.kill()
@@ -547,9 +547,10 @@ class RunyardTestCase(unittest.TestCase):
     def _cleanup(self):
         for process in self.popens:
             process.kill()
-        # Agents first (they stop their runs), then servers; anything left by marker.
+        # Agents first (SIGINT: they stop their runs now, no drain), then servers; anything
+        # left by marker.
         for agent in self.agents:
-            agent.process.stop(grace=5)
+            agent.process.stop(grace=5, sig=signal.SIGINT)
         for server in self.servers:
             server.process.stop(grace=5)
         leftovers = kill_processes(self.session)

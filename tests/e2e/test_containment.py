@@ -15,6 +15,7 @@ when the first complete scan found none. From that:
 and the run's cgroup directories must be gone (no cgroup leak).
 """
 import os
+import signal
 import re
 import threading
 import time
@@ -478,7 +479,8 @@ class ContainmentTest(harness.RunyardTestCase):
             self.check_canceled_run(run, marker, returned, "local", mode_name)
 
     def test_agent_stop_kills_contained_runs(self):
-        """An agent told to stop (SIGTERM) takes every process of its runs with it, in each mode."""
+        """An agent told to stop now (SIGINT; a second SIGTERM does the same after a drain) takes
+        every process of its runs with it, in each mode."""
         server = self.start_server()
         for mode in MODES:
             with self.subTest(mode=mode):
@@ -488,9 +490,9 @@ class ContainmentTest(harness.RunyardTestCase):
                 self.wait_for_log(run_id, "ready", server=server)
                 self.check_escaped_tree(run_id, marker, MODE_NAMES[mode])
                 stopped = time.time()
-                agent.process.stop(grace=GRACE_SECONDS + 10)
+                agent.process.stop(grace=GRACE_SECONDS + 10, sig=signal.SIGINT)
                 seconds = self.assert_gone_by(marker, stopped, mode, "agent stop", run_id)
-                harness.log("%s agent stop: no process of %s left %.3f s after the SIGTERM" % (mode, run_id, seconds))
+                harness.log("%s agent stop: no process of %s left %.3f s after the SIGINT" % (mode, run_id, seconds))
                 self.assert_no_cgroup_left(run_id, marker, MODE_NAMES[mode], self.v2_parent(agent))
 
     def test_v1_run_cgroups_nest_under_the_agents_own(self):

@@ -1,0 +1,42 @@
+#include "server/config.h"
+
+#include <spdlog/spdlog.h>
+
+namespace runyard::server {
+
+void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table) {
+  table->Add("listen", "address:port to serve gRPC on (port 0 picks one)", &config->listen);
+  table->Add("data_dir", "where the database, blobs and run files live", &config->data_dir);
+  table->Add("lease_seconds", "an agent silent this long makes its runs NotResponding", &config->lease_seconds);
+  table->Add("agent_lost_seconds", "NotResponding this long more ends a run Failed/AgentLost",
+             &config->agent_lost_seconds);
+  table->Add("max_snapshot_mb", "largest snapshot accepted when the submitter sets no limit (MB)",
+             &config->max_snapshot_mb);
+  table->Add("max_snapshot_files", "most files in a snapshot when the submitter sets no limit",
+             &config->max_snapshot_files);
+  table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
+  table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);
+  table->Add("log_file", "also log to this file (empty: stderr only)", &config->log_file);
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& config) {
+  if (config.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError("listen must be address:port, not '" + config.listen + "'");
+  }
+  if (config.data_dir.empty()) return absl::InvalidArgumentError("data_dir must be set");
+  if (config.lease_seconds <= 0) return absl::InvalidArgumentError("lease_seconds must be positive");
+  if (config.agent_lost_seconds <= 0) return absl::InvalidArgumentError("agent_lost_seconds must be positive");
+  if (config.max_snapshot_mb <= 0) return absl::InvalidArgumentError("max_snapshot_mb must be positive");
+  if (config.max_snapshot_files <= 0) return absl::InvalidArgumentError("max_snapshot_files must be positive");
+  if (!config.http_listen.empty() && config.http_listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError("http_listen must be host:port, not '" + config.http_listen + "'");
+  }
+  if (const auto level = spdlog::level::from_str(config.log_level);
+      level == spdlog::level::off && config.log_level != "off") {
+    return absl::InvalidArgumentError("log_level must be trace, debug, info, warn, error or off, not '" +
+                                      config.log_level + "'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace runyard::server

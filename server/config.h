@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/config_table.h"
+#include "common/snapshot_manifest.h"
+
+namespace runyard::server {
+
+// Everything runyard-server is told: its YAML config file (/etc/runyard/server.yaml), then
+// flags of the same names.
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7878";
+  std::string data_dir = "/var/lib/runyard-server";
+  int lease_seconds = 30;
+  int agent_lost_seconds = 60;
+  int64_t max_snapshot_mb = common::kDefaultMaxSnapshotBytes / 1000000;
+  int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
+  std::string http_listen;  // /healthz and /metrics; empty: off
+  std::string log_level = "info";
+  std::string log_file;
+};
+
+// Every key, bound to `config`, for the file reader, the flags and --check-config.
+void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table);
+
+// Checks values that came from anywhere; the error names the key.
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+}  // namespace runyard::server
