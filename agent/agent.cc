@@ -5,8 +5,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "agent/capabilities.h"
+#include "agent/pid_file.h"
 #include "common/grpc_channel.h"
 #include "common/logging.h"
+#include "common/service_notify.h"
+#include "common/snapshot_manifest.h"
 #include "runtime/overlay.h"
 #include "runtime/reporting_observer.h"
 #include "runtime/runner.h"
@@ -34,7 +39,11 @@ Agent::Agent(AgentConfig config)
       reporter_(channel_),
       blob_source_(channel_),
       cache_(config_.work_dir / "cas", config_.cache_max_bytes),
-      environments_(config_.work_dir / "envs", config_.env_cache_max_bytes) {}
+      environments_(config_.work_dir / "envs", config_.env_cache_max_bytes) {
+  observability_ = std::make_unique<AgentObservability>(
+      config_, AgentGauges{[this] { return LastServerContact(); }, [this] { return ActiveRuns(); },
+                           [this] { return draining(); }, [this] { return reporter_.appended_bytes(); }});
+}
 
 Agent::~Agent() { JoinFinishedSlots(); }
 
@@ -43,9 +52,57 @@ void Agent::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   Log()->info("shutting down: stopping {} run(s)", slots_.size());
+  common::NotifyStopping("stopping " + std::to_string(slots_.size()) + " run(s)");
   for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
   if (poll_in_flight_) poll_in_flight_->TryCancel();
   wake_.notify_all();
+}
+
+void Agent::Drain() {
+  std::lock_guard lock(mutex_);
+  if (draining_ || shutting_down_) return;
+  draining_ = true;
+  drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(config_.drain_timeout_seconds);
+  Log()->info("draining: taking no new run; {} running run(s) may go on for up to {} s, then they are canceled",
+              slots_.size(), config_.drain_timeout_seconds);
+  common::NotifyStopping("draining: " + std::to_string(slots_.size()) + " run(s) active");
+  // The poll in flight is cut short so the server hears of the drain now (and an idle
+  // agent exits at once); a run handed to us in that instant is put back in the queue by
+  // the server when it sees the poll was canceled.
+  if (poll_in_flight_) poll_in_flight_->TryCancel();
+  wake_.notify_all();
+}
+
+int Agent::ActiveRuns() {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(slots_.size());
+}
+
+bool Agent::draining() {
+  std::lock_guard lock(mutex_);
+  return draining_;
+}
+
+void Agent::ServerAnswered() { last_contact_ = std::chrono::steady_clock::now(); }
+
+void Agent::ReportStatusToSystemdLocked() {
+  const size_t busy = std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return !slot.second->done; });
+  common::NotifyStatus(absl::StrCat(draining_ ? "draining: " : "", busy, " of ", config_.slots,
+                                    " slot(s) busy; pool '", config_.pool, "'"));
+}
+
+void Agent::FeedWatchdogWhileServerAnswers() {
+  const auto interval = common::WatchdogInterval();
+  if (interval.count() == 0) return;
+  Log()->info("systemd watchdog every {} s: fed while the server answers",
+              std::chrono::duration_cast<std::chrono::seconds>(interval).count());
+  watchdog_ = std::thread([this, interval] {
+    std::unique_lock lock(mutex_);
+    while (!shutting_down_) {
+      if (std::chrono::steady_clock::now() - last_contact_.load() < interval) common::NotifyWatchdog();
+      wake_.wait_for(lock, interval / 4);
+    }
+  });
 }
 
 void Agent::WaitBeforeRetry(std::chrono::milliseconds delay) {
@@ -55,10 +112,12 @@ void Agent::WaitBeforeRetry(std::chrono::milliseconds delay) {
 
 bool Agent::Register() {
   auto delay = std::chrono::milliseconds(200);
+  // Measured once, not on every retry: nvidia-smi alone may take seconds.
+  const runyard::v1::Capabilities capabilities = ProbeCapabilities(config_.labels);
   while (true) {
     {
       std::lock_guard lock(mutex_);
-      if (shutting_down_) return false;
+      if (shutting_down_ || draining_) return false;
     }
     runyard::v1::RegisterRequest request;
     request.set_name(config_.name.empty() ? HostName() : config_.name);
@@ -66,16 +125,19 @@ bool Agent::Register() {
     request.set_slots(config_.slots);
     request.set_hostname(HostName());
     request.set_version("0.1.0");
+    *request.mutable_capabilities() = capabilities;
     runyard::v1::RegisterResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Status status = stub_->Register(&context, request, &response);
     if (status.ok()) {
+      ServerAnswered();
       agent_id_ = response.agent_id();
       // Poll (= heartbeat) well within the lease, so a healthy agent never looks lost.
       poll_wait_ms_ = std::clamp(response.lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
-      Log()->info("registered with {} as {} (pool '{}', {} slot(s))", config_.server, agent_id_,
-                  config_.pool, config_.slots);
+      Log()->info("registered with {} as {} (pool '{}', {} slot(s); {} CPU(s), {} memory, {} GPU(s))",
+                  config_.server, agent_id_, config_.pool, config_.slots, capabilities.cpus(),
+                  common::HumanBytes(capabilities.memory_bytes()), capabilities.gpus_size());
       return true;
     }
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
@@ -111,9 +173,23 @@ bool Agent::PollOnce() {
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) return false;
+    int wait_ms = poll_wait_ms_;
+    if (draining_) {
+      if (slots_.empty()) return false;  // drained
+      const auto left = drain_deadline_ - std::chrono::steady_clock::now();
+      if (left <= std::chrono::milliseconds(0)) {
+        Log()->warn("drain timeout ({} s) reached: canceling {} run(s)", config_.drain_timeout_seconds, slots_.size());
+        for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
+        shutting_down_ = true;
+        return false;
+      }
+      wait_ms = static_cast<int>(std::min<int64_t>(
+          wait_ms, std::chrono::duration_cast<std::chrono::milliseconds>(left).count() + 1));
+    }
     request.set_agent_id(agent_id_);
-    request.set_free_slots(config_.slots - static_cast<int>(slots_.size()));
-    request.set_wait_ms(poll_wait_ms_);
+    request.set_draining(draining_);
+    request.set_free_slots(draining_ ? 0 : config_.slots - static_cast<int>(slots_.size()));
+    request.set_wait_ms(wait_ms);
     for (const auto& [run_id, slot] : slots_) *request.add_held() = slot->lease;
     poll_in_flight_ = &context;
     // With no free slot the server cannot hand us a run, so cutting this poll short when
@@ -127,6 +203,7 @@ bool Agent::PollOnce() {
     std::lock_guard lock(mutex_);
     poll_in_flight_ = nullptr;
   }
+  if (status.ok()) ServerAnswered();
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::CANCELLED) return true;  // we cut it short
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
@@ -151,6 +228,7 @@ bool Agent::PollOnce() {
     }
   }
   for (const auto& assignment : response.assignments()) StartRun(assignment);
+  ReportStatusToSystemdLocked();
   return true;
 }
 
@@ -162,6 +240,7 @@ void Agent::StartRun(const runyard::v1::Assignment& assignment) {
   Slot* raw = slot.get();
   slots_[run_id] = std::move(slot);
   Log()->info("run {}: starting ({} of {} slots busy)", run_id, slots_.size(), config_.slots);
+  observability_->RunStarted();
   raw->thread = std::thread([this, raw, spec = assignment.spec()] { RunInSlot(raw, spec); });
 }
 
@@ -191,9 +270,11 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
     Log()->info("run {}: ended {}", slot->lease.run_id(),
                 outcome.error.code().empty() ? "Completed" : outcome.error.code());
+    observability_->RunFinished(outcome);
   }
   std::lock_guard lock(mutex_);
   slot->done = true;
+  ReportStatusToSystemdLocked();
   if (poll_in_flight_ && poll_can_be_interrupted_) poll_in_flight_->TryCancel();
   wake_.notify_all();
 }
@@ -266,6 +347,16 @@ bool Agent::SetUpRunIsolation() {
 }
 
 int Agent::Run() {
+  absl::StatusOr<std::unique_ptr<AgentPidFile>> claim = AgentPidFile::Claim(config_.work_dir);
+  if (!claim.ok()) {
+    Log()->critical("{}", std::string(claim.status().message()));
+    return 1;
+  }
+  pid_file_ = std::move(claim).value();
+  if (absl::Status listening = observability_->Start(); !listening.ok()) {
+    Log()->critical("http_listen: {}", std::string(listening.message()));
+    return 1;
+  }
   if (!SetUpRunIsolation()) return 1;
   // Before the unmount below: a run left running may still have its overlay mounted.
   salvage_ = std::make_unique<runtime::UploadSalvage>(&reporter_, config_.work_dir / "spool", config_.work_dir / "runs");
@@ -276,7 +367,10 @@ int Agent::Run() {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());
   }
-  if (!Register()) return shutting_down_ ? 0 : 1;
+  if (!Register()) return shutting_down_ || draining() ? 0 : 1;
+  common::NotifyReady(absl::StrCat("registered with ", config_.server, " as ", agent_id_, "; pool '", config_.pool,
+                                   "', ", config_.slots, " slot(s)"));
+  FeedWatchdogWhileServerAnswers();
   while (PollOnce()) {
   }
   // Shutting down: wait for the runs to stop.
@@ -286,6 +380,12 @@ int Agent::Run() {
     if (slots_.empty()) break;
     wake_.wait(lock);
   }
+  {
+    std::lock_guard lock(mutex_);
+    shutting_down_ = true;  // ends the watchdog thread
+    wake_.notify_all();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
   Log()->info("stopped");
   return 0;
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -12,6 +14,8 @@
 
 #include "agent/config.h"
 #include "agent/grpc_links.h"
+#include "agent/observability.h"
+#include "agent/pid_file.h"
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
 #include "runtime/upload_salvage.h"
@@ -32,10 +36,19 @@ class Agent {
   explicit Agent(AgentConfig config);
   ~Agent();
 
-  // Blocks until Shutdown() was called and every run has ended.
+  // Blocks until the agent stops (Shutdown, or a drain that ended) and every run has
+  // ended. 0 on a clean stop.
   int Run();
-  // Safe from any thread: stop polling and stop the runs.
+  // Safe from any thread: take no new run, let the running ones finish (canceled after
+  // drain_timeout_seconds), then stop.
+  void Drain();
+  // Safe from any thread: stop polling and stop the runs now.
   void Shutdown();
+
+  // When the server last answered (steady clock); the epoch before the first answer.
+  std::chrono::steady_clock::time_point LastServerContact() const { return last_contact_.load(); }
+  int ActiveRuns();
+  bool draining();
 
  private:
   struct Slot {
@@ -52,6 +65,10 @@ class Agent {
   void RunInSlot(Slot* slot, runyard::v1::RunSpec spec);
   void JoinFinishedSlots();
   void WaitBeforeRetry(std::chrono::milliseconds delay);
+  void ServerAnswered();
+  void ReportStatusToSystemdLocked();  // STATUS= line: busy slots, draining
+  // Feeds systemd's watchdog while the server answers (see packaging/systemd).
+  void FeedWatchdogWhileServerAnswers();
 
   AgentConfig config_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -72,6 +89,12 @@ class Agent {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool shutting_down_ = false;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_{};
+  std::atomic<std::chrono::steady_clock::time_point> last_contact_{};
+  std::thread watchdog_;
+  std::unique_ptr<AgentPidFile> pid_file_;
+  std::unique_ptr<AgentObservability> observability_;  // after what its gauges read
   grpc::ClientContext* poll_in_flight_ = nullptr;
   bool poll_can_be_interrupted_ = false;
   std::map<std::string, std::unique_ptr<Slot>> slots_;

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/config_table.h"
 #include "runtime/env_builder.h"
 
 namespace runyard::agent {
@@ -50,8 +52,17 @@ struct AgentConfig {
   std::vector<std::string> sandbox_hide_paths = {"/etc/runyard", "/var/lib/runyard", "/root"};
   // A run's user_logs/std_log.txt is cut past this (a marker line says so; the run goes on).
   int64_t max_log_bytes = 1LL << 30;
+  std::map<std::string, std::string> labels;  // reported with the agent's capabilities
+  int drain_timeout_seconds = 600;            // first SIGTERM: runs may finish within this
+  std::string http_listen;                    // /healthz and /metrics; empty: off
+  int healthz_server_silence_seconds = 60;
   std::string log_level = "info";
+  std::string log_file;
 };
+
+// Every key of the agent's config file (the struct's fields), bound to `config`: the file
+// reader, the flags and --check-config's output all come from it (agent/config_fields.cc).
+void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table);
 
 // Reads a config file (keys as the struct's fields); an unknown key or a value of the
 // wrong type is an error naming the key.

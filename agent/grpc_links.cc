@@ -35,6 +35,7 @@ absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(const runyar
   SetDeadline(&context);
   runyard::v1::AppendResponse response;
   if (absl::Status s = FromGrpc(stub_->Append(&context, request, &response)); !s.ok()) return s;
+  appended_bytes_ += static_cast<int64_t>(request.data().size());
   return response;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -25,8 +27,12 @@ class GrpcRunReporter : public runtime::RunReporter {
       const runyard::v1::UpdateStatusRequest& request) override;
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override;
 
+  // Bytes of run files the server took so far (for /metrics).
+  int64_t appended_bytes() const { return appended_bytes_.load(); }
+
  private:
   std::unique_ptr<runyard::v1::Agents::Stub> stub_;
+  std::atomic<int64_t> appended_bytes_{0};
 };
 
 // Blobs the node cache lacks, streamed from the server's blob store (many per call),

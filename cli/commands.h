@@ -44,6 +44,13 @@ struct DownloadOptions {
 int DownloadCommand(const GlobalOptions& global, const DownloadOptions& options);
 
 int CancelCommand(const GlobalOptions& global, const std::string& run_id);
+
+struct AgentsOptions {
+  std::string pool;          // --pool: only this pool
+  bool all = false;          // --all: offline agents too (left as planned, or restarted)
+};
+// `runyard agents`: the server's agents with their state, capabilities and runs.
+int AgentsCommand(const GlobalOptions& global, const AgentsOptions& options);
 // `runyard snapshot upload [--source-directory DIR]`: what submit uploads, without a run.
 int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target);
 // `runyard snapshot download RUN -o FILE`: the run's snapshot as a tar.gz.

@@ -101,6 +101,12 @@ int main(int argc, char** argv) {
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "cancel a run: its whole process tree is stopped");
   cancel_cmd->add_option("run", run_id, "run id")->required();
 
+  cli::AgentsOptions agents;
+  CLI::App* agents_cmd = app.add_subcommand(
+      "agents", "the server's agents: state (idle, busy, draining, lost), CPUs, memory, GPUs, labels, runs");
+  agents_cmd->add_option("--pool", agents.pool, "only this pool");
+  agents_cmd->add_flag("--all", agents.all, "also offline agents (drained and gone, or restarted since)");
+
   CLI::App* snapshot_cmd = app.add_subcommand("snapshot", "snapshots of source folders");
   snapshot_cmd->require_subcommand(1);
   std::string snapshot_target = "local";
@@ -146,6 +152,7 @@ int main(int argc, char** argv) {
     return cli::DownloadCommand(global, download);
   }
   if (cancel_cmd->parsed()) return cli::CancelCommand(global, run_id);
+  if (agents_cmd->parsed()) return cli::AgentsCommand(global, agents);
   if (snapshot_upload_cmd->parsed()) return cli::SnapshotUploadCommand(global, submit.flags, snapshot_target);
   if (snapshot_download_cmd->parsed()) return cli::SnapshotDownloadCommand(global, run_id, snapshot_output);
   if (exec_cmd->parsed()) return cli::ExecuteLocalCommand(run_id, exec_grace);

@@ -166,6 +166,17 @@ absl::StatusOr<std::vector<runyard::v1::FileInfo>> RemoteBackend::ListFiles(cons
   return std::vector<runyard::v1::FileInfo>(response->files().begin(), response->files().end());
 }
 
+absl::StatusOr<std::vector<runyard::v1::AgentInfo>> RemoteBackend::ListAgents(const std::string& pool,
+                                                                                bool include_offline) {
+  runyard::v1::ListAgentsRequest request;
+  request.set_pool(pool);
+  request.set_include_offline(include_offline);
+  auto response = Unary<runyard::v1::ListAgentsResponse>(
+      address_, [&](auto* c, auto* r) { return runs_->ListAgents(c, request, r); });
+  if (!response.ok()) return response.status();
+  return std::vector<runyard::v1::AgentInfo>(response->agents().begin(), response->agents().end());
+}
+
 absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
                                      const FileChunkSink& sink) {
   grpc::ClientContext context;

@@ -32,6 +32,9 @@ class RemoteBackend : public RunBackend {
                                          const std::function<void(std::string_view)>& on_log,
                                          const std::function<void(const runyard::v1::Run&)>& on_run) override;
 
+  // Not part of RunBackend: only a server has agents. `pool` empty: every pool.
+  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ListAgents(const std::string& pool, bool include_offline);
+
  private:
   std::string address_;
   std::shared_ptr<grpc::Channel> channel_;

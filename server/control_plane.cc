@@ -185,13 +185,20 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
   response.set_agent_id(common::NewAgentId());
   response.set_lease_seconds(static_cast<int32_t>(
       std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count()));
-  if (absl::Status s = store_->UpsertAgent(response.agent_id(), request.name(), request.pool(),
-                                           request.slots(), request.hostname(), common::NowUnixMs());
-      !s.ok()) {
-    return s;
-  }
-  Log()->info("agent {} ({}) registered for pool '{}' with {} slot(s)", response.agent_id(),
-              request.name(), request.pool(), request.slots());
+  AgentRecord agent;
+  agent.agent_id = response.agent_id();
+  agent.name = request.name();
+  agent.pool = request.pool();
+  agent.slots = request.slots();
+  agent.hostname = request.hostname();
+  agent.version = request.version();
+  agent.capabilities = request.capabilities();
+  agent.registered_ms = common::NowUnixMs();
+  if (absl::Status s = store_->UpsertAgent(agent); !s.ok()) return s;
+  const runyard::v1::Capabilities& offered = request.capabilities();
+  Log()->info("agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s)",
+              response.agent_id(), request.name(), request.pool(), request.slots(), offered.cpus(),
+              common::HumanBytes(offered.memory_bytes()), offered.gpus_size());
   return response;
 }
 
@@ -238,7 +245,7 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   absl::StatusOr<std::string> pool = store_->AgentPool(request.agent_id());
   if (!pool.ok()) return pool.status();
   const int64_t now = common::NowUnixMs();
-  store_->TouchAgent(request.agent_id(), now).IgnoreError();
+  store_->TouchAgent(request.agent_id(), now, request.draining()).IgnoreError();
 
   const auto wait = std::min(std::chrono::milliseconds(std::max(request.wait_ms(), 0)),
                              options_.max_poll_wait);
@@ -263,7 +270,8 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
     held.push_back(lease.run_id());
   }
 
-  Waiter waiter{request.agent_id(), request.free_slots(), {}};
+  // A draining agent waits for cancels only: with no free slot it is handed no run.
+  Waiter waiter{request.agent_id(), request.draining() ? 0 : request.free_slots(), {}};
   auto& pool_waiters = waiters_by_pool_[*pool];
   pool_waiters.push_back(&waiter);
   DispatchLocked(*pool);  // runs that were queued while nobody waited
@@ -283,6 +291,21 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
     changed_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
   }
   std::erase(pool_waiters, &waiter);
+  // Seen until now: a long poll is a heartbeat for as long as it waits.
+  store_->TouchAgent(request.agent_id(), common::NowUnixMs(), request.draining()).IgnoreError();
+  // Runs handed to a poll whose agent has gone (one that starts draining cuts its poll
+  // short) would never be seen: back in the queue now, not when their lease expires.
+  if (!waiter.assigned.empty() && client_gone()) {
+    for (const std::string& run_id : waiter.assigned) {
+      absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+      if (!lease.ok() || lease->status != runyard::v1::QUEUED || lease->agent_id != request.agent_id()) continue;
+      RequeueLocked(*lease);
+      Log()->info("run {}: agent {} went away before it got the run; queued again", run_id, request.agent_id());
+    }
+    DispatchLocked(*pool);
+    ChangedLocked();
+    return absl::CancelledError("the agent went away while its poll was answered");
+  }
 
   for (const std::string& run_id : waiter.assigned) {
     absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
@@ -379,6 +402,13 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& 
 
 // ------------------------------------------------------------------ leases
 
+void ControlPlane::RequeueLocked(const LeaseRecord& lease) {
+  LeaseRecord cleared = lease;
+  cleared.agent_id.clear();
+  cleared.lease_id.clear();  // the fencing token stays: the next lease gets a higher one
+  store_->SetLease(cleared).IgnoreError();
+}
+
 void ControlPlane::FailLostRunLocked(const std::string& run_id, const std::string& message) {
   runyard::v1::RunError error;
   error.set_code("AgentLost");
@@ -418,10 +448,7 @@ void ControlPlane::ReapExpiredLeases() {
     if (lease.expiry_ms >= now) continue;
     if (lease.status == runyard::v1::QUEUED) {
       // Handed out but never started: the agent went away before it could. Queue it again.
-      LeaseRecord cleared = lease;
-      cleared.agent_id.clear();
-      cleared.lease_id.clear();
-      store_->SetLease(cleared).IgnoreError();
+      RequeueLocked(lease);
       absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id);
       if (run.ok()) DispatchLocked(run->target());
       Log()->warn("run {}: agent {} never started it; queued again", lease.run_id, lease.agent_id);

@@ -60,6 +60,10 @@ class ControlPlane {
   absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
       const runyard::v1::UpdateStatusRequest& request);
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request);
+  // The agents of `pool` (every pool when empty) with their state, runs and capabilities;
+  // offline ones only with `include_offline` (states: AgentState in services.proto).
+  // Defined in server/agent_listing.cc.
+  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ListAgents(const std::string& pool, bool include_offline);
 
   // Ends a run whose holder is known to be gone: Failed / AgentLost with `message`.
   absl::Status FailLostRun(const std::string& run_id, const std::string& message);
@@ -93,6 +97,8 @@ class ControlPlane {
   void FileChangedLocked();  // a run file grew: wakes watchers only
   void ReapExpiredLeases();
   void FailLostRunLocked(const std::string& run_id, const std::string& message);
+  // A run handed out but not started goes back to its pool's queue.
+  void RequeueLocked(const LeaseRecord& lease);
 
   Store* store_;
   BlobStore* blobs_;

@@ -250,6 +250,15 @@ grpc::Status RunsService::ReadFile(grpc::ServerContext*, const runyard::v1::Read
   return grpc::Status::OK;
 }
 
+grpc::Status RunsService::ListAgents(grpc::ServerContext*, const runyard::v1::ListAgentsRequest* request,
+                                     runyard::v1::ListAgentsResponse* response) {
+  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents =
+      plane_->ListAgents(request->pool(), request->include_offline());
+  if (!agents.ok()) return ToGrpc(agents.status());
+  for (auto& agent : *agents) *response->add_agents() = std::move(agent);
+  return grpc::Status::OK;
+}
+
 // ------------------------------------------------------------------ Agents
 
 grpc::Status AgentsService::Register(grpc::ServerContext*, const runyard::v1::RegisterRequest* request,

@@ -55,6 +55,8 @@ class RunsService final : public runyard::v1::Runs::Service {
                          runyard::v1::ListFilesResponse*) override;
   grpc::Status ReadFile(grpc::ServerContext*, const runyard::v1::ReadFileRequest*,
                         grpc::ServerWriter<runyard::v1::FileChunk>*) override;
+  grpc::Status ListAgents(grpc::ServerContext*, const runyard::v1::ListAgentsRequest*,
+                          runyard::v1::ListAgentsResponse*) override;
 
  private:
   ControlPlane* plane_;

@@ -86,10 +86,38 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 
 absl::Status Store::Migrate() {
   if (absl::Status s = db_->Exec(kSchema); !s.ok()) return s;
-  // Columns added after the first release: present in new databases, added to old ones.
-  auto columns = db_->Prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'usage'");
-  if (!columns.Step()) return db_->Exec("ALTER TABLE runs ADD COLUMN usage BLOB NOT NULL DEFAULT x''");
-  return absl::OkStatus();
+  // Columns added after the first release: added to new and old databases alike.
+  struct Column {
+    const char* table;
+    const char* name;
+    const char* definition;
+  };
+  constexpr Column kAddedColumns[] = {
+      {"runs", "usage", "BLOB NOT NULL DEFAULT x''"},
+      {"agents", "version", "TEXT NOT NULL DEFAULT ''"},
+      {"agents", "capabilities", "BLOB NOT NULL DEFAULT x''"},  // a serialized Capabilities
+      {"agents", "draining", "INTEGER NOT NULL DEFAULT 0"},
+  };
+  bool complete = true;
+  for (const Column& column : kAddedColumns) complete = complete && HasColumn(column.table, column.name);
+  if (complete) return absl::OkStatus();
+  // Under the write lock, looking again: several processes may open an old database at once.
+  if (absl::Status s = db_->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status result;
+  for (const Column& column : kAddedColumns) {
+    if (HasColumn(column.table, column.name)) continue;
+    result = db_->Exec(absl::StrCat("ALTER TABLE ", column.table, " ADD COLUMN ", column.name, " ",
+                                    column.definition));
+    if (!result.ok()) break;
+  }
+  db_->Exec(result.ok() ? "COMMIT" : "ROLLBACK").IgnoreError();
+  return result;
+}
+
+bool Store::HasColumn(std::string_view table, std::string_view column) {
+  auto existing = db_->Prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+  existing.Bind(1, table).Bind(2, column);
+  return existing.Step();
 }
 
 absl::Status Store::InsertRun(const runyard::v1::Run& run) {
@@ -251,16 +279,16 @@ absl::StatusOr<std::vector<LeaseRecord>> Store::ActiveLeases() {
   return leases;
 }
 
-absl::Status Store::UpsertAgent(const std::string& agent_id, const std::string& name,
-                                const std::string& pool, int slots, const std::string& hostname,
-                                int64_t now_ms) {
+absl::Status Store::UpsertAgent(const AgentRecord& agent) {
   std::lock_guard lock(mutex_);
   auto upsert = db_->Prepare(
-      "INSERT INTO agents(agent_id, name, pool, slots, hostname, registered_ms, last_seen_ms) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(agent_id) DO UPDATE SET "
-      "name = ?2, pool = ?3, slots = ?4, hostname = ?5, last_seen_ms = ?6");
-  upsert.Bind(1, agent_id).Bind(2, name).Bind(3, pool).Bind(4, static_cast<int64_t>(slots))
-      .Bind(5, hostname).Bind(6, now_ms);
+      "INSERT INTO agents(agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, "
+      "last_seen_ms, draining) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0) ON CONFLICT(agent_id) DO UPDATE SET "
+      "name = ?2, pool = ?3, slots = ?4, hostname = ?5, version = ?6, capabilities = ?7, last_seen_ms = ?8, "
+      "draining = 0");
+  upsert.Bind(1, agent.agent_id).Bind(2, agent.name).Bind(3, agent.pool)
+      .Bind(4, static_cast<int64_t>(agent.slots)).Bind(5, agent.hostname).Bind(6, agent.version)
+      .BindBlob(7, agent.capabilities.SerializeAsString()).Bind(8, agent.registered_ms);
   return upsert.Run();
 }
 
@@ -275,11 +303,36 @@ absl::StatusOr<std::string> Store::AgentPool(const std::string& agent_id) {
   return select.Text(0);
 }
 
-absl::Status Store::TouchAgent(const std::string& agent_id, int64_t now_ms) {
+absl::Status Store::TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) {
   std::lock_guard lock(mutex_);
-  auto update = db_->Prepare("UPDATE agents SET last_seen_ms = ? WHERE agent_id = ?");
-  update.Bind(1, now_ms).Bind(2, agent_id);
+  auto update = db_->Prepare("UPDATE agents SET last_seen_ms = ?, draining = ? WHERE agent_id = ?");
+  update.Bind(1, now_ms).Bind(2, draining ? 1 : 0).Bind(3, agent_id);
   return update.Run();
+}
+
+absl::StatusOr<std::vector<AgentRecord>> Store::ListAgents(const std::string& pool) {
+  std::lock_guard lock(mutex_);
+  auto select = db_->Prepare(
+      "SELECT agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, last_seen_ms, "
+      "draining FROM agents WHERE (?1 = '' OR pool = ?1) ORDER BY pool, name, registered_ms, agent_id");
+  select.Bind(1, pool);
+  std::vector<AgentRecord> agents;
+  while (select.Step()) {
+    AgentRecord agent;
+    agent.agent_id = select.Text(0);
+    agent.name = select.Text(1);
+    agent.pool = select.Text(2);
+    agent.slots = static_cast<int>(select.Int(3));
+    agent.hostname = select.Text(4);
+    agent.version = select.Text(5);
+    agent.capabilities.ParseFromString(select.Text(6));
+    agent.registered_ms = select.Int(7);
+    agent.last_seen_ms = select.Int(8);
+    agent.draining = select.Int(9) != 0;
+    agents.push_back(std::move(agent));
+  }
+  if (!select.status().ok()) return select.status();
+  return agents;
 }
 
 absl::Status Store::SetFileSize(const std::string& run_id, const std::string& path, int64_t size,

@@ -5,10 +5,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "runyard/v1/run.pb.h"
+#include "runyard/v1/services.pb.h"
 #include "server/sqlite.h"
 
 namespace runyard::server {
@@ -21,6 +23,20 @@ struct LeaseRecord {
   int64_t fencing_token = 0;
   int64_t expiry_ms = 0;
   runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;
+};
+
+// A registered agent as the store keeps it.
+struct AgentRecord {
+  std::string agent_id;
+  std::string name;
+  std::string pool;
+  int slots = 0;
+  std::string hostname;
+  std::string version;
+  runyard::v1::Capabilities capabilities;
+  int64_t registered_ms = 0;
+  int64_t last_seen_ms = 0;  // its last poll
+  bool draining = false;     // what its last poll said
 };
 
 // Run history on SQLite: runs with their status history, experiments, agents, files.
@@ -48,12 +64,15 @@ class Store {
   // Every leased run that has not ended (including leased but not yet started).
   absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases();
 
-  absl::Status UpsertAgent(const std::string& agent_id, const std::string& name,
-                           const std::string& pool, int slots, const std::string& hostname,
-                           int64_t now_ms);
+  // Registers (or registers again) an agent; registered and last seen are set to
+  // `agent.registered_ms`.
+  absl::Status UpsertAgent(const AgentRecord& agent);
   // The pool an agent serves; NotFound for an agent this server never registered.
   absl::StatusOr<std::string> AgentPool(const std::string& agent_id);
-  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms);
+  // A poll: the agent was seen at `now_ms` and says whether it drains.
+  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining);
+  // Every agent of `pool` (every agent when empty), by pool, name and registration.
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool);
 
   absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
                            int64_t now_ms);
@@ -62,6 +81,7 @@ class Store {
  private:
   explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   absl::Status Migrate();
+  bool HasColumn(std::string_view table, std::string_view column);
   absl::Status LoadHistory(runyard::v1::Run* run);
 
   std::mutex mutex_;

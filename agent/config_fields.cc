@@ -1,0 +1,52 @@
+#include "agent/config.h"
+
+namespace runyard::agent {
+
+void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
+  // Where it pulls from and what it serves.
+  table->Add("server", "runyard-server address (host:port)", &config->server);
+  table->Add("pool", "the pool (compute target) this agent serves", &config->pool);
+  table->Add("name", "agent name shown on the server (empty: host name)", &config->name);
+  table->Add("labels", "capabilities reported to the server, e.g. {gpu: a100}", &config->labels);
+  table->Add("work_dir", "where runs, snapshots and caches live", &config->work_dir);
+  table->Add("slots", "how many runs at once", &config->slots);
+  // Stopping.
+  table->Add("kill_grace_seconds", "SIGTERM-to-SIGKILL grace on cancel and deadline", &config->kill_grace_seconds);
+  table->Add("drain_timeout_seconds", "on the first SIGTERM, how long running runs may go on before they are canceled",
+             &config->drain_timeout_seconds);
+  // Runs' output and caches.
+  table->Add("max_log_bytes", "a run's std_log is cut past this many bytes (0: no limit)", &config->max_log_bytes);
+  table->Add("cache_max_bytes", "quota of the node's snapshot blob cache", &config->cache_max_bytes);
+  table->Add("snapshot_materialization", "auto, copy or overlay", &config->snapshot_materialization);
+  // Managed environments.
+  table->Add("env_cache_max_bytes", "quota of the node's environment cache", &config->env_cache_max_bytes);
+  table->Add("base_python", "interpreter venvs are made from unless the spec names one", &config->base_python);
+  table->Add("pip_index_url", "pip index for managed environments (empty: pip's default)", &config->pip_index_url);
+  table->Add("pip_extra_index_urls", "more pip indexes", &config->pip_extra_index_urls);
+  table->Add("pip_find_links", "folders or URLs with wheels", &config->pip_find_links);
+  table->Add("pip_no_index", "use only pip_find_links, no index", &config->pip_no_index);
+  table->Add("venv_system_site_packages", "venvs see the base interpreter's packages",
+             &config->venv_system_site_packages);
+  table->Add("conda_executable", "conda, mamba or micromamba (empty: found on PATH)", &config->conda_executable);
+  table->Add("environment_setup_timeout_seconds", "longest an environment build may take",
+             &config->environment_setup_timeout_seconds);
+  // Isolation of runs.
+  table->Add("cgroup_mode", "auto, v2, v1 or none (process group only)", &config->cgroup_mode);
+  table->Add("pids_limit", "most processes a run may have at once (0: no limit)", &config->pids_limit);
+  table->Add("run_as_user", "unprivileged user runs execute as (empty: the agent's own)", &config->run_as_user);
+  table->Add("clean_environment", "runs do not see the agent's environment variables", &config->clean_environment);
+  table->Add("private_tmp", "each run gets its own /tmp (needs root)", &config->private_tmp);
+  table->Add("max_open_files", "open-file limit of a run's processes", &config->max_open_files);
+  table->Add("sandbox", "none or bubblewrap", &config->sandbox);
+  table->Add("bwrap_path", "bubblewrap binary: a path, or a name looked up on PATH", &config->bwrap_path);
+  table->Add("sandbox_network", "false: sandboxed runs get no network", &config->sandbox_network);
+  table->Add("sandbox_hide_paths", "folders a sandboxed run cannot see", &config->sandbox_hide_paths);
+  // Operating the agent.
+  table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
+  table->Add("healthz_server_silence_seconds", "/healthz fails once the server was unreachable this long",
+             &config->healthz_server_silence_seconds);
+  table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);
+  table->Add("log_file", "also log to this file (empty: stderr only)", &config->log_file);
+}
+
+}  // namespace runyard::agent
