@@ -278,7 +278,9 @@ grpc::Status AgentsService::UpdateStatus(grpc::ServerContext*, const runyard::v1
 
 grpc::Status AgentsService::Append(grpc::ServerContext*, const runyard::v1::AppendRequest* request,
                                    runyard::v1::AppendResponse* response) {
-  return Reply(plane_->Append(*request), response);
+  grpc::Status status = Reply(plane_->Append(*request), response);
+  if (status.ok()) appended_bytes_ += static_cast<int64_t>(request->data().size());
+  return status;
 }
 
 }  // namespace runyard::server

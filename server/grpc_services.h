@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <memory>
 #include <mutex>
 #include <set>
@@ -73,8 +75,12 @@ class AgentsService final : public runyard::v1::Agents::Service {
   grpc::Status Append(grpc::ServerContext*, const runyard::v1::AppendRequest*,
                       runyard::v1::AppendResponse*) override;
 
+  // Bytes of run files agents appended so far (for /metrics).
+  int64_t appended_bytes() const { return appended_bytes_.load(); }
+
  private:
   ControlPlane* plane_;
+  std::atomic<int64_t> appended_bytes_{0};
 };
 
 // absl::Status → grpc::Status (same codes).

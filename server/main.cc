@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/service_notify.h"
 #include "server/config.h"
+#include "server/observability.h"
 #include "server/control_plane.h"
 #include "server/grpc_services.h"
 
@@ -77,6 +78,11 @@ int main(int argc, char** argv) {
   builder.RegisterService(&runs);
   builder.RegisterService(&agents);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  server::ServerObservability observability(config, &plane, [&agents] { return agents.appended_bytes(); });
+  if (absl::Status listening = observability.Start(); !listening.ok()) {
+    log->critical("http_listen: {}", std::string(listening.message()));
+    return 1;
+  }
   if (!server || port == 0) {
     log->critical("cannot listen on {}", listen);
     return 1;

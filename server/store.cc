@@ -262,6 +262,17 @@ absl::StatusOr<std::vector<std::string>> Store::QueuedRuns(const std::string& po
   return ids;
 }
 
+absl::StatusOr<std::vector<RunCount>> Store::CountRuns() {
+  std::lock_guard lock(mutex_);
+  auto select = db_->Prepare("SELECT target, status, COUNT(*) FROM runs GROUP BY target, status ORDER BY target, status");
+  std::vector<RunCount> counts;
+  while (select.Step()) {
+    counts.push_back(RunCount{select.Text(0), static_cast<runyard::v1::RunStatus>(select.Int(1)), select.Int(2)});
+  }
+  if (!select.status().ok()) return select.status();
+  return counts;
+}
+
 absl::StatusOr<std::vector<LeaseRecord>> Store::ActiveLeases() {
   std::lock_guard lock(mutex_);
   auto select = db_->Prepare(

@@ -25,6 +25,13 @@ struct LeaseRecord {
   runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;
 };
 
+// How many runs of a target (pool) are in a status.
+struct RunCount {
+  std::string target;
+  runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;
+  int64_t count = 0;
+};
+
 // A registered agent as the store keeps it.
 struct AgentRecord {
   std::string agent_id;
@@ -63,6 +70,8 @@ class Store {
   absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit);
   // Every leased run that has not ended (including leased but not yet started).
   absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases();
+  // Runs by target and status (for /metrics); also a cheap check that the database answers.
+  absl::StatusOr<std::vector<RunCount>> CountRuns();
 
   // Registers (or registers again) an agent; registered and last seen are set to
   // `agent.registered_ms`.

@@ -101,6 +101,11 @@ class OperateTest(harness.RunyardTestCase):
 
         agent.process.proc.send_signal(signal.SIGTERM)
         agent.process.wait_for_line(r"draining: taking no new run")
+        # The server shows it draining (its next poll said so), with the run it still holds.
+        def shown_draining():
+            shown = [a for a in self.cli_json(["agents", "--json"], server=server) if a["name"] == "drain"]
+            return shown and shown[0]["state"] == "draining" and running in shown[0]["active_run_ids"]
+        harness.wait_for(shown_draining, timeout=30, what="runyard agents to show the agent draining")
         queued = self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
                               "--target", "cpu"], server=server)
         self.release(release)
@@ -358,3 +363,33 @@ class OperateTest(harness.RunyardTestCase):
                               capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 1)
         self.assertIn("cannot listen on %s" % address, done.stderr)
+
+    def test_server_metrics_show_runs_queue_agents_and_uploads(self):
+        data_dir = os.path.join(self.tmp, "server-metrics")
+        process = harness.ManagedProcess("server-metrics", [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir",
+                                                            data_dir, "--http-listen", "127.0.0.1:0"],
+                                         self.env, os.path.join(self.tmp, "server-metrics.log"))
+        server = harness.Server(process, None, data_dir)
+        self.servers.append(server)
+        server.address = "127.0.0.1:%s" % process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        port = int(process.wait_for_line(r"serving /healthz and /metrics on \S+ \(port (\d+)\)").group(1))
+        self.start_agent_process(server, "m1")
+        source = self.source_dir("hello.py")
+        done = self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
+                            "--target", "cpu"], server=server)
+        self.assertEqual(self.wait_for_terminal(done["run_id"], server=server)["status"], "Completed")
+        self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
+                     "--target", "nobody-serves-this"], server=server)
+
+        status, content_type, body = self.http_get(port, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn("version=0.0.4", content_type)
+        samples = self.parse_metrics(body)
+        self.assertEqual(samples[("runyard_server_runs", (("pool", "cpu"), ("status", "Completed")))], 1)
+        self.assertEqual(samples[("runyard_server_queue_length", (("pool", "nobody-serves-this"),))], 1)
+        self.assertEqual(samples[("runyard_server_queue_length", (("pool", "cpu"),))], 0)
+        self.assertEqual(samples[("runyard_server_agents", (("pool", "cpu"), ("state", "idle")))], 1)
+        self.assertGreater(samples[("runyard_server_upload_bytes_total", ())], 0)
+        self.assertEqual(samples[("runyard_server_database_up", ())], 1)
+        status, _, body = self.http_get(port, "/healthz")
+        self.assertEqual((status, body), (200, "ok: the database answers\n"))

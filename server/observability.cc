@@ -1,0 +1,94 @@
+#include "server/observability.h"
+
+#include <map>
+
+#include "common/logging.h"
+#include "common/status_names.h"
+
+namespace runyard::server {
+namespace {
+
+using common::MetricType;
+
+std::string StateName(runyard::v1::AgentState state) {
+  switch (state) {
+    case runyard::v1::AGENT_STATE_IDLE: return "idle";
+    case runyard::v1::AGENT_STATE_BUSY: return "busy";
+    case runyard::v1::AGENT_STATE_DRAINING: return "draining";
+    case runyard::v1::AGENT_STATE_LOST: return "lost";
+    case runyard::v1::AGENT_STATE_OFFLINE: return "offline";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+ServerObservability::ServerObservability(const ServerConfig& config, ControlPlane* plane,
+                                         std::function<int64_t()> appended_bytes)
+    : config_(config), plane_(plane), appended_bytes_(std::move(appended_bytes)) {
+  metrics_.Describe("runyard_server_runs", MetricType::kGauge,
+                    "Runs by pool (target) and status; the terminal ones only grow.").IgnoreError();
+  metrics_.Describe("runyard_server_queue_length", MetricType::kGauge, "Runs waiting for an agent, by pool.")
+      .IgnoreError();
+  metrics_.Describe("runyard_server_agents", MetricType::kGauge, "Registered agents by pool and state.").IgnoreError();
+  metrics_.Describe("runyard_server_upload_bytes_total", MetricType::kCounter,
+                    "Bytes of run files (logs, outputs) agents appended.").IgnoreError();
+  metrics_.Describe("runyard_server_database_up", MetricType::kGauge, "1 while the database answers.").IgnoreError();
+  metrics_.AddCollector([this](common::MetricsRegistry& registry) { Collect(registry); });
+}
+
+ServerObservability::~ServerObservability() {
+  if (listener_) listener_->Stop();
+}
+
+void ServerObservability::Collect(common::MetricsRegistry& registry) {
+  for (const char* family : {"runyard_server_runs", "runyard_server_queue_length", "runyard_server_agents",
+                             "runyard_server_upload_bytes_total"}) {
+    registry.ClearSamples(family).IgnoreError();
+  }
+  absl::StatusOr<std::vector<RunCount>> counts = plane_->store()->CountRuns();
+  registry.Set("runyard_server_database_up", {}, counts.ok() ? 1 : 0).IgnoreError();
+  if (counts.ok()) {
+    std::map<std::string, int64_t> queued;
+    for (const RunCount& count : *counts) {
+      registry.Set("runyard_server_runs", {{"pool", count.target}, {"status", common::StatusName(count.status)}},
+                   static_cast<double>(count.count)).IgnoreError();
+      queued[count.target] += count.status == runyard::v1::QUEUED ? count.count : 0;
+    }
+    for (const auto& [pool, length] : queued) {
+      registry.Set("runyard_server_queue_length", {{"pool", pool}}, static_cast<double>(length)).IgnoreError();
+    }
+  }
+  if (absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents("", false); agents.ok()) {
+    std::map<std::pair<std::string, std::string>, int> by_state;
+    for (const auto& agent : *agents) ++by_state[{agent.pool(), StateName(agent.state())}];
+    for (const auto& [key, number] : by_state) {
+      registry.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}}, number).IgnoreError();
+    }
+  }
+  registry.Add("runyard_server_upload_bytes_total", {}, static_cast<double>(appended_bytes_())).IgnoreError();
+}
+
+absl::Status ServerObservability::Start() {
+  if (config_.http_listen.empty()) return absl::OkStatus();
+  listener_ = std::make_unique<common::HttpListener>(config_.http_listen);
+  listener_->Handle("/metrics", [this](const common::HttpRequest&) {
+    return common::HttpResponse{200, common::kPrometheusTextContentType, metrics_.Render()};
+  });
+  listener_->Handle("/healthz", [this](const common::HttpRequest&) { return Health(); });
+  if (absl::Status started = listener_->Start(); !started.ok()) return started;
+  common::Logger("server")->info("serving /healthz and /metrics on {} (port {})", config_.http_listen,
+                                 listener_->port());
+  return absl::OkStatus();
+}
+
+common::HttpResponse ServerObservability::Health() {
+  absl::StatusOr<std::vector<RunCount>> counts = plane_->store()->CountRuns();
+  if (!counts.ok()) {
+    return common::HttpResponse{503, "text/plain; charset=utf-8",
+                                "unhealthy: the database does not answer: " + counts.status().ToString() + "\n"};
+  }
+  return common::HttpResponse{200, "text/plain; charset=utf-8", "ok: the database answers\n"};
+}
+
+}  // namespace runyard::server
