@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
     std::printf("# runyard-server: configuration is valid; effective values:\n%s", table.Render().c_str());
     return 0;
   }
+  // SIGTERM / SIGINT: stop accepting, finish in-flight calls briefly, exit. Blocked before
+  // any thread starts (gRPC's, the lease reaper), so that only the waiter below takes them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   common::ConfigureLogging(config.log_level, config.log_file);
   auto log = common::Logger("server");
   const std::string& listen = config.listen;
@@ -78,13 +85,13 @@ int main(int argc, char** argv) {
   builder.RegisterService(&runs);
   builder.RegisterService(&agents);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    log->critical("cannot listen on {}", listen);
+    return 1;
+  }
   server::ServerObservability observability(config, &plane, [&agents] { return agents.appended_bytes(); });
   if (absl::Status listening = observability.Start(); !listening.ok()) {
     log->critical("http_listen: {}", std::string(listening.message()));
-    return 1;
-  }
-  if (!server || port == 0) {
-    log->critical("cannot listen on {}", listen);
     return 1;
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -92,12 +99,6 @@ int main(int argc, char** argv) {
   log->info("listening on {}:{} (data dir {})", host, port, data_dir);
   common::NotifyReady("listening on " + host + ":" + std::to_string(port));
 
-  // SIGTERM / SIGINT: stop accepting, finish in-flight calls briefly, exit.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);

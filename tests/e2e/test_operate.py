@@ -393,3 +393,9 @@ class OperateTest(harness.RunyardTestCase):
         self.assertEqual(samples[("runyard_server_database_up", ())], 1)
         status, _, body = self.http_get(port, "/healthz")
         self.assertEqual((status, body), (200, "ok: the database answers\n"))
+
+    def test_server_shuts_down_cleanly_on_sigterm(self):
+        server = self.start_server()
+        server.process.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.process.proc.wait(timeout=30), 0, server.process.tail())
+        self.assertIn("signal 15: shutting down", server.process.output())

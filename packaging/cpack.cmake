@@ -1,0 +1,100 @@
+# Install rules and Debian packages: one component, and one .deb, per program.
+#   cli    -> runyard         /usr/bin/runyard
+#   server -> runyard-server  /usr/bin/runyard-server, its unit, /etc/runyard/server.yaml
+#   agent  -> runyard-agent   /usr/bin/runyard-agent, its unit, /etc/runyard/agent.yaml
+# Build them with scripts/package.sh (or: cd BUILD && cpack -G DEB).
+# Included from the top-level CMakeLists.txt, so paths are relative to the source root.
+
+include(GNUInstallDirs)
+
+set(RUNYARD_PACKAGE_MAINTAINER "runyard maintainers <maintainers@runyard.invalid>"
+    CACHE STRING "Maintainer field of the Debian packages")
+# Debian 12 keeps units in /lib/systemd/system (pkg-config systemd's systemdsystemunitdir).
+# Absolute, like /etc: these paths are what the units and ExecStart= lines name.
+set(RUNYARD_SYSTEMD_UNIT_DIR "/lib/systemd/system" CACHE PATH "Where the systemd units are installed")
+
+set(_packaging ${CMAKE_CURRENT_LIST_DIR})
+
+install(TARGETS runyard RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
+
+install(TARGETS runyard-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
+install(FILES ${_packaging}/systemd/runyard-server.service
+        DESTINATION ${RUNYARD_SYSTEMD_UNIT_DIR} COMPONENT server)
+install(FILES ${_packaging}/server.yaml DESTINATION /etc/runyard COMPONENT server)
+
+install(TARGETS runyard-agent RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agent)
+install(FILES ${_packaging}/systemd/runyard-agent.service
+        DESTINATION ${RUNYARD_SYSTEMD_UNIT_DIR} COMPONENT agent)
+install(FILES ${_packaging}/agent.yaml DESTINATION /etc/runyard COMPONENT agent)
+
+# --- CPack -------------------------------------------------------------------------------
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME runyard)
+set(CPACK_PACKAGE_VENDOR runyard)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "${RUNYARD_PACKAGE_MAINTAINER}")
+# Only our three components; nothing a dependency might install.
+set(CPACK_COMPONENTS_ALL cli server agent)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+# name_version_arch.deb, as Debian names them.
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${RUNYARD_PACKAGE_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Library dependencies (libgrpc++, libprotobuf, ...) from dpkg-shlibdeps, added to the
+# Depends: given below.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Maintainer scripts 0755 and conffiles 0644 whatever their modes in the source tree.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# Release binaries without debug info, as Debian ships them (the build tree keeps it).
+set(CPACK_STRIP_FILES ON)
+
+# The first line of each description is the synopsis; CPack indents the rest.
+set(CPACK_DEBIAN_CLI_PACKAGE_NAME runyard)
+set(CPACK_DEBIAN_CLI_PACKAGE_SECTION utils)
+# git: records the commit of a submitted folder; python3: local runs (compute_target: local).
+set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS "git, python3")
+set(CPACK_DEBIAN_CLI_DESCRIPTION
+"runs machine-learning training scripts and keeps their history
+runyard describes a run like Azure ML's ScriptRunConfig (source folder,
+script, arguments, compute target, Python environment, deadline), snapshots
+the folder and runs it locally or queues it on a pool served by runyard-server.
+.
+This package holds the command line: run, submit, status, list, logs, files,
+download, cancel.")
+
+set(CPACK_DEBIAN_SERVER_PACKAGE_NAME runyard-server)
+set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION admin)
+# adduser: postinst makes the runyard system user.
+set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_SERVER_PACKAGE_SUGGESTS "runyard, runyard-agent")
+set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
+    "${_packaging}/debian/runyard-server/conffiles;${_packaging}/debian/runyard-server/postinst;${_packaging}/debian/runyard-server/prerm;${_packaging}/debian/runyard-server/postrm")
+set(CPACK_DEBIAN_SERVER_DESCRIPTION
+"control plane for runyard training runs
+runyard-server keeps a queue per pool, hands runs to agents under leases,
+stores the run history in SQLite and snapshots in a content-addressed blob
+store, and serves the runyard command line and the agents over gRPC.
+.
+It runs as the runyard system user under systemd (runyard-server.service),
+configured by /etc/runyard/server.yaml.")
+
+set(CPACK_DEBIAN_AGENT_PACKAGE_NAME runyard-agent)
+set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION admin)
+# python3: runs are Python scripts, and venvs are made from it (base_python).
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "python3")
+# bubblewrap: sandbox: bubblewrap; python3-venv: runs with pip packages get a venv.
+set(CPACK_DEBIAN_AGENT_PACKAGE_RECOMMENDS "bubblewrap, python3-venv")
+set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
+    "${_packaging}/debian/runyard-agent/conffiles;${_packaging}/debian/runyard-agent/postinst;${_packaging}/debian/runyard-agent/prerm;${_packaging}/debian/runyard-agent/postrm")
+set(CPACK_DEBIAN_AGENT_DESCRIPTION
+"node daemon that runs runyard training runs
+runyard-agent pulls runs from runyard-server the moment they are queued,
+unpacks their snapshots, builds their Python environments, runs them in
+cgroups (optionally sandboxed with bubblewrap) under their deadlines, and
+streams their output and files back to the run history.
+.
+It runs as root under systemd (runyard-agent.service), configured by
+/etc/runyard/agent.yaml.")
+
+include(CPack)
