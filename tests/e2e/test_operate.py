@@ -399,3 +399,17 @@ class OperateTest(harness.RunyardTestCase):
         server.process.proc.send_signal(signal.SIGTERM)
         self.assertEqual(server.process.proc.wait(timeout=30), 0, server.process.tail())
         self.assertIn("signal 15: shutting down", server.process.output())
+
+    def test_server_tells_systemd_it_is_ready_and_stopping(self):
+        notify = NotifySocket(os.path.join(self.tmp, "server-notify.sock"))
+        self.addCleanup(notify.close)
+        data_dir = os.path.join(self.tmp, "server-sd")
+        process = harness.ManagedProcess("server-sd", [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+                                         dict(self.env, NOTIFY_SOCKET=notify.path),
+                                         os.path.join(self.tmp, "server-sd.log"))
+        self.servers.append(harness.Server(process, None, data_dir))
+        port = process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        self.assertIn("STATUS=listening on 127.0.0.1:%s" % port, notify.wait_for("READY=1"))
+        process.proc.send_signal(signal.SIGTERM)
+        notify.wait_for("STOPPING=1")
+        self.assertEqual(process.proc.wait(timeout=30), 0)
