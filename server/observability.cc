@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "common/logging.h"
+#include "common/ops_endpoint.h"
 #include "common/status_names.h"
 
 namespace runyard::server {
@@ -71,14 +71,10 @@ void ServerObservability::Collect(common::MetricsRegistry& registry) {
 
 absl::Status ServerObservability::Start() {
   if (config_.http_listen.empty()) return absl::OkStatus();
-  listener_ = std::make_unique<common::HttpListener>(config_.http_listen);
-  listener_->Handle("/metrics", [this](const common::HttpRequest&) {
-    return common::HttpResponse{200, common::kPrometheusTextContentType, metrics_.Render()};
-  });
-  listener_->Handle("/healthz", [this](const common::HttpRequest&) { return Health(); });
-  if (absl::Status started = listener_->Start(); !started.ok()) return started;
-  common::Logger("server")->info("serving /healthz and /metrics on {} (port {})", config_.http_listen,
-                                 listener_->port());
+  absl::StatusOr<std::unique_ptr<common::HttpListener>> listener =
+      common::ServeHealthAndMetrics(config_.http_listen, &metrics_, [this] { return Health(); }, "server");
+  if (!listener.ok()) return listener.status();
+  listener_ = std::move(listener).value();
   return absl::OkStatus();
 }
 

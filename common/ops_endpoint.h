@@ -1,0 +1,21 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/http_listener.h"
+#include "common/metrics.h"
+
+namespace runyard::common {
+
+// A daemon's operations endpoint on `address`: Prometheus /metrics from `metrics` and
+// /healthz answered by `health`. Logs one line naming the bound port as `component`. Stop
+// the returned listener before what the handlers use goes away.
+absl::StatusOr<std::unique_ptr<HttpListener>> ServeHealthAndMetrics(const std::string& address,
+                                                                    MetricsRegistry* metrics,
+                                                                    std::function<HttpResponse()> health,
+                                                                    const std::string& component);
+
+}  // namespace runyard::common
