@@ -148,7 +148,8 @@ void ConfigTable::AddFlags(CLI::App& app) {
         break;
       case Field::Shape::kBool:
         // `--flag` alone means true; `--flag=false` says otherwise.
-        field->option = app.add_flag(flag + "{true}", field->flag_values, field->help)->expected(0, 1);
+        field->option = app.add_flag(flag, field->flag_values, field->help + " (--" + flag.substr(2) + "=false to turn off)")
+                            ->expected(0, 1);
         break;
       case Field::Shape::kList:
         field->option = app.add_option(flag, field->flag_values, field->help + " (repeatable)");
@@ -205,8 +206,13 @@ absl::Status ConfigTable::ApplyFlags() {
     YAML::Node node;
     switch (field->shape) {
       case Field::Shape::kScalar:
-      case Field::Shape::kBool:
         node = YAML::Node(field->flag_values.back());
+        break;
+      case Field::Shape::kBool:  // a bare flag comes as "1" (or empty)
+        node = YAML::Node(field->flag_values.empty() || field->flag_values.back() == "1" ||
+                                  field->flag_values.back().empty()
+                              ? std::string("true")
+                              : field->flag_values.back());
         break;
       case Field::Shape::kList:
         for (const std::string& value : field->flag_values) node.push_back(value);
