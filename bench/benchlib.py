@@ -1,4 +1,5 @@
 """Shared pieces of runyard's benchmarks: start the real daemons, call the CLI, print tables."""
+import math
 import os
 import re
 import statistics
@@ -110,3 +111,75 @@ def write_result(name, text, quick):
         os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
         with open(os.path.join(ROOT, "bench", "results", name), "w") as f:
             f.write(text + "\n")
+
+
+# --- Added for dispatch_bench, throughput_bench, footprint_bench and bench/run. ---
+
+PYTHON = "/usr/bin/python3"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def bench_env(work):
+    """A copy of os.environ with RUNYARD_HOME under `work` and no inherited RUNYARD_SERVER."""
+    env = dict(os.environ)
+    env["RUNYARD_HOME"] = os.path.join(work, "home")
+    env.pop("RUNYARD_SERVER", None)
+    return env
+
+
+def write_source(folder, files):
+    """Creates `folder` with {name: text} files (a run's source directory)."""
+    os.makedirs(folder, exist_ok=True)
+    for name, text in files.items():
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text.lstrip())
+    return folder
+
+
+def read_float_file(path, timeout=60):
+    """Waits for a file a script wrote (atomically) and returns the float in it."""
+    wait_until(lambda: os.path.exists(path), timeout, path, interval=0.005)
+    with open(path) as f:
+        return float(f.read())
+
+
+def proc_kb(pid, key="VmRSS"):
+    """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM); 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name == key:
+                    return int(rest.split()[0])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process (and its waited-for children), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the ')': state is field 3, so utime (14) .. cstime (17) are fields[11:15].
+    return sum(int(v) for v in fields[11:15])
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile (fraction in 0..1)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def row_ms(name, values, baseline=None, extra=""):
+    """benchlib.row for values in milliseconds, one decimal."""
+    med = statistics.median(values)
+    ratio = f"{med / baseline:.2f}×" if baseline else ""
+    return f"| {name} | {med:.1f} | {min(values):.1f} | {max(values):.1f} | {ratio} | {extra} |"
+
+
+def aim(value, limit, unit, below=True):
+    """'X unit (aim: < limit unit: met)' — every target is stated next to its figure."""
+    ok = value < limit if below else value >= limit
+    sign = "<" if below else "≥"
+    sep = "" if unit == "×" else " "
+    return f"{value:.3g}{sep}{unit} (aim: {sign} {limit:g}{sep}{unit}: {'met' if ok else 'NOT met'})"
