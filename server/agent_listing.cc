@@ -48,7 +48,11 @@ absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(con
   std::map<std::pair<std::string, std::string>, const AgentRecord*> newest;  // by (pool, name)
   for (const AgentRecord& agent : *agents) {
     const AgentRecord*& found = newest[{agent.pool, agent.name}];
-    if (!found || agent.registered_ms > found->registered_ms) found = &agent;
+    // Registered in the same millisecond: the one heard from last is the newer.
+    if (!found || agent.registered_ms > found->registered_ms ||
+        (agent.registered_ms == found->registered_ms && agent.last_seen_ms > found->last_seen_ms)) {
+      found = &agent;
+    }
   }
 
   const int64_t now = common::NowUnixMs();

@@ -303,11 +303,12 @@ TEST_F(ControlPlaneAgentsTest, RunHandedToAPollWhoseAgentWentAwayIsQueuedAgainAt
   absl::StatusOr<runyard::v1::PollResponse> response;
   std::thread poll([&] {
     response = plane_->Poll(PollRequest(leaving, 5000), [&] {
+      const bool answer = gone.load();  // read before the test is told to go on
       if (!announced) {
         announced = true;
         waiting.set_value();
       }
-      return gone.load();
+      return answer;
     });
   });
   waiting.get_future().wait();
