@@ -33,7 +33,7 @@ std::string YamlScalar(const std::string& value) {
 struct ConfigTable::Field {
   std::string key;
   std::string help;
-  enum class Shape { kScalar, kBool, kList, kMap } shape = Shape::kScalar;
+  Shape shape = Shape::kScalar;
   std::function<void(const YAML::Node&)> load;  // throws YAML::Exception on a bad value
   std::function<std::string()> render;
   std::vector<std::string> flag_values;  // what the flags said, applied by ApplyFlags
@@ -45,8 +45,6 @@ struct ConfigTable::Field {
 ConfigTable::ConfigTable(std::string what) : what_(std::move(what)) {}
 ConfigTable::~ConfigTable() = default;
 
-void ConfigTable::AddField(std::unique_ptr<Field> field) { fields_.push_back(std::move(field)); }
-
 ConfigTable::Field* ConfigTable::Find(const std::string& key) {
   for (const auto& field : fields_) {
     if (field->key == key) return field.get();
@@ -54,107 +52,88 @@ ConfigTable::Field* ConfigTable::Find(const std::string& key) {
   return nullptr;
 }
 
-void ConfigTable::Add(const std::string& key, const std::string& help, std::string* target) {
+void ConfigTable::AddField(const std::string& key, const std::string& help, Shape shape,
+                           std::function<void(const YAML::Node&)> load, std::function<std::string()> render) {
   auto field = std::make_unique<Field>();
   field->key = key;
   field->help = help;
-  field->load = [target](const YAML::Node& node) {
+  field->shape = shape;
+  field->load = std::move(load);
+  field->render = std::move(render);
+  fields_.push_back(std::move(field));
+}
+
+void ConfigTable::Add(const std::string& key, const std::string& help, std::string* target) {
+  AddField(key, help, Shape::kScalar, [target](const YAML::Node& node) {
     if (!node.IsScalar()) throw YAML::Exception(YAML::Mark::null_mark(), "expected a string");
     *target = node.as<std::string>();
-  };
-  field->render = [target] { return YamlScalar(*target); };
-  AddField(std::move(field));
+  }, [target] { return YamlScalar(*target); });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help, std::filesystem::path* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->load = [target](const YAML::Node& node) {
+  AddField(key, help, Shape::kScalar, [target](const YAML::Node& node) {
     if (!node.IsScalar()) throw YAML::Exception(YAML::Mark::null_mark(), "expected a path");
     *target = node.as<std::string>();
-  };
-  field->render = [target] { return YamlScalar(target->string()); };
-  AddField(std::move(field));
+  }, [target] { return YamlScalar(target->string()); });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help, int* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->load = [target](const YAML::Node& node) { *target = node.as<int>(); };
-  field->render = [target] { return std::to_string(*target); };
-  AddField(std::move(field));
+  AddField(key, help, Shape::kScalar,
+           [target](const YAML::Node& node) { *target = node.as<int>(); },
+           [target] { return std::to_string(*target); });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help, int64_t* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->load = [target](const YAML::Node& node) { *target = node.as<int64_t>(); };
-  field->render = [target] { return std::to_string(*target); };
-  AddField(std::move(field));
+  AddField(key, help, Shape::kScalar,
+           [target](const YAML::Node& node) { *target = node.as<int64_t>(); },
+           [target] { return std::to_string(*target); });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help, bool* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->shape = Field::Shape::kBool;
-  field->load = [target](const YAML::Node& node) { *target = node.as<bool>(); };
-  field->render = [target] { return *target ? std::string("true") : std::string("false"); };
-  AddField(std::move(field));
+  AddField(key, help, Shape::kBool,
+           [target](const YAML::Node& node) { *target = node.as<bool>(); },
+           [target] { return *target ? std::string("true") : std::string("false"); });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help, std::vector<std::string>* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->shape = Field::Shape::kList;
-  field->load = [target](const YAML::Node& node) { *target = node.as<std::vector<std::string>>(); };
-  field->render = [target] {
-    std::string text = "[";
-    for (size_t i = 0; i < target->size(); ++i) text += (i ? ", " : "") + YamlScalar((*target)[i]);
-    return text + "]";
-  };
-  AddField(std::move(field));
+  AddField(key, help, Shape::kList,
+           [target](const YAML::Node& node) { *target = node.as<std::vector<std::string>>(); }, [target] {
+             std::string text = "[";
+             for (size_t i = 0; i < target->size(); ++i) text += (i ? ", " : "") + YamlScalar((*target)[i]);
+             return text + "]";
+           });
 }
 
 void ConfigTable::Add(const std::string& key, const std::string& help,
                       std::map<std::string, std::string>* target) {
-  auto field = std::make_unique<Field>();
-  field->key = key;
-  field->help = help;
-  field->shape = Field::Shape::kMap;
-  field->load = [target](const YAML::Node& node) { *target = node.as<std::map<std::string, std::string>>(); };
-  field->render = [target] {
-    std::string text = "{";
-    bool first = true;
-    for (const auto& [name, value] : *target) {
-      text += (first ? "" : ", ") + YamlScalar(name) + ": " + YamlScalar(value);
-      first = false;
-    }
-    return text + "}";
-  };
-  AddField(std::move(field));
+  AddField(key, help, Shape::kMap,
+           [target](const YAML::Node& node) { *target = node.as<std::map<std::string, std::string>>(); }, [target] {
+             std::string text = "{";
+             bool first = true;
+             for (const auto& [name, value] : *target) {
+               text += (first ? "" : ", ") + YamlScalar(name) + ": " + YamlScalar(value);
+               first = false;
+             }
+             return text + "}";
+           });
 }
 
 void ConfigTable::AddFlags(CLI::App& app) {
   for (const auto& field : fields_) {
     const std::string flag = FlagName(field->key);
     switch (field->shape) {
-      case Field::Shape::kScalar:
+      case Shape::kScalar:
         field->option = app.add_option(flag, field->flag_values, field->help)->expected(1)->type_name("VALUE");
         break;
-      case Field::Shape::kBool:
+      case Shape::kBool:
         // `--flag` alone means true; `--flag=false` says otherwise.
         field->option = app.add_flag(flag, field->flag_values, field->help + " (--" + flag.substr(2) + "=false to turn off)")
                             ->expected(0, 1);
         break;
-      case Field::Shape::kList:
+      case Shape::kList:
         field->option = app.add_option(flag, field->flag_values, field->help + " (repeatable)");
         break;
-      case Field::Shape::kMap:
+      case Shape::kMap:
         field->option = app.add_option(flag, field->flag_values, field->help + " (repeatable, NAME=VALUE)");
         break;
     }
@@ -205,19 +184,19 @@ absl::Status ConfigTable::ApplyFlags() {
     if (field->option == nullptr || field->option->count() == 0) continue;
     YAML::Node node;
     switch (field->shape) {
-      case Field::Shape::kScalar:
+      case Shape::kScalar:
         node = YAML::Node(field->flag_values.back());
         break;
-      case Field::Shape::kBool:  // a bare flag comes as "1" (or empty)
+      case Shape::kBool:  // a bare flag comes as "1" (or empty)
         node = YAML::Node(field->flag_values.empty() || field->flag_values.back() == "1" ||
                                   field->flag_values.back().empty()
                               ? std::string("true")
                               : field->flag_values.back());
         break;
-      case Field::Shape::kList:
+      case Shape::kList:
         for (const std::string& value : field->flag_values) node.push_back(value);
         break;
-      case Field::Shape::kMap:
+      case Shape::kMap:
         for (const std::string& pair : field->flag_values) {
           const size_t equals = pair.find('=');
           if (equals == std::string::npos || equals == 0) {

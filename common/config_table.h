@@ -2,12 +2,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+
+namespace YAML {
+class Node;
+}  // namespace YAML
 
 namespace CLI {
 class App;
@@ -52,7 +57,9 @@ class ConfigTable {
  private:
   struct Field;
   Field* Find(const std::string& key);
-  void AddField(std::unique_ptr<Field> field);
+  enum class Shape { kScalar, kBool, kList, kMap };  // how a flag gives the value
+  void AddField(const std::string& key, const std::string& help, Shape shape,
+                std::function<void(const YAML::Node&)> load, std::function<std::string()> render);
 
   std::string what_;  // "agent config": named in every error
   std::vector<std::unique_ptr<Field>> fields_;

@@ -136,10 +136,8 @@ bool ReportingObserver::Drain() {
   return all_sent;
 }
 
-std::optional<std::pair<SpoolRecord, int64_t>> ReportingObserver::ReadBytesAt(int64_t position) {
-  std::optional<std::pair<SpoolRecord, int64_t>> read = spool_->ReadAt(position);
-  if (!read || read->first.kind != SpoolRecord::Kind::kFileRange) return read;
-  SpoolRecord& record = read->first;
+void ReportingObserver::ReadRange(SpoolRecord& record) {
+  if (record.kind != SpoolRecord::Kind::kFileRange) return;
   int64_t short_by = 0;
   record.payload = ReadFileRange(record.source, record.offset, record.length, &short_by);
   record.kind = SpoolRecord::Kind::kFileBytes;
@@ -147,29 +145,27 @@ std::optional<std::pair<SpoolRecord, int64_t>> ReportingObserver::ReadBytesAt(in
     Log()->warn("run {}: {} lost {} bytes before the agent sent them (it shrank under the agent); sent as NUL bytes",
                 lease_.run_id(), record.source.string(), short_by);
   }
-  return read;
 }
 
 std::pair<SpoolRecord, int64_t> ReportingObserver::NextBatch(int64_t position) {
-  std::optional<std::pair<SpoolRecord, int64_t>> first = ReadBytesAt(position);
+  std::optional<std::pair<SpoolRecord, int64_t>> first = spool_->ReadAt(position);
   if (!first) return {SpoolRecord{}, position};
   auto [batch, next] = std::move(*first);
+  ReadRange(batch);
   if (batch.kind != SpoolRecord::Kind::kFileBytes) return {std::move(batch), next};
   // Contiguous bytes of the same file ride in the same Append.
   while (batch.payload.size() < kMaxAppendBytes) {
-    std::optional<std::pair<SpoolRecord, int64_t>> peek = spool_->ReadAt(next);
-    if (!peek) break;
-    const SpoolRecord& head = peek->first;
-    const int64_t size = head.kind == SpoolRecord::Kind::kFileRange ? head.length
-                                                                       : static_cast<int64_t>(head.payload.size());
-    if (head.kind == SpoolRecord::Kind::kStatus || head.truncate || head.path != batch.path ||
-        head.offset != batch.offset + static_cast<int64_t>(batch.payload.size()) ||
+    std::optional<std::pair<SpoolRecord, int64_t>> more = spool_->ReadAt(next);
+    if (!more) break;
+    SpoolRecord& record = more->first;
+    const int64_t size = record.kind == SpoolRecord::Kind::kFileRange ? record.length
+                                                                         : static_cast<int64_t>(record.payload.size());
+    if (record.kind == SpoolRecord::Kind::kStatus || record.truncate || record.path != batch.path ||
+        record.offset != batch.offset + static_cast<int64_t>(batch.payload.size()) ||
         static_cast<int64_t>(batch.payload.size()) + size > static_cast<int64_t>(kMaxAppendBytes)) {
       break;
     }
-    std::optional<std::pair<SpoolRecord, int64_t>> more = ReadBytesAt(next);
-    if (!more) break;
-    const SpoolRecord& record = more->first;
+    ReadRange(record);  // only once it is known to ride in this batch
     batch.payload.append(record.payload);
     next = more->second;
   }

@@ -67,8 +67,8 @@ class ReportingObserver : public RunObserver {
   // The record at `position`, with the contiguous bytes of the same file after it merged
   // in (up to one Append's worth); and the position after what was taken.
   std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
-  // The record at `position`, a file range read into bytes.
-  std::optional<std::pair<SpoolRecord, int64_t>> ReadBytesAt(int64_t position);
+  // A file range becomes the bytes it names (read from its source now).
+  void ReadRange(SpoolRecord& record);
   Sent SendRecord(const SpoolRecord& record);
   Sent Retry(const std::function<absl::Status()>& call, const std::string& what);
 
