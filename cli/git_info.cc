@@ -1,5 +1,6 @@
 #include "cli/git_info.h"
 
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -19,10 +20,27 @@ std::optional<std::string> Git(const std::filesystem::path& dir, std::vector<std
   return text;
 }
 
+// Whether `dir` or a folder above it holds `.git` (a folder, or a file in worktrees and
+// submodules). Checked before starting git at all: each git process costs a submit
+// milliseconds, and most snapshot folders outside a repository would pay for nothing.
+// GIT_DIR set: git decides.
+bool MayBeInGitRepository(const std::filesystem::path& dir) {
+  if (std::getenv("GIT_DIR") != nullptr) return true;
+  std::error_code ec;
+  std::filesystem::path folder = std::filesystem::absolute(dir, ec);
+  if (ec) return true;
+  for (;;) {
+    if (std::filesystem::exists(folder / ".git", ec)) return true;
+    if (!folder.has_parent_path() || folder.parent_path() == folder) return false;
+    folder = folder.parent_path();
+  }
+}
+
 }  // namespace
 
 std::map<std::string, std::string> GitProperties(const std::filesystem::path& source_directory) {
   std::map<std::string, std::string> properties;
+  if (!MayBeInGitRepository(source_directory)) return properties;
   auto inside = Git(source_directory, {"rev-parse", "--is-inside-work-tree"});
   if (!inside || *inside != "true") return properties;
   if (auto uri = Git(source_directory, {"config", "--get", "remote.origin.url"})) {

@@ -16,15 +16,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/process/v2/environment.hpp>
 #include <boost/process/v2/process.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
 
 #include "common/owned_children.h"
 #include "runtime/file_range.h"
 #include "runtime/output_tail.h"
-#include "sandbox/process_group.h"
+#include "runtime/spawn.h"
 
 namespace runyard::runtime {
 namespace asio = boost::asio;
@@ -35,36 +32,6 @@ namespace {
 // After the main process exits, how long to keep reading output from processes that
 // escaped the kill (they still hold the pipe) before giving up on them.
 constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
-
-// Boost.Process initializer: the child joins the run's containment before exec.
-struct JoinContainment {
-  sandbox::Containment* containment;
-  template <typename Launcher>
-  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) {
-    if (int error = containment->JoinFromChild(); error != 0) return std::error_code(error, std::system_category());
-    return {};
-  }
-};
-
-// Boost.Process initializer: the child gets `fd` as descriptor `target` (bwrap's status
-// pipe); every other descriptor but stdio is closed before exec. fd -1: nothing to pass.
-struct InheritDescriptor {
-  int target;
-  int fd;
-  template <typename Launcher>
-  std::error_code on_setup(Launcher& launcher, const auto&, const auto&) const {
-    if (fd >= 0) launcher.fd_whitelist.push_back(target);
-    return {};
-  }
-  template <typename Launcher>
-  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) const {
-    if (fd < 0) return {};
-    // dup2 onto another number clears close-on-exec; onto the same one it must be cleared.
-    const int done = fd == target ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, target);
-    if (done < 0) return std::error_code(errno, std::system_category());
-    return {};
-  }
-};
 
 // The descriptor number bwrap writes its JSON status to, in the child.
 constexpr int kBubblewrapStatusFd = 3;
@@ -124,18 +91,26 @@ class Supervisor {
       arguments = sandbox::BubblewrapArguments(*request_.bubblewrap, request_.working_dir, kBubblewrapStatusFd,
                                                request_.executable, request_.arguments);
     }
-    try {
-      process_.emplace(io_, executable.string(), arguments, bp::process_stdio{nullptr, fds[1], fds[1]},
-                       bp::process_environment(env_lines),
-                       bp::process_start_dir(request_.working_dir.string()),
-                       sandbox::NewSession{}, JoinContainment{containment_}, request_.restrictions,
-                       InheritDescriptor{kBubblewrapStatusFd, status_fds[1]});
-    } catch (const std::exception& error) {
+    SpawnRequest spawn;
+    spawn.executable = executable;
+    spawn.arguments = arguments;
+    spawn.environment = std::move(env_lines);
+    spawn.working_dir = request_.working_dir;
+    spawn.output_fd = fds[1];
+    spawn.inherit_fd = status_fds[1];
+    spawn.inherit_as = kBubblewrapStatusFd;
+    spawn.child_setup = [this] {
+      if (const int error = containment_->JoinFromChild(); error != 0) return error;
+      return request_.restrictions.Apply();
+    };
+    absl::StatusOr<pid_t> pid = Spawn(spawn);
+    if (!pid.ok()) {
       ::close(fds[1]);
       if (status_fds[1] >= 0) ::close(status_fds[1]);
-      result_.start_error = error.what();
+      result_.start_error = std::string(pid.status().message());
       return result_;
     }
+    process_.emplace(io_.get_executor(), *pid);
     owned_.Own(process_->id());
     ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
     if (status_fds[1] >= 0) ::close(status_fds[1]);

@@ -42,7 +42,7 @@ int64_t OutputTail::ReadNew() {
       on_range_(offset_, length);
       offset_ += length;
     }
-    buffer_.resize(kReadBytes);
+    if (offset_ < end && buffer_.empty()) buffer_.resize(kReadBytes);  // bytes mode only: ranges need none
     while (offset_ < end) {
       const ssize_t n = ::pread(fd, buffer_.data(), std::min<int64_t>(kReadBytes, end - offset_), offset_);
       if (n <= 0) break;

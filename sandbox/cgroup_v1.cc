@@ -44,7 +44,10 @@ void CgroupV1::SignalAll(int signal, pid_t spared) {
 
 void CgroupV1::KillAll() {
   // Freeze so nothing forks between reading the list and the kill, kill, thaw to let the
-  // signals be delivered.
+  // signals be delivered. An empty cgroup (the usual case once a run's script exited) is
+  // left alone: nothing can join it by itself, and a freeze costs the whole machine (the
+  // kernel patches its code on every CPU when the first freezer turns on and off).
+  if (Empty()) return;
   const fs::path state = dirs_.front() / "freezer.state";
   WriteText(state, "FROZEN");
   for (int i = 0; i < 100; ++i) {

@@ -17,19 +17,6 @@ namespace runyard::sandbox {
 // Empties the signal mask and restores default actions (async-signal-safe).
 void ResetSignalsForExec();
 
-// Boost.Process v2 initializer: runs in the child between fork and exec. Besides the new
-// session it gives the script default signal handling: the agent and the CLI block
-// SIGTERM/SIGINT in their threads (to take them with sigwait), and a blocked or ignored
-// signal would otherwise survive exec, leaving the script deaf to the SIGTERM of a cancel.
-struct NewSession {
-  template <typename Launcher>
-  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) {
-    if (::setsid() < 0) return std::error_code(errno, std::system_category());
-    ResetSignalsForExec();
-    return {};
-  }
-};
-
 // Sends `signal` to every process in group `pgid`; a group already gone is not an error.
 void SignalGroup(pid_t pgid, int signal);
 

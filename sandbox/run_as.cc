@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -56,10 +57,12 @@ int ChildRestrictions::Apply() const {
     if (::setrlimit(RLIMIT_NOFILE, &files) != 0) return errno;
   }
   if (run_as) {
+    // Raw system calls: glibc's setuid() family changes every thread it knows of, and a
+    // child started with CLONE_VM (runtime/spawn.h) would reach the agent's own threads.
     const gid_t groups[] = {run_as->gid};
-    if (::setgroups(1, groups) != 0) return errno;
-    if (::setgid(run_as->gid) != 0) return errno;
-    if (::setuid(run_as->uid) != 0) return errno;
+    if (::syscall(SYS_setgroups, 1, groups) != 0) return errno;
+    if (::syscall(SYS_setgid, run_as->gid) != 0) return errno;
+    if (::syscall(SYS_setuid, run_as->uid) != 0) return errno;
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
   return 0;

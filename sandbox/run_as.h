@@ -22,24 +22,17 @@ struct RunAs {
 // Looks a user up by name (or numeric id).
 absl::StatusOr<RunAs> LookUpUser(const std::string& name);
 
-// What the child does to itself between fork and exec, after it joined its containment:
+// What the child does to itself before exec (runtime/spawn.h), after it joined its containment:
 // a private /tmp (own mount namespace, a fresh tmpfs) when asked and allowed, no core
 // dumps, a bounded number of open files, then the run's user and no_new_privs (so no
-// setuid binary gives privileges back). Async-signal-safe.
+// setuid binary gives privileges back). Async-signal-safe; credentials change by raw
+// system calls (the child shares the agent's memory).
 struct ChildRestrictions {
   std::optional<RunAs> run_as;
   bool private_tmp = false;
   int64_t max_open_files = 0;  // 0: leave as is
 
   int Apply() const;  // 0 or an errno
-
-  // const: Boost.Process looks the hook up on the initializer as passed (a const member
-  // of the request), and silently skips a non-const one.
-  template <typename Launcher>
-  std::error_code on_exec_setup(Launcher&, const auto&, const auto&) const {
-    if (int error = Apply(); error != 0) return std::error_code(error, std::system_category());
-    return {};
-  }
 };
 
 }  // namespace runyard::sandbox
