@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,10 @@ std::vector<pid_t> ZombieChildren() {
 }
 
 int ReapOrphans() {
+  // Most rounds nothing has exited: one waitid() that leaves zombies in place says so,
+  // and the walk over every process in /proc (the idle agent's main CPU cost) is skipped.
+  siginfo_t exited{};
+  if (::waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT) != 0 || exited.si_pid == 0) return 0;
   int reaped = 0;
   for (pid_t pid : common::UnownedChildren(ZombieChildren())) {
     if (::waitpid(pid, nullptr, WNOHANG) == pid) ++reaped;
