@@ -39,6 +39,22 @@ absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(const runyar
   return response;
 }
 
+absl::StatusOr<runyard::v1::ReportResponse> GrpcRunReporter::Report(const runyard::v1::ReportRequest& request) {
+  if (server_lacks_report_) return RunReporter::Report(request);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  runyard::v1::ReportResponse response;
+  if (absl::Status s = FromGrpc(stub_->Report(&context, request, &response)); !s.ok()) {
+    if (!absl::IsUnimplemented(s)) return s;
+    server_lacks_report_ = true;
+    return RunReporter::Report(request);
+  }
+  for (int i = 0; i < response.applied() && i < request.items_size(); ++i) {
+    if (request.items(i).has_append()) appended_bytes_ += static_cast<int64_t>(request.items(i).append().data().size());
+  }
+  return response;
+}
+
 absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(const std::vector<std::string>& digests,
                                                                   common::CasDirectory& cache) {
   constexpr size_t kBatch = 512;

@@ -26,6 +26,9 @@ class GrpcRunReporter : public runtime::RunReporter {
   absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
       const runyard::v1::UpdateStatusRequest& request) override;
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override;
+  // One Report call; a server without it (UNIMPLEMENTED, an older version) gets a call
+  // per record from then on.
+  absl::StatusOr<runyard::v1::ReportResponse> Report(const runyard::v1::ReportRequest& request) override;
 
   // Bytes of run files the server took so far (for /metrics).
   int64_t appended_bytes() const { return appended_bytes_.load(); }
@@ -33,6 +36,7 @@ class GrpcRunReporter : public runtime::RunReporter {
  private:
   std::unique_ptr<runyard::v1::Agents::Stub> stub_;
   std::atomic<int64_t> appended_bytes_{0};
+  std::atomic<bool> server_lacks_report_{false};
 };
 
 // Blobs the node cache lacks, streamed from the server's blob store (many per call),

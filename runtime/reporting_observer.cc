@@ -1,6 +1,7 @@
 #include "runtime/reporting_observer.h"
 
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,10 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxAppendBytes = 1 << 20;  // one Append carries at most this
+// One Report carries at most this many records and bytes of file data (the server takes
+// messages of up to 4 MiB).
+constexpr int kMaxReportItems = 64;
+constexpr size_t kMaxReportBytes = 2 << 20;
 // How long one record may keep failing before the sender gives up and leaves the spool
 // for the next agent process to finish.
 constexpr auto kGiveUpAfter = std::chrono::minutes(15);
@@ -172,93 +177,168 @@ std::pair<SpoolRecord, int64_t> ReportingObserver::NextBatch(int64_t position) {
   return {std::move(batch), next};
 }
 
+ReportingObserver::PendingReport ReportingObserver::NextReport(int64_t position) {
+  PendingReport report;
+  size_t bytes = 0;
+  // A batch carries at most kMaxAppendBytes: one more always fits while this holds.
+  while (static_cast<int>(report.records.size()) < kMaxReportItems && bytes + kMaxAppendBytes <= kMaxReportBytes) {
+    const int64_t at = report.ends.empty() ? position : report.ends.back();
+    auto [record, next] = NextBatch(at);
+    if (next == at) break;  // nothing more (or unreadable)
+    bytes += record.payload.size();
+    report.records.push_back(std::move(record));
+    report.ends.push_back(next);
+  }
+  return report;
+}
+
 void ReportingObserver::SendLoop() {
   int64_t position = spool_->sent();
   int64_t rewound_at = -1;  // a gap is answered by sending everything again, once per place
+  // While reports keep failing (transiently): since when, how often, the backoff ceiling.
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
+  int attempts = 0;
+  auto ceiling = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstDelay);
   while (true) {
     {
       std::unique_lock lock(mutex_);
       changed_.wait(lock, [&] { return position < spool_->end() || stop_; });
       if (position >= spool_->end()) return;  // stopping with nothing left
     }
-    auto [record, next] = NextBatch(position);
-    if (next == position) {  // unreadable: nothing more can be sent
+    // Rebuilt after every failure: what piled up meanwhile goes in the same report.
+    PendingReport report = NextReport(position);
+    if (report.records.empty()) {  // unreadable: nothing more can be sent
       Log()->error("run {}: the upload spool is unreadable at {}", lease_.run_id(), position);
       break;
     }
-    const Sent sent = SendRecord(record);
-    if (sent == Sent::kGap && rewound_at != position) {
-      Log()->warn("run {}: the server lacks bytes of {} before {}: sending the run's files again",
-                  lease_.run_id(), record.path, record.offset);
-      rewound_at = position;
-      position = 0;
+    size_t applied = 0;
+    absl::Status failure;
+    const Sent sent = SendReport(report, &applied, &failure);
+    if (applied > 0) {
+      position = report.ends[applied - 1];
+      spool_->MarkSent(position);
+      if (attempts > 0) Log()->info("run {}: reports went through after {} attempts", lease_.run_id(), attempts + 1);
+      failing_since.reset();
+      attempts = 0;
+      ceiling = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstDelay);
+      std::lock_guard lock(mutex_);
+      changed_.notify_all();
+    }
+    if (sent == Sent::kDone) continue;
+    if (sent == Sent::kGap) {
+      const SpoolRecord& lacking = report.records[applied];
+      if (rewound_at != position) {
+        Log()->warn("run {}: the server lacks bytes of {} before {}: sending the run's files again",
+                    lease_.run_id(), lacking.path, lacking.offset);
+        rewound_at = position;
+        position = 0;
+      } else {  // a second gap at the same place: skip the record
+        position = report.ends[applied];
+        spool_->MarkSent(position);
+      }
       continue;
     }
-    if (sent == Sent::kLeaseLost || sent == Sent::kGaveUp) break;
-    position = next;
-    spool_->MarkSent(position);
-    std::lock_guard lock(mutex_);
-    changed_.notify_all();
+    if (sent == Sent::kLeaseLost) break;
+    // kRetry: a transient failure of record `applied`; back off, then send from there.
+    const std::string what = Describe(report.records[applied]);
+    if (!failing_since) failing_since = std::chrono::steady_clock::now();
+    ++attempts;
+    if (attempts == 1 || attempts % 10 == 0) {
+      Log()->warn("run {}: {} failed ({}); retrying (spooled on disk meanwhile)", lease_.run_id(), what,
+                  std::string(failure.message()));
+    }
+    std::unique_lock lock(mutex_);
+    if (std::chrono::steady_clock::now() - *failing_since > kGiveUpAfter || stop_) {
+      Log()->error("run {}: {} still failing: {}; left in the spool for the next agent start", lease_.run_id(),
+                   what, failure.ToString());
+      break;
+    }
+    changed_.wait_for(lock, Jittered(ceiling), [&] { return stop_; });
+    ceiling = std::min(ceiling * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxDelay));
   }
   std::lock_guard lock(mutex_);
   sender_stopped_ = true;
   changed_.notify_all();
 }
 
-ReportingObserver::Sent ReportingObserver::SendRecord(const SpoolRecord& record) {
-  if (record.kind == SpoolRecord::Kind::kFileBytes) {
-    runyard::v1::AppendRequest request;
-    *request.mutable_lease() = lease_;
-    request.set_path(record.path);
-    request.set_offset(record.offset);
-    request.set_data(record.payload);
-    request.set_truncate(record.truncate);
-    return Retry([&] { return reporter_->Append(request).status(); }, "append to " + record.path);
-  }
+std::string ReportingObserver::Describe(const SpoolRecord& record) {
+  if (record.kind != SpoolRecord::Kind::kStatus) return "append to " + record.path;
   runyard::v1::UpdateStatusRequest request;
-  if (!request.ParseFromString(record.payload)) return Sent::kDone;  // cannot happen: we wrote it
-  *request.mutable_lease() = lease_;
-  return Retry([&]() -> absl::Status {
-    absl::StatusOr<runyard::v1::UpdateStatusResponse> response = reporter_->UpdateStatus(request);
-    if (!response.ok()) return response.status();
-    if (response->cancel_requested()) cancel_->RequestCancel(CancelToken::Reason::kUserCancel);
-    return absl::OkStatus();
-  }, "status " + common::StatusName(request.status()));
+  request.ParseFromString(record.payload);
+  return "status " + common::StatusName(request.status());
 }
 
-ReportingObserver::Sent ReportingObserver::Retry(const std::function<absl::Status()>& call,
-                                                 const std::string& what) {
-  const auto began = std::chrono::steady_clock::now();
-  auto ceiling = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstDelay);
-  for (int attempt = 1;; ++attempt) {
-    absl::Status status = call();
-    if (status.ok()) {
-      if (attempt > 1) Log()->info("run {}: {} went through after {} attempts", lease_.run_id(), what, attempt);
-      return Sent::kDone;
+void ReportingObserver::AddItem(const SpoolRecord& record, runyard::v1::ReportRequest& request) {
+  runyard::v1::ReportItem* item = request.add_items();
+  if (record.kind == SpoolRecord::Kind::kStatus) {
+    runyard::v1::UpdateStatusRequest* status = item->mutable_status();
+    status->ParseFromString(record.payload);  // cannot fail: we wrote it
+    *status->mutable_lease() = lease_;
+    return;
+  }
+  runyard::v1::AppendRequest* append = item->mutable_append();
+  *append->mutable_lease() = lease_;
+  append->set_path(record.path);
+  append->set_offset(record.offset);
+  append->set_data(record.payload);
+  append->set_truncate(record.truncate);
+}
+
+ReportingObserver::Sent ReportingObserver::SendReport(const PendingReport& report, size_t* applied,
+                                                     absl::Status* failure) {
+  *applied = 0;
+  while (*applied < report.records.size()) {
+    runyard::v1::ReportRequest request;
+    for (size_t i = *applied; i < report.records.size(); ++i) AddItem(report.records[i], request);
+    absl::StatusOr<runyard::v1::ReportResponse> response = reporter_->Report(request);
+    absl::Status refused;
+    if (!response.ok()) {
+      refused = response.status();  // nothing is known to be applied
+    } else {
+      if (response->cancel_requested()) cancel_->RequestCancel(CancelToken::Reason::kUserCancel);
+      *applied += static_cast<size_t>(response->applied());
+      if (*applied >= report.records.size()) break;
+      refused = absl::Status(static_cast<absl::StatusCode>(response->error_code()), response->error_message());
+      if (refused.ok()) refused = absl::UnavailableError("the control plane applied part of a report and said nothing more");
     }
-    if (absl::IsOutOfRange(status)) return Sent::kGap;
-    if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) {
-      Log()->warn("run {}: {} refused: {}; stopping the run", lease_.run_id(), what, std::string(status.message()));
+    if (absl::IsOutOfRange(refused)) return Sent::kGap;
+    if (absl::IsFailedPrecondition(refused) || absl::IsNotFound(refused)) {
+      Log()->warn("run {}: {} refused: {}; stopping the run", lease_.run_id(), Describe(report.records[*applied]),
+                  std::string(refused.message()));
       cancel_->RequestCancel(CancelToken::Reason::kLeaseLost);
       return Sent::kLeaseLost;
     }
-    if (!IsTransient(status)) {
-      Log()->error("run {}: {} failed: {}; skipped", lease_.run_id(), what, status.ToString());
-      return Sent::kDone;  // the control plane will never take it; the rest still goes
+    if (IsTransient(refused)) {
+      *failure = refused;
+      return Sent::kRetry;
     }
-    if (attempt == 1 || attempt % 10 == 0) {
-      Log()->warn("run {}: {} failed ({}); retrying (spooled on disk meanwhile)", lease_.run_id(), what,
-                  std::string(status.message()));
-    }
-    std::unique_lock lock(mutex_);
-    if (std::chrono::steady_clock::now() - began > kGiveUpAfter || stop_) {
-      Log()->error("run {}: {} still failing: {}; left in the spool for the next agent start", lease_.run_id(),
-                   what, status.ToString());
-      return Sent::kGaveUp;
-    }
-    changed_.wait_for(lock, Jittered(ceiling), [&] { return stop_; });
-    ceiling = std::min(ceiling * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxDelay));
+    Log()->error("run {}: {} failed: {}; skipped", lease_.run_id(), Describe(report.records[*applied]),
+                 refused.ToString());
+    ++*applied;  // the control plane will never take it; the rest still goes
   }
+  return Sent::kDone;
+}
+
+absl::StatusOr<runyard::v1::ReportResponse> RunReporter::Report(const runyard::v1::ReportRequest& request) {
+  runyard::v1::ReportResponse response;
+  for (const runyard::v1::ReportItem& item : request.items()) {
+    absl::Status refused;
+    if (item.has_append()) {
+      refused = Append(item.append()).status();
+    } else {
+      absl::StatusOr<runyard::v1::UpdateStatusResponse> updated = UpdateStatus(item.status());
+      refused = updated.status();
+      if (updated.ok() && updated->cancel_requested()) response.set_cancel_requested(true);
+    }
+    if (!refused.ok()) {
+      if (response.applied() == 0) return refused;  // as the one call would have failed
+      response.set_error_code(static_cast<int32_t>(refused.code()));
+      response.set_error_message(std::string(refused.message()));
+      break;
+    }
+    response.set_applied(response.applied() + 1);
+  }
+  return response;
 }
 
 }  // namespace runyard::runtime

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/cancel_token.h"
@@ -27,6 +28,10 @@ class RunReporter {
       const runyard::v1::UpdateStatusRequest& request) = 0;
   virtual absl::StatusOr<runyard::v1::AppendResponse> Append(
       const runyard::v1::AppendRequest& request) = 0;
+  // Several records in one call (ReportRequest in services.proto). This default makes one
+  // Append or UpdateStatus call per item, which is all an in-process control plane needs.
+  // An error status means nothing was applied.
+  virtual absl::StatusOr<runyard::v1::ReportResponse> Report(const runyard::v1::ReportRequest& request);
 };
 
 // A RunObserver that reports under a lease. Everything (file bytes and statuses) is
@@ -60,17 +65,28 @@ class ReportingObserver : public RunObserver {
   std::function<void(std::string_view)> on_std_log;
 
  private:
-  enum class Sent { kDone, kLeaseLost, kGaveUp, kGap };
+  enum class Sent { kDone, kLeaseLost, kRetry, kGap };
 
   void Spool(const SpoolRecord& record);
   void SendLoop();
   // The record at `position`, with the contiguous bytes of the same file after it merged
   // in (up to one Append's worth); and the position after what was taken.
   std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
+  // What one Report sends: records from `position` (each one NextBatch), and the spool
+  // position after each.
+  struct PendingReport {
+    std::vector<SpoolRecord> records;
+    std::vector<int64_t> ends;
+  };
+  PendingReport NextReport(int64_t position);
   // A file range becomes the bytes it names (read from its source now).
   void ReadRange(SpoolRecord& record);
-  Sent SendRecord(const SpoolRecord& record);
-  Sent Retry(const std::function<absl::Status()>& call, const std::string& what);
+  // Sends the report once; `applied`: how many records, from the first, the control plane
+  // took (or refused for good: those are skipped and logged). kGap, kLeaseLost and kRetry
+  // (a transient failure, in `failure`) are about record `applied`.
+  Sent SendReport(const PendingReport& report, size_t* applied, absl::Status* failure);
+  void AddItem(const SpoolRecord& record, runyard::v1::ReportRequest& request);
+  static std::string Describe(const SpoolRecord& record);
 
   RunReporter* reporter_;
   runyard::v1::Lease lease_;

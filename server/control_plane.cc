@@ -394,6 +394,32 @@ absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(const runyard::
   return response;
 }
 
+runyard::v1::ReportResponse ControlPlane::Report(const runyard::v1::ReportRequest& request,
+                                                int64_t* appended_bytes) {
+  runyard::v1::ReportResponse response;
+  for (const runyard::v1::ReportItem& item : request.items()) {
+    absl::Status refused;
+    if (item.has_append()) {
+      absl::StatusOr<runyard::v1::AppendResponse> appended = Append(item.append());
+      refused = appended.status();
+      if (appended.ok() && appended_bytes != nullptr) *appended_bytes += static_cast<int64_t>(item.append().data().size());
+    } else if (item.has_status()) {
+      absl::StatusOr<runyard::v1::UpdateStatusResponse> updated = UpdateStatus(item.status());
+      refused = updated.status();
+      if (updated.ok() && updated->cancel_requested()) response.set_cancel_requested(true);
+    } else {
+      refused = absl::InvalidArgumentError("a report item must hold an append or a status");
+    }
+    if (!refused.ok()) {
+      response.set_error_code(static_cast<int32_t>(refused.code()));  // absl and gRPC share the codes
+      response.set_error_message(std::string(refused.message()));
+      break;
+    }
+    response.set_applied(response.applied() + 1);
+  }
+  return response;
+}
+
 absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& run_id,
                                                              const std::string& holder) {
   std::lock_guard lock(mutex_);

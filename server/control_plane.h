@@ -60,6 +60,9 @@ class ControlPlane {
   absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
       const runyard::v1::UpdateStatusRequest& request);
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request);
+  // Appends and statuses in order, each as Append / UpdateStatus, until one is refused
+  // (ReportRequest in services.proto). `appended_bytes`: bytes of the appends applied.
+  runyard::v1::ReportResponse Report(const runyard::v1::ReportRequest& request, int64_t* appended_bytes = nullptr);
   // The agents of `pool` (every pool when empty) with their state, runs and capabilities;
   // offline ones only with `include_offline` (states: AgentState in services.proto).
   // Defined in server/agent_listing.cc.

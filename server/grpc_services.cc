@@ -283,4 +283,12 @@ grpc::Status AgentsService::Append(grpc::ServerContext*, const runyard::v1::Appe
   return status;
 }
 
+grpc::Status AgentsService::Report(grpc::ServerContext*, const runyard::v1::ReportRequest* request,
+                                   runyard::v1::ReportResponse* response) {
+  int64_t appended = 0;
+  *response = plane_->Report(*request, &appended);
+  appended_bytes_ += appended;
+  return grpc::Status::OK;
+}
+
 }  // namespace runyard::server

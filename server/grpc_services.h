@@ -74,6 +74,8 @@ class AgentsService final : public runyard::v1::Agents::Service {
                             runyard::v1::UpdateStatusResponse*) override;
   grpc::Status Append(grpc::ServerContext*, const runyard::v1::AppendRequest*,
                       runyard::v1::AppendResponse*) override;
+  grpc::Status Report(grpc::ServerContext*, const runyard::v1::ReportRequest*,
+                      runyard::v1::ReportResponse*) override;
 
   // Bytes of run files agents appended so far (for /metrics).
   int64_t appended_bytes() const { return appended_bytes_.load(); }

@@ -373,5 +373,98 @@ TEST(SpoolingObserverTest, RefusedLeaseCancelsTheRun) {
   EXPECT_TRUE(cancel.requested());
 }
 
+// Takes Report calls as the server does (each item as its own call would be), counts
+// those that applied something, and can refuse the rest of one report after some items.
+class ReportCountingControlPlane : public FakeControlPlane {
+ public:
+  absl::StatusOr<runyard::v1::ReportResponse> Report(const runyard::v1::ReportRequest& request) override {
+    int cut_after = -1;
+    {
+      std::lock_guard lock(report_mutex_);
+      std::swap(cut_after, cut_next_after_);
+    }
+    runyard::v1::ReportRequest taken;
+    for (int i = 0; i < request.items_size() && (cut_after < 0 || i < cut_after); ++i) *taken.add_items() = request.items(i);
+    absl::StatusOr<runyard::v1::ReportResponse> response = RunReporter::Report(taken);
+    if (response.ok() && cut_after >= 0 && cut_after < request.items_size()) {
+      response->set_error_code(static_cast<int>(absl::StatusCode::kUnavailable));
+      response->set_error_message("connection reset mid-report");
+    }
+    std::lock_guard lock(report_mutex_);
+    if (response.ok() && response->applied() > 0) {
+      ++reports_applied_;
+      largest_report_ = std::max(largest_report_, response->applied());
+    }
+    return response;
+  }
+  // The next report is refused (transiently) after its first `items` items.
+  void CutNextReportAfter(int items) {
+    std::lock_guard lock(report_mutex_);
+    cut_next_after_ = items;
+  }
+  int reports_applied() {
+    std::lock_guard lock(report_mutex_);
+    return reports_applied_;
+  }
+  int largest_report() {
+    std::lock_guard lock(report_mutex_);
+    return largest_report_;
+  }
+
+ private:
+  std::mutex report_mutex_;
+  int cut_next_after_ = -1;
+  int reports_applied_ = 0;
+  int largest_report_ = 0;
+};
+
+// Lines of two files, interleaved (so no two neighbouring records merge into one append),
+// between RUNNING and COMPLETED: 2 + 2 * lines records.
+void SpoolInterleaved(ReportingObserver& observer, int lines, std::string& a, std::string& b) {
+  observer.OnStatus(runyard::v1::RUNNING);
+  for (int i = 0; i < lines; ++i) {
+    const std::string line = "line " + std::to_string(i) + "\n";
+    observer.OnFileBytes("logs/a.txt", static_cast<int64_t>(a.size()), line, false);
+    a += line;
+    observer.OnFileBytes("logs/b.txt", static_cast<int64_t>(b.size()), line, false);
+    b += line;
+  }
+}
+
+TEST(SpoolingObserverTest, WhatWaitsInTheSpoolGoesInFewReports) {
+  ReportCountingControlPlane server;
+  server.SetDown(true);  // everything waits in the spool first
+  CancelToken cancel;
+  ReportingObserver observer(&server, TestLease(), &cancel);
+  std::string a, b;
+  SpoolInterleaved(observer, 20, a, b);
+  server.WaitForCalls(1);
+  server.SetDown(false);
+  observer.OnFinished(Completed());
+  EXPECT_EQ(server.File("logs/a.txt"), a);
+  EXPECT_EQ(server.File("logs/b.txt"), b);
+  EXPECT_EQ(server.statuses(), (std::vector<runyard::v1::RunStatus>{runyard::v1::RUNNING, runyard::v1::COMPLETED}));
+  // 42 records: one report took the 41 that waited (the last may follow on its own).
+  EXPECT_LE(server.reports_applied(), 2);
+  EXPECT_GE(server.largest_report(), 41);
+}
+
+TEST(SpoolingObserverTest, AReportCutShortResumesAfterWhatWasTakenWithNoDuplicate) {
+  ReportCountingControlPlane server;
+  server.SetDown(true);
+  CancelToken cancel;
+  ReportingObserver observer(&server, TestLease(), &cancel);
+  std::string a, b;
+  SpoolInterleaved(observer, 20, a, b);
+  server.WaitForCalls(1);
+  server.CutNextReportAfter(7);  // RUNNING and 6 lines taken, then the connection "drops"
+  server.SetDown(false);
+  observer.OnFinished(Completed());
+  EXPECT_EQ(server.File("logs/a.txt"), a);
+  EXPECT_EQ(server.File("logs/b.txt"), b);
+  EXPECT_EQ(server.statuses(), (std::vector<runyard::v1::RunStatus>{runyard::v1::RUNNING, runyard::v1::COMPLETED}));
+  EXPECT_GE(server.reports_applied(), 2);
+}
+
 }  // namespace
 }  // namespace runyard::runtime
