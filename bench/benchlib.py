@@ -183,3 +183,14 @@ def aim(value, limit, unit, below=True):
     sign = "<" if below else "≥"
     sep = "" if unit == "×" else " "
     return f"{value:.3g}{sep}{unit} (aim: {sign} {limit:g}{sep}{unit}: {'met' if ok else 'NOT met'})"
+
+
+def settle_page_cache():
+    """Writes back what is dirty and, as root, drops the clean page cache, so that every
+    measured write starts from the same memory state (see log_bench's docstring)."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1")
+    except OSError:
+        pass

@@ -44,8 +44,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (RUNYARD, TABLE_HEADER, cli, machine, start_agent, start_server, stop,  # noqa: E402
-                      wait_until, write_result)
+from benchlib import (RUNYARD, TABLE_HEADER, cli, machine, settle_page_cache, start_agent, start_server,  # noqa: E402
+                      stop, wait_until, write_result)
 
 PYTHON = "/usr/bin/python3"
 
@@ -134,16 +134,6 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         return self.peak
-
-
-def settle_page_cache():
-    """Writes back what is dirty and, as root, drops the clean page cache (see the docstring)."""
-    os.sync()
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("1")
-    except OSError:
-        pass
 
 
 def make_memory_cgroup():

@@ -51,8 +51,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (PYTHON, TABLE_HEADER, bench_env, cli, machine, row, start_agent,  # noqa: E402
-                      start_server, stop, wait_until, write_result, write_source)
+from benchlib import (PYTHON, TABLE_HEADER, bench_env, cli, machine, row, settle_page_cache,  # noqa: E402
+                      start_agent, start_server, stop, wait_until, write_result, write_source)
 
 WRITER = r'''
 import json, os, random, time
@@ -82,16 +82,6 @@ os.rename(path + ".tmp", path)
 '''
 
 TERMINAL = ("Completed", "Failed", "Canceled")
-
-
-def settle_page_cache():
-    """Writes back what is dirty and, as root, drops the clean page cache (as log_bench)."""
-    os.sync()
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("1")
-    except OSError:
-        pass
 
 
 def read_result(path, timeout=600):
