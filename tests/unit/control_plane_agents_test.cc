@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/control_plane.h"
+#include "tests/unit/control_plane_fixture.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::server {
@@ -29,40 +30,9 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
+using test_support::BackgroundPoll;
 
 constexpr auto kLostAfter = std::chrono::seconds(60);
-
-// A Poll on its own thread; WaitUntilWaiting() returns once it is registered as a waiter.
-class BackgroundPoll {
- public:
-  BackgroundPoll(ControlPlane* plane, runyard::v1::PollRequest request) : waiting_future_(waiting_.get_future()) {
-    thread_ = std::thread([this, plane, request] {
-      response_ = plane->Poll(request, [this] {
-        if (!announced_) {
-          announced_ = true;
-          waiting_.set_value();
-        }
-        return false;
-      });
-      if (!announced_) waiting_.set_value();  // failed before it waited
-    });
-  }
-  ~BackgroundPoll() {
-    if (thread_.joinable()) thread_.join();
-  }
-  void WaitUntilWaiting() { waiting_future_.wait(); }
-  absl::StatusOr<runyard::v1::PollResponse> Join() {
-    thread_.join();
-    return response_;
-  }
-
- private:
-  std::promise<void> waiting_;
-  std::future<void> waiting_future_;
-  bool announced_ = false;
-  absl::StatusOr<runyard::v1::PollResponse> response_;
-  std::thread thread_;
-};
 
 class ControlPlaneAgentsTest : public ::testing::Test {
  protected:

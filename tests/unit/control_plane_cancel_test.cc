@@ -1,0 +1,233 @@
+// Tests for server/control_plane.h: cancel (queued, assigned, running; delivered through
+// polls and status replies), runs of lost agents, and the lease reaper. The fixture is in
+// control_plane_fixture.h.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "tests/unit/control_plane_fixture.h"
+
+namespace runyard::server {
+namespace {
+
+namespace fs = std::filesystem;
+using runyard::v1::RunStatus;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using test_support::BackgroundPoll;
+using test_support::ControlPlaneTest;
+using test_support::History;
+
+// ------------------------------------------------------------------ cancel
+
+TEST_F(ControlPlaneTest, CancelOfAQueuedRunCancelsItAtOnce) {
+  const std::string run_id = SubmitRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(run_id);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), runyard::v1::CANCELED);
+  EXPECT_EQ(run->error().code(), "Canceled");
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::CANCELED));
+}
+
+TEST_F(ControlPlaneTest, CanceledQueuedRunIsNotHandedOut) {
+  const std::string agent = RegisterAgent();
+  ASSERT_TRUE(Plane().Cancel(SubmitRun()).ok());
+  EXPECT_EQ(Poll(agent, 1, 0)->assignments_size(), 0);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnAssignedButUnstartedRunFencesTheHolder) {
+  runyard::v1::Lease lease = AssignedRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::CANCELED);
+  EXPECT_EQ(Report(lease, runyard::v1::PREPARING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, CancelOfARunningRunRequestsCancel) {
+  runyard::v1::Lease lease = RunningRun();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->status(), runyard::v1::CANCEL_REQUESTED);
+}
+
+TEST_F(ControlPlaneTest, HolderLearnsOfTheCancelInItsNextPoll) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 1000, {lease});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+  EXPECT_THAT(response->lost_run_ids(), IsEmpty());
+}
+
+TEST_F(ControlPlaneTest, WaitingHolderIsWokenByTheCancel) {
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  BackgroundPoll poll(&Plane(), PollRequest(agent, 0, 5000, {lease}));
+  poll.WaitUntilWaiting();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+}
+
+TEST_F(ControlPlaneTest, UpdateStatusTellsTheHolderACancelWasRequested) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::UpdateStatusResponse> response =
+      Report(lease, runyard::v1::FINALIZING);
+  ASSERT_TRUE(response.ok());
+  EXPECT_TRUE(response->cancel_requested());
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCEL_REQUESTED)
+      << "a non-terminal report must not hide the pending cancel";
+}
+
+TEST_F(ControlPlaneTest, HolderEndsACancelRequestedRunAsCanceled) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  ASSERT_TRUE(Report(lease, runyard::v1::CANCELED).ok());
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCELED);
+}
+
+TEST_F(ControlPlaneTest, CancelIsIdempotent) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().Cancel(lease.run_id()).ok());
+  absl::StatusOr<runyard::v1::Run> again = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status(), runyard::v1::CANCEL_REQUESTED);
+  const std::vector<RunStatus> history = History(*again);
+  EXPECT_EQ(std::count(history.begin(), history.end(), runyard::v1::CANCEL_REQUESTED), 1);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnEndedRunChangesNothing) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Cancel(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::COMPLETED);
+}
+
+TEST_F(ControlPlaneTest, CancelOfAnUnknownRunIsNotFound) {
+  EXPECT_EQ(Plane().Cancel("run_nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// ------------------------------------------------------------------ lost holders
+
+TEST_F(ControlPlaneTest, FailLostRunEndsARunningRunWithAgentLost) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Plane().FailLostRun(lease.run_id(), "its process died").ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::FAILED);
+  EXPECT_EQ(run->error().code(), "AgentLost");
+  EXPECT_EQ(run->error().message(), "its process died");
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, FailLostRunLeavesAnEndedRunAlone) {
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_TRUE(Report(lease, runyard::v1::COMPLETED).ok());
+  ASSERT_TRUE(Plane().FailLostRun(lease.run_id(), "too late").ok());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::COMPLETED);
+  EXPECT_TRUE(run->error().code().empty());
+}
+
+TEST_F(ControlPlaneTest, FailLostRunOfAnUnknownRunIsNotFound) {
+  EXPECT_EQ(Plane().FailLostRun("run_nope", "x").code(), absl::StatusCode::kNotFound);
+}
+
+// ------------------------------------------------------------------ lease reaper
+
+ControlPlaneOptions ShortLeases(std::chrono::milliseconds agent_lost_after) {
+  ControlPlaneOptions options;
+  options.lease_duration = std::chrono::milliseconds(200);
+  options.agent_lost_after = agent_lost_after;
+  options.max_poll_wait = std::chrono::seconds(5);
+  return options;
+}
+
+TEST_F(ControlPlaneTest, RunOfASilentAgentBecomesNotRespondingThenFailsWithAgentLost) {
+  Plane(ShortLeases(std::chrono::milliseconds(200)));
+  runyard::v1::Lease lease = RunningRun();
+  Plane().StartLeaseReaper();
+
+  ASSERT_TRUE(WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::FAILED; }))
+      << "still " << StatusOf(lease.run_id());
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->error().code(), "AgentLost");
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::RUNNING,
+                          runyard::v1::NOT_RESPONDING, runyard::v1::FAILED));
+}
+
+TEST_F(ControlPlaneTest, AgentThatComesBackResumesItsNotRespondingRun) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  Plane().StartLeaseReaper();
+  ASSERT_TRUE(
+      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->lost_run_ids(), IsEmpty());
+  // Read from the history: with 200 ms leases the reaper may already have struck again.
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  const std::vector<RunStatus> history = History(*run);
+  const auto silent = std::find(history.begin(), history.end(), runyard::v1::NOT_RESPONDING);
+  ASSERT_NE(silent, history.end());
+  ASSERT_NE(silent + 1, history.end()) << "nothing happened after NotResponding";
+  EXPECT_EQ(*(silent + 1), runyard::v1::RUNNING);
+}
+
+TEST_F(ControlPlaneTest, RunHandedOutButNeverStartedIsQueuedAgain) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  runyard::v1::Lease first = AssignedRun();  // the agent never reports: it vanished
+  const std::string other_agent = RegisterAgent();
+  Plane().StartLeaseReaper();
+
+  // The reaper clears the expired lease and dispatches the run to whoever waits next.
+  BackgroundPoll poll(&Plane(), PollRequest(other_agent, 1, 5000));
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok());
+  ASSERT_EQ(response->assignments_size(), 1) << "the run was not queued again";
+  const runyard::v1::Lease& second = response->assignments(0).lease();
+  EXPECT_EQ(second.run_id(), first.run_id());
+  EXPECT_GT(second.fencing_token(), first.fencing_token());
+  EXPECT_EQ(Report(first, runyard::v1::PREPARING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A cancel asked while the agent is silent must survive the reaper and reach the agent
+// when it comes back.
+TEST_F(ControlPlaneTest, CancelRequestedWhileTheAgentIsSilentIsDeliveredWhenItComesBack) {
+  Plane(ShortLeases(std::chrono::seconds(30)));
+  std::string agent;
+  runyard::v1::Lease lease = RunningRun(&agent);
+  Plane().StartLeaseReaper();
+  ASSERT_TRUE(
+      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+  ASSERT_EQ(Plane().Cancel(lease.run_id())->status(), runyard::v1::CANCEL_REQUESTED);
+
+  // Give the (1 s period) reaper two passes to get it wrong; it ends early if it does.
+  WaitForStatus(
+      lease.run_id(), [](RunStatus s) { return s != runyard::v1::CANCEL_REQUESTED; },
+      std::chrono::milliseconds(2500));
+
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
+  ASSERT_TRUE(response.ok());
+  EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
+  EXPECT_NE(StatusOf(lease.run_id()), runyard::v1::RUNNING);
+}
+
+}  // namespace
+}  // namespace runyard::server
