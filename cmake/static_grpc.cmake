@@ -5,7 +5,7 @@
 # The CLI starts once per command, so every submit paid it. Debian ships the static
 # archives next to the shared ones; the packages' CMake configs name only the shared ones,
 # so this points each imported target at its archive instead. Targets without an archive
-# stay shared; OpenSSL, zlib and the rest stay shared (a handful of libraries).
+# stay shared; zlib, c-ares, re2 and the rest stay shared (a handful of libraries).
 option(RUNYARD_STATIC_GRPC "Link gRPC, protobuf and Abseil statically (faster start-up)" ON)
 
 function(runyard_use_static_grpc)

@@ -1,58 +1,55 @@
 #include "common/digest.h"
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include <fstream>
-#include <memory>
 
 namespace runyard::common {
 namespace {
 
-std::string ToHex(const unsigned char* data, unsigned int size) {
+std::string ToHex(const uint8_t* data, size_t size) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
+  for (size_t i = 0; i < size; ++i) {
     out.push_back(kHex[data[i] >> 4]);
     out.push_back(kHex[data[i] & 0xf]);
   }
   return out;
 }
 
-using EvpContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
-
-EvpContext NewSha256() {
-  EvpContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  return ctx;
+// Ends `ctx` (pass a copy when the caller's stream must go on).
+std::string Finish(sha256_ctx& ctx) {
+  uint8_t digest[SHA256_DIGEST_SIZE];
+  sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
+  return ToHex(digest, SHA256_DIGEST_SIZE);
 }
 
-std::string Finish(EVP_MD_CTX* ctx) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(ctx, digest, &size);
-  return ToHex(digest, size);
+void Feed(sha256_ctx& ctx, std::string_view bytes) {
+  sha256_update(&ctx, bytes.size(), reinterpret_cast<const uint8_t*>(bytes.data()));
 }
 
 }  // namespace
 
 std::string Sha256Hex(std::string_view bytes) {
-  EvpContext ctx = NewSha256();
-  EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
-  return Finish(ctx.get());
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  Feed(ctx, bytes);
+  return Finish(ctx);
 }
 
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError("cannot open " + path.string());
-  EvpContext ctx = NewSha256();
+  sha256_ctx ctx;
+  sha256_init(&ctx);
   std::string buffer(1 << 16, '\0');
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+    Feed(ctx, std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
   }
   if (in.bad()) return absl::DataLossError("read error on " + path.string());
-  return Finish(ctx.get());
+  return Finish(ctx);
 }
 
 bool IsValidDigest(std::string_view digest) {
@@ -67,19 +64,14 @@ bool IsValidDigest(std::string_view digest) {
 
 namespace runyard::common {
 
-StreamingSha256::StreamingSha256() : ctx_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
-}
-StreamingSha256::~StreamingSha256() { EVP_MD_CTX_free(ctx_); }
+StreamingSha256::StreamingSha256() : ctx_(new sha256_ctx) { sha256_init(ctx_); }
+StreamingSha256::~StreamingSha256() { delete ctx_; }
 
-void StreamingSha256::Update(std::string_view bytes) {
-  EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
-}
+void StreamingSha256::Update(std::string_view bytes) { Feed(*ctx_, bytes); }
 
 std::string StreamingSha256::HexSoFar() const {
-  EvpContext copy(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_MD_CTX_copy_ex(copy.get(), ctx_);
-  return Finish(copy.get());
+  sha256_ctx copy = *ctx_;  // a plain struct: copying it forks the stream
+  return Finish(copy);
 }
 
 absl::StatusOr<std::string> Sha256FilePrefix(const std::filesystem::path& path, int64_t length) {

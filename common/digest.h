@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 
-struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
+struct sha256_ctx;  // nettle's state, kept out of this header
 
 namespace runyard::common {
 
@@ -34,7 +34,7 @@ class StreamingSha256 {
   std::string HexSoFar() const;
 
  private:
-  ::evp_md_ctx_st* ctx_;
+  ::sha256_ctx* ctx_;
 };
 
 // SHA-256 of the first `length` bytes of a file.

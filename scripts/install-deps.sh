@@ -9,7 +9,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libarchive-dev libspdlog-dev libboost1.81-dev libboost-filesystem1.81-dev
-  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libssl-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev nettle-dev
   libgtest-dev libgmock-dev libsystemd-dev
   # Packaging and operating: .deb files, unit checks, parsing /metrics in tests.
   dpkg-dev fakeroot systemd python3-prometheus-client
