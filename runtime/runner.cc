@@ -161,7 +161,11 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
                                  snapshot->fetched.bytes, " bytes) in ", snapshot->fetch_time.count(),
                                  " ms, ", snapshot->blobs + 1 - snapshot->fetched.blobs,
                                  " from the node cache; materialized in ", snapshot->materialize_time.count(),
-                                 " ms", snapshot->overlay ? " (overlay on hardlinks)" : " (copies)"));
+                                 " ms", snapshot->overlay ? " (overlay on hardlinks)" : " (copies)",
+                                 snapshot->overlay_failure.empty()
+                                     ? ""
+                                     : "; the overlay mount failed, so later runs of this process copy: " +
+                                           snapshot->overlay_failure));
     snapshot_pins = std::move(snapshot->pins);
     snapshot_mount = std::move(snapshot->mount);
   }

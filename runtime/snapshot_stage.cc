@@ -1,5 +1,9 @@
 #include "runtime/snapshot_stage.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -17,12 +21,33 @@ std::chrono::milliseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
 }
 
+// Set when an overlay mount failed in this process: later runs go straight to copies.
+std::atomic<bool> overlay_failed_here{false};
+
+bool SameFilesystem(const std::filesystem::path& a, const std::filesystem::path& b) {
+  struct stat first {}, second {};
+  return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 && first.st_dev == second.st_dev;
+}
+
+// In auto mode the overlay is simply tried on the run's own folders, with copies as the
+// fallback: a probe mount in a scratch folder first cost every local run (a new CLI
+// process each time) a dozen mount, mkdir and rmdir calls. Its lower layer is hardlinks
+// into the cache, so the cache and the run must share a filesystem.
+bool OverlayWorthTrying(Materialization materialization, const std::filesystem::path& cache_root,
+                        const std::filesystem::path& run_root) {
+  if (materialization == Materialization::kOverlay) return true;
+  return materialization == Materialization::kAuto && ::geteuid() == 0 && !overlay_failed_here.load() &&
+         SameFilesystem(cache_root, run_root);
+}
+
 absl::StatusOr<std::string> ReadBlob(const common::CasDirectory& cas, const std::string& digest) {
   absl::StatusOr<std::string> bytes = common::ReadWholeFile(cas.PathOf(digest));
   if (!bytes.ok()) return absl::NotFoundError("blob " + digest + " is not in the cache");
   return bytes;
 }
 }  // namespace
+
+void ForgetOverlayFailure() { overlay_failed_here.store(false); }
 
 absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, BlobCache& cache,
                                                BlobSource& source, const Workspace& workspace,
@@ -56,10 +81,8 @@ absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, B
   report.fetch_time = Since(fetch_start);
 
   const auto materialize_start = Clock::now();
-  const bool overlay = materialization == Materialization::kOverlay ||
-                       (materialization == Materialization::kAuto && OverlaySupported(workspace.root.parent_path()));
   absl::StatusOr<MaterializeStats> written;
-  if (overlay) {
+  if (OverlayWorthTrying(materialization, cache.cas().root(), workspace.root)) {
     const std::filesystem::path lower = workspace.root / "snapshot";
     const std::filesystem::path upper = workspace.root / "overlay" / "upper";
     const std::filesystem::path work = workspace.root / "overlay" / "work";
@@ -68,10 +91,20 @@ absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, B
     written = LinkTree(*manifest, cache.cas(), lower);
     if (!written.ok()) return written.status();
     absl::StatusOr<std::unique_ptr<OverlayMount>> mount = OverlayMount::Mount(lower, upper, work, workspace.working_dir);
-    if (!mount.ok()) return absl::InternalError(std::string(mount.status().message()));
-    report.mount = std::move(*mount);
-    report.overlay = true;
-  } else {
+    if (mount.ok()) {
+      report.mount = std::move(*mount);
+      report.overlay = true;
+    } else if (materialization == Materialization::kOverlay) {
+      return absl::InternalError(std::string(mount.status().message()));
+    } else {
+      overlay_failed_here.store(true);
+      report.overlay_failure = std::string(mount.status().message());
+      // The unmounted lower tree is hardlinks into the cache: a run must never find it.
+      std::filesystem::remove_all(lower, ec);
+      std::filesystem::remove_all(workspace.root / "overlay", ec);
+    }
+  }
+  if (!report.overlay) {
     written = Materialize(*manifest, cache.cas(), workspace.working_dir);
     if (!written.ok()) return written.status();
   }

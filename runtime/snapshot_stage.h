@@ -26,10 +26,15 @@ struct SnapshotReport {
   std::chrono::milliseconds fetch_time{0};
   std::chrono::milliseconds materialize_time{0};
   bool overlay = false;
+  std::string overlay_failure;  // why auto mode fell back to copies, when it did
   // The run's blobs stay pinned in the cache, and its overlay mounted, while these live.
   std::unique_ptr<BlobCache::Pins> pins;
   std::unique_ptr<OverlayMount> mount;
 };
+
+// In kAuto an overlay that fails to mount falls back to copies, and later calls in this
+// process copy straight away; this forgets that (tests).
+void ForgetOverlayFailure();
 
 // Manifest by id, then the blobs the cache lacks, then the tree into `dest`. A manifest
 // or tree refused as hostile is FailedPrecondition (the run's SnapshotRejected); a blob

@@ -393,5 +393,66 @@ TEST_F(PrepareSnapshotTest, BlobsStayPinnedWhileTheReportLives) {
   EXPECT_EQ(ReadFile(workspace_.working_dir / "b"), std::string(1000, 'b'));
 }
 
+// A run folder on an overlay mount of its own. Overlayfs cannot be another overlay's upper
+// layer, so the overlay of the auto mode fails there: the run gets copies instead.
+class OverlayFallbackTest : public PrepareSnapshotTest {
+ protected:
+  void SetUp() override {
+    if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+    const fs::path outer = tmp_.path() / "outer";
+    for (const char* name : {"lower", "upper", "work", "merged"}) fs::create_directories(outer / name);
+    auto mounted = OverlayMount::Mount(outer / "lower", outer / "upper", outer / "work", outer / "merged");
+    ASSERT_TRUE(mounted.ok()) << mounted.status();
+    outer_mount_ = std::move(*mounted);
+    workspace_.root = outer / "merged" / "runs" / "run_1";
+    workspace_.working_dir = workspace_.root / "wd";
+    fs::create_directories(workspace_.working_dir);
+    ForgetOverlayFailure();
+  }
+  void TearDown() override {
+    ForgetOverlayFailure();
+    std::error_code ec;
+    fs::remove_all(tmp_.path() / "outer" / "merged", ec);
+    outer_mount_.reset();
+  }
+
+  std::unique_ptr<OverlayMount> outer_mount_;
+};
+
+TEST_F(OverlayFallbackTest, FailedMountFallsBackToCopiesAndLeavesNoLinksIntoTheCache) {
+  BlobCache cache_beside_the_run(tmp_.path() / "outer" / "merged" / "cache", 0);  // same filesystem: links work
+  const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
+  absl::StatusOr<SnapshotReport> report =
+      PrepareSnapshot(id, cache_beside_the_run, source_, workspace_, Materialization::kAuto);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->overlay);
+  EXPECT_THAT(report->overlay_failure, HasSubstr("overlay mount on"));
+  EXPECT_EQ(ReadFile(workspace_.working_dir / "train.py"), "print()\n");
+  struct stat copied {};
+  ASSERT_EQ(::stat((workspace_.working_dir / "train.py").c_str(), &copied), 0);
+  EXPECT_EQ(copied.st_nlink, 1u);  // a copy, not a link to the cache blob
+  // The lower tree (hardlinks into the cache) is gone: the run cannot write through it.
+  EXPECT_FALSE(fs::exists(workspace_.root / "snapshot"));
+  EXPECT_FALSE(fs::exists(workspace_.root / "overlay"));
+
+  // Later runs of this process copy at once, with nothing more to report.
+  fs::remove_all(workspace_.working_dir);
+  fs::create_directories(workspace_.working_dir);
+  absl::StatusOr<SnapshotReport> again =
+      PrepareSnapshot(id, cache_beside_the_run, source_, workspace_, Materialization::kAuto);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->overlay);
+  EXPECT_TRUE(again->overlay_failure.empty());
+}
+
+TEST_F(OverlayFallbackTest, CacheOnAnotherFilesystemGetsCopiesWithoutTryingAnOverlay) {
+  const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
+  absl::StatusOr<SnapshotReport> report = PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
+  ASSERT_TRUE(report.ok()) << report.status();  // hardlinks across filesystems would fail
+  EXPECT_FALSE(report->overlay);
+  EXPECT_TRUE(report->overlay_failure.empty());
+  EXPECT_EQ(ReadFile(workspace_.working_dir / "train.py"), "print()\n");
+}
+
 }  // namespace
 }  // namespace runyard::runtime
