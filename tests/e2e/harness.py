@@ -274,6 +274,21 @@ def find_processes(needle, in_environ=True, in_cmdline=False):
     return found
 
 
+def unmount_below(folder):
+    """Lazily unmounts everything mounted below `folder`, deepest first (a SIGKILLed agent
+    leaves its runs' overlays and read-only binds; rmtree cannot remove those). Returns how many."""
+    prefix = os.path.realpath(folder) + "/"
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(prefix):
+                points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    return len(points)
+
+
 def kill_processes(needle, in_cmdline=False):
     """SIGKILLs every live process carrying `needle`, until none is left (bounded)."""
     deadline = time.monotonic() + 10
@@ -559,4 +574,7 @@ class RunyardTestCase(unittest.TestCase):
         if os.environ.get("RUNYARD_E2E_KEEP"):
             log("kept %s" % self.tmp)
         else:
+            unmounted = unmount_below(self.tmp)
+            if unmounted:
+                log("unmounted %d overlay/bind mounts a killed agent left under %s" % (unmounted, self.tmp))
             shutil.rmtree(self.tmp, ignore_errors=True)
