@@ -6,20 +6,14 @@
 
 namespace runyard::cli {
 
-absl::Status WriteSnapshotArchive(RunBackend& backend, const std::string& snapshot_id,
-                                  const std::filesystem::path& out) {
-  std::string manifest_bytes;
-  if (absl::Status read = backend.ReadBlob(snapshot_id, [&](std::string_view bytes) { manifest_bytes.append(bytes); });
-      !read.ok()) {
-    return read;
-  }
-  absl::StatusOr<runyard::v1::SnapshotManifest> manifest = common::ParseManifest(manifest_bytes);
-  if (!manifest.ok()) return manifest.status();
+namespace {
 
-  const std::filesystem::path partial = out.string() + ".part";
+// The archive of `manifest` at `partial`, blob by blob.
+absl::Status WriteArchive(RunBackend& backend, const runyard::v1::SnapshotManifest& manifest,
+                          const std::filesystem::path& partial) {
   absl::StatusOr<std::unique_ptr<TarGzWriter>> writer = TarGzWriter::Create(partial);
   if (!writer.ok()) return writer.status();
-  for (const auto& entry : manifest->entries()) {
+  for (const auto& entry : manifest.entries()) {
     if (entry.directory()) {
       if (absl::Status added = (*writer)->AddFolder(entry.path(), entry.mode()); !added.ok()) return added;
       continue;
@@ -35,8 +29,27 @@ absl::Status WriteSnapshotArchive(RunBackend& backend, const std::string& snapsh
     if (written != entry.size()) return absl::DataLossError("blob of " + entry.path() + " has the wrong size");
     if (!wrote.ok()) return wrote;
   }
-  if (absl::Status finished = (*writer)->Finish(); !finished.ok()) return finished;
+  return (*writer)->Finish();
+}
+
+}  // namespace
+
+absl::Status WriteSnapshotArchive(RunBackend& backend, const std::string& snapshot_id,
+                                  const std::filesystem::path& out) {
+  std::string manifest_bytes;
+  if (absl::Status read = backend.ReadBlob(snapshot_id, [&](std::string_view bytes) { manifest_bytes.append(bytes); });
+      !read.ok()) {
+    return read;
+  }
+  absl::StatusOr<runyard::v1::SnapshotManifest> manifest = common::ParseManifest(manifest_bytes);
+  if (!manifest.ok()) return manifest.status();
+
+  const std::filesystem::path partial = out.string() + ".part";
   std::error_code ec;
+  if (absl::Status written = WriteArchive(backend, *manifest, partial); !written.ok()) {
+    std::filesystem::remove(partial, ec);  // no half archive left behind
+    return written;
+  }
   std::filesystem::rename(partial, out, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot write ", out.string(), ": ", ec.message()));
   return absl::OkStatus();

@@ -66,6 +66,7 @@ TarGzWriter::~TarGzWriter() {
 }
 
 absl::Status TarGzWriter::Put(std::string_view bytes) {
+  if (gz_ == nullptr) return absl::FailedPreconditionError(path_ + " is already finished");
   if (bytes.empty()) return absl::OkStatus();
   if (gzwrite(static_cast<gzFile>(gz_), bytes.data(), static_cast<unsigned>(bytes.size())) !=
       static_cast<int>(bytes.size())) {

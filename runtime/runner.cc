@@ -164,7 +164,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
                                  " ms", snapshot->overlay ? " (overlay on hardlinks)" : " (copies)",
                                  snapshot->overlay_failure.empty()
                                      ? ""
-                                     : "; the overlay mount failed, so later runs of this process copy: " +
+                                     : "; no overlay: " +
                                            snapshot->overlay_failure));
     snapshot_pins = std::move(snapshot->pins);
     snapshot_mount = std::move(snapshot->mount);

@@ -40,6 +40,42 @@ bool OverlayWorthTrying(Materialization materialization, const std::filesystem::
          SameFilesystem(cache_root, run_root);
 }
 
+// The tree as hardlinks into the cache under <run>/snapshot, and an overlay of it on the
+// working directory. On success the report holds the mount and `written` the tree's
+// figures. A failed mount turns the overlay off for the rest of this process (the node
+// cannot mount); a failed link (another mount of the same disk, too many links) does not.
+absl::Status TryOverlay(const runyard::v1::SnapshotManifest& manifest, BlobCache& cache, const Workspace& workspace,
+                        SnapshotReport& report, absl::StatusOr<MaterializeStats>& written) {
+  const std::filesystem::path lower = workspace.root / "snapshot";
+  const std::filesystem::path upper = workspace.root / "overlay" / "upper";
+  const std::filesystem::path work = workspace.root / "overlay" / "work";
+  std::error_code ec;
+  for (const auto& dir : {lower, upper, work}) std::filesystem::create_directories(dir, ec);
+  absl::StatusOr<MaterializeStats> linked = LinkTree(manifest, cache.cas(), lower);
+  if (!linked.ok()) return linked.status();
+  absl::StatusOr<std::unique_ptr<OverlayMount>> mount = OverlayMount::Mount(lower, upper, work, workspace.working_dir);
+  if (!mount.ok()) {
+    overlay_failed_here.store(true);
+    return absl::InternalError(std::string(mount.status().message()));
+  }
+  report.mount = std::move(*mount);
+  report.overlay = true;
+  written = std::move(linked);
+  return absl::OkStatus();
+}
+
+absl::Status RemoveOverlayFolders(const Workspace& workspace) {
+  std::error_code ec;
+  for (const char* name : {"snapshot", "overlay"}) {
+    std::filesystem::remove_all(workspace.root / name, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot remove ", (workspace.root / name).string(),
+                                              " after the overlay failed: ", ec.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadBlob(const common::CasDirectory& cas, const std::string& digest) {
   absl::StatusOr<std::string> bytes = common::ReadWholeFile(cas.PathOf(digest));
   if (!bytes.ok()) return absl::NotFoundError("blob " + digest + " is not in the cache");
@@ -83,25 +119,12 @@ absl::StatusOr<SnapshotReport> PrepareSnapshot(const std::string& snapshot_id, B
   const auto materialize_start = Clock::now();
   absl::StatusOr<MaterializeStats> written;
   if (OverlayWorthTrying(materialization, cache.cas().root(), workspace.root)) {
-    const std::filesystem::path lower = workspace.root / "snapshot";
-    const std::filesystem::path upper = workspace.root / "overlay" / "upper";
-    const std::filesystem::path work = workspace.root / "overlay" / "work";
-    std::error_code ec;
-    for (const auto& dir : {lower, upper, work}) std::filesystem::create_directories(dir, ec);
-    written = LinkTree(*manifest, cache.cas(), lower);
-    if (!written.ok()) return written.status();
-    absl::StatusOr<std::unique_ptr<OverlayMount>> mount = OverlayMount::Mount(lower, upper, work, workspace.working_dir);
-    if (mount.ok()) {
-      report.mount = std::move(*mount);
-      report.overlay = true;
-    } else if (materialization == Materialization::kOverlay) {
-      return absl::InternalError(std::string(mount.status().message()));
-    } else {
-      overlay_failed_here.store(true);
-      report.overlay_failure = std::string(mount.status().message());
-      // The unmounted lower tree is hardlinks into the cache: a run must never find it.
-      std::filesystem::remove_all(lower, ec);
-      std::filesystem::remove_all(workspace.root / "overlay", ec);
+    absl::Status tried = TryOverlay(*manifest, cache, workspace, report, written);
+    if (!tried.ok() && materialization == Materialization::kOverlay) return tried;
+    if (!tried.ok()) {
+      report.overlay_failure = std::string(tried.message());
+      // The lower tree is hardlinks into the cache: a run must never find it unmounted.
+      if (absl::Status removed = RemoveOverlayFolders(workspace); !removed.ok()) return removed;
     }
   }
   if (!report.overlay) {

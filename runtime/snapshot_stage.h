@@ -32,8 +32,8 @@ struct SnapshotReport {
   std::unique_ptr<OverlayMount> mount;
 };
 
-// In kAuto an overlay that fails to mount falls back to copies, and later calls in this
-// process copy straight away; this forgets that (tests).
+// In kAuto an overlay that fails to mount or link falls back to copies; after a failed
+// mount, later calls in this process copy straight away. This forgets that (tests).
 void ForgetOverlayFailure();
 
 // Manifest by id, then the blobs the cache lacks, then the tree into `dest`. A manifest

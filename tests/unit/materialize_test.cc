@@ -4,10 +4,13 @@
 #include "runtime/materialize.h"
 
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -443,6 +446,31 @@ TEST_F(OverlayFallbackTest, FailedMountFallsBackToCopiesAndLeavesNoLinksIntoTheC
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(again->overlay);
   EXPECT_TRUE(again->overlay_failure.empty());
+}
+
+TEST_F(OverlayFallbackTest, LinksRefusedAcrossBindMountsFallBackToCopiesEveryTime) {
+  // The run folder is a bind mount of another folder on the cache's disk: the same device,
+  // yet link(2) across the two mounts fails with EXDEV.
+  const fs::path real = tmp_.path() / "real-runs";
+  const fs::path bound = tmp_.path() / "bound-runs";
+  fs::create_directories(real);
+  fs::create_directories(bound);
+  ASSERT_EQ(::mount(real.c_str(), bound.c_str(), nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+  workspace_.root = bound / "run_1";
+  workspace_.working_dir = workspace_.root / "wd";
+  fs::create_directories(workspace_.working_dir);
+  const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
+  for (int run = 0; run < 2; ++run) {  // a link failure does not turn the overlay off
+    absl::StatusOr<SnapshotReport> report = PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_FALSE(report->overlay);
+    EXPECT_THAT(report->overlay_failure, HasSubstr("link")) << "run " << run;
+    EXPECT_EQ(ReadFile(workspace_.working_dir / "train.py"), "print()\n");
+    EXPECT_FALSE(fs::exists(workspace_.root / "snapshot"));
+    fs::remove_all(workspace_.working_dir);
+    fs::create_directories(workspace_.working_dir);
+  }
+  ::umount2(bound.c_str(), MNT_DETACH);
 }
 
 TEST_F(OverlayFallbackTest, CacheOnAnotherFilesystemGetsCopiesWithoutTryingAnOverlay) {

@@ -142,6 +142,14 @@ TEST_F(TarGzWriterTest, RefusesMoreOrFewerBytesThanAnnounced) {
   EXPECT_EQ((*writer)->Finish().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(TarGzWriterTest, NothingMoreAfterFinish) {
+  auto writer = TarGzWriter::Create(archive());
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  EXPECT_EQ((*writer)->Finish().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*writer)->AddFolder("late", 0755).code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(TarGzWriterTest, NamesTheFileItCannotCreate) {
   const fs::path nowhere = temp_.path() / "missing" / "out.tar.gz";
   auto writer = TarGzWriter::Create(nowhere);
