@@ -4,25 +4,16 @@
 
 #include <fstream>
 
+#include "absl/strings/escaping.h"
+
 namespace runyard::common {
 namespace {
-
-std::string ToHex(const uint8_t* data, size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 0xf]);
-  }
-  return out;
-}
 
 // Ends `ctx` (pass a copy when the caller's stream must go on).
 std::string Finish(sha256_ctx& ctx) {
   uint8_t digest[SHA256_DIGEST_SIZE];
   sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
-  return ToHex(digest, SHA256_DIGEST_SIZE);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), SHA256_DIGEST_SIZE));
 }
 
 void Feed(sha256_ctx& ctx, std::string_view bytes) {

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+
 namespace runyard::common {
 
 std::string RandomHex(int bytes) {
@@ -19,13 +21,7 @@ std::string RandomHex(int bytes) {
     if (got < 0) throw std::runtime_error("getrandom failed");
     filled += static_cast<size_t>(got);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : raw) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
 }
 
 std::string NewRunId() { return "run-" + RandomHex(4); }

@@ -1,18 +1,15 @@
 #include "runtime/overlay.h"
 
 #include <sys/mount.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <vector>
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
 
 namespace runyard::runtime {
 namespace fs = std::filesystem;
@@ -71,27 +68,6 @@ int UnmountAllBelow(const fs::path& folder) {
     if (::umount2(point.c_str(), MNT_DETACH) == 0) ++unmounted;
   }
   return unmounted;
-}
-
-bool OverlaySupported(const fs::path& scratch_parent) {
-  static std::once_flag once;
-  static bool supported = false;
-  std::call_once(once, [&] {
-    if (::geteuid() != 0) return;
-    const fs::path scratch = scratch_parent / (".overlay-probe-" + common::RandomHex(4));
-    std::error_code ec;
-    for (const char* name : {"lower", "upper", "work", "merged"}) fs::create_directories(scratch / name, ec);
-    {
-      std::ofstream(scratch / "lower" / "probe") << "probe";
-    }
-    auto mount = OverlayMount::Mount(scratch / "lower", scratch / "upper", scratch / "work", scratch / "merged");
-    if (mount.ok()) {
-      supported = fs::exists(scratch / "merged" / "probe", ec);
-      mount->reset();
-    }
-    fs::remove_all(scratch, ec);
-  });
-  return supported;
 }
 
 }  // namespace runyard::runtime

@@ -32,10 +32,6 @@ class OverlayMount {
   std::filesystem::path target_;
 };
 
-// Whether overlay mounts work here (tried once per process, in a scratch folder under
-// `scratch_parent`).
-bool OverlaySupported(const std::filesystem::path& scratch_parent);
-
 // Unmounts whatever a crashed earlier process left mounted on `target` (no error if none).
 void UnmountStale(const std::filesystem::path& target);
 

@@ -24,6 +24,7 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/overlay_probe.h"
 #include "tests/unit/scoped_temp_dir.h"
 #include "runtime/blob_cache.h"
 #include "runtime/snapshot_stage.h"
@@ -401,7 +402,7 @@ TEST_F(PrepareSnapshotTest, BlobsStayPinnedWhileTheReportLives) {
 class OverlayFallbackTest : public PrepareSnapshotTest {
  protected:
   void SetUp() override {
-    if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+    if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
     const fs::path outer = tmp_.path() / "outer";
     for (const char* name : {"lower", "upper", "work", "merged"}) fs::create_directories(outer / name);
     auto mounted = OverlayMount::Mount(outer / "lower", outer / "upper", outer / "work", outer / "merged");

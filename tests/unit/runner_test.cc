@@ -19,6 +19,7 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/overlay_probe.h"
 #include "tests/unit/scoped_temp_dir.h"
 #include "cli/snapshot_builder.h"
 #include "common/cas_directory.h"
@@ -491,7 +492,7 @@ TEST_F(RunnerTest, CopyMaterializationGivesTheScriptItsOwnFiles) {
 }
 
 TEST_F(RunnerTest, OverlayRunLeavesWhatItWroteInTheWorkingDirectoryAndTheCacheAlone) {
-  if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
   materialization_ = Materialization::kOverlay;
   WriteSource("data.txt", "original\n");
   WriteSource("keep.txt", "untouched\n");
@@ -514,7 +515,7 @@ TEST_F(RunnerTest, OverlayRunLeavesWhatItWroteInTheWorkingDirectoryAndTheCacheAl
 }
 
 TEST_F(RunnerTest, OverlayRunCannotChangeTheCacheThroughTheLowerLayer) {
-  if (!OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
   materialization_ = Materialization::kOverlay;
   WriteSource("data.txt", "original\n");
   RecordingObserver observer;
