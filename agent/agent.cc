@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "agent/capabilities.h"
 #include "agent/pid_file.h"
-#include "common/grpc_channel.h"
 #include "common/logging.h"
 #include "common/service_notify.h"
 #include "common/snapshot_manifest.h"
@@ -23,6 +22,8 @@ auto Log() { return common::Logger("agent"); }
 
 // The longest a poll may wait on the server; shorter when leases are short.
 constexpr int kMaxPollWaitMs = 15000;
+// After a poll that failed (not one we cut short), the next one waits this long.
+constexpr std::chrono::milliseconds kPollRetryDelay{1000};
 
 std::string HostName() {
   char name[256] = {};
@@ -32,17 +33,18 @@ std::string HostName() {
 
 }  // namespace
 
-Agent::Agent(AgentConfig config)
+Agent::Agent(AgentConfig config, AgentDependencies dependencies)
     : config_(std::move(config)),
-      channel_(common::ServerChannel(config_.server)),
-      stub_(runyard::v1::Agents::NewStub(channel_)),
-      reporter_(channel_),
-      blob_source_(channel_),
+      dependencies_(std::move(dependencies)),
+      link_(*dependencies_.link),
+      clock_(*dependencies_.clock),
       cache_(config_.work_dir / "cas", config_.cache_max_bytes),
       environments_(config_.work_dir / "envs", config_.env_cache_max_bytes) {
   observability_ = std::make_unique<AgentObservability>(
-      config_, AgentGauges{[this] { return LastServerContact(); }, [this] { return ActiveRuns(); },
-                           [this] { return draining(); }, [this] { return reporter_.appended_bytes(); }});
+      config_,
+      AgentGauges{[this] { return LastServerContact(); }, [this] { return ActiveRuns(); },
+                  [this] { return draining(); }, [this] { return link_.uploaded_bytes(); }},
+      clock_);
 }
 
 Agent::~Agent() { JoinFinishedSlots(); }
@@ -54,7 +56,7 @@ void Agent::Shutdown() {
   Log()->info("shutting down: stopping {} run(s)", slots_.size());
   common::NotifyStopping("stopping " + std::to_string(slots_.size()) + " run(s)");
   for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
-  if (poll_in_flight_) poll_in_flight_->TryCancel();
+  if (poll_in_flight_) poll_in_flight_->Cancel();
   wake_.notify_all();
 }
 
@@ -62,14 +64,14 @@ void Agent::Drain() {
   std::lock_guard lock(mutex_);
   if (draining_ || shutting_down_) return;
   draining_ = true;
-  drain_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(config_.drain_timeout_seconds);
+  drain_deadline_ = clock_.SteadyNow() + std::chrono::seconds(config_.drain_timeout_seconds);
   Log()->info("draining: taking no new run; {} running run(s) may go on for up to {} s, then they are canceled",
               slots_.size(), config_.drain_timeout_seconds);
   common::NotifyStopping("draining: " + std::to_string(slots_.size()) + " run(s) active");
   // The poll in flight is cut short so the server hears of the drain now (and an idle
   // agent exits at once); a run handed to us in that instant is put back in the queue by
   // the server when it sees the poll was canceled.
-  if (poll_in_flight_) poll_in_flight_->TryCancel();
+  if (poll_in_flight_) poll_in_flight_->Cancel();
   wake_.notify_all();
 }
 
@@ -83,7 +85,12 @@ bool Agent::draining() {
   return draining_;
 }
 
-void Agent::ServerAnswered() { last_contact_ = std::chrono::steady_clock::now(); }
+bool Agent::stopping() {
+  std::lock_guard lock(mutex_);
+  return shutting_down_ || draining_;
+}
+
+void Agent::ServerAnswered() { last_contact_ = clock_.SteadyNow(); }
 
 void Agent::ReportStatusToSystemdLocked() {
   const size_t busy = std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return !slot.second->done; });
@@ -99,55 +106,57 @@ void Agent::FeedWatchdogWhileServerAnswers() {
   watchdog_ = std::thread([this, interval] {
     std::unique_lock lock(mutex_);
     while (!shutting_down_) {
-      if (std::chrono::steady_clock::now() - last_contact_.load() < interval) common::NotifyWatchdog();
+      if (clock_.SteadyNow() - last_contact_.load() < interval) common::NotifyWatchdog();
       wake_.wait_for(lock, interval / 4);
     }
   });
 }
 
-void Agent::WaitBeforeRetry(std::chrono::milliseconds delay) {
+void Agent::PauseBeforeRetry(std::chrono::milliseconds delay) {
+  if (dependencies_.pause_before_retry) {
+    dependencies_.pause_before_retry(delay);
+    return;
+  }
   std::unique_lock lock(mutex_);
-  wake_.wait_for(lock, delay, [this] { return shutting_down_; });
+  wake_.wait_for(lock, delay, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutting_down_; });
+}
+
+runyard::v1::RegisterRequest Agent::RegistrationRequest(const runyard::v1::Capabilities& capabilities) const {
+  runyard::v1::RegisterRequest request;
+  request.set_name(config_.name.empty() ? HostName() : config_.name);
+  request.set_pool(config_.pool);
+  request.set_slots(config_.slots);
+  request.set_hostname(HostName());
+  request.set_version("0.1.0");
+  *request.mutable_capabilities() = capabilities;
+  return request;
 }
 
 bool Agent::Register() {
-  auto delay = std::chrono::milliseconds(200);
+  RegisterBackoff backoff;
   // Measured once, not on every retry: nvidia-smi alone may take seconds.
-  const runyard::v1::Capabilities capabilities = ProbeCapabilities(config_.labels);
-  while (true) {
-    {
-      std::lock_guard lock(mutex_);
-      if (shutting_down_ || draining_) return false;
-    }
-    runyard::v1::RegisterRequest request;
-    request.set_name(config_.name.empty() ? HostName() : config_.name);
-    request.set_pool(config_.pool);
-    request.set_slots(config_.slots);
-    request.set_hostname(HostName());
-    request.set_version("0.1.0");
-    *request.mutable_capabilities() = capabilities;
-    runyard::v1::RegisterResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status status = stub_->Register(&context, request, &response);
-    if (status.ok()) {
+  const runyard::v1::Capabilities capabilities = ProbeCapabilities(config_.labels, *dependencies_.commands);
+  const runyard::v1::RegisterRequest request = RegistrationRequest(capabilities);
+  while (!stopping()) {
+    absl::StatusOr<runyard::v1::RegisterResponse> response = link_.Register(request);
+    if (response.ok()) {
       ServerAnswered();
-      agent_id_ = response.agent_id();
+      agent_id_ = response->agent_id();
       // Poll (= heartbeat) well within the lease, so a healthy agent never looks lost.
-      poll_wait_ms_ = std::clamp(response.lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
+      poll_wait_ms_ = std::clamp(response->lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
       Log()->info("registered with {} as {} (pool '{}', {} slot(s); {} CPU(s), {} memory, {} GPU(s))",
                   config_.server, agent_id_, config_.pool, config_.slots, capabilities.cpus(),
                   common::HumanBytes(capabilities.memory_bytes()), capabilities.gpus_size());
       return true;
     }
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
-      Log()->critical("server refused registration: {}", status.error_message());
+    if (absl::IsInvalidArgument(response.status())) {
+      Log()->critical("server refused registration: {}", std::string(response.status().message()));
       return false;
     }
-    Log()->warn("cannot reach {} ({}); retrying", config_.server, status.error_message());
-    WaitBeforeRetry(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    Log()->warn("cannot reach {} ({}); retrying", config_.server, std::string(response.status().message()));
+    PauseBeforeRetry(backoff.Next());
   }
+  return false;
 }
 
 void Agent::JoinFinishedSlots() {
@@ -166,55 +175,66 @@ void Agent::JoinFinishedSlots() {
   for (auto& slot : finished) slot->thread.join();
 }
 
+std::optional<runyard::v1::PollRequest> Agent::NextPollLocked() {
+  if (shutting_down_) return std::nullopt;
+  int wait_ms = poll_wait_ms_;
+  if (draining_) {
+    if (slots_.empty()) return std::nullopt;  // drained
+    const auto left = drain_deadline_ - clock_.SteadyNow();
+    if (left <= std::chrono::milliseconds(0)) {
+      Log()->warn("drain timeout ({} s) reached: canceling {} run(s)", config_.drain_timeout_seconds, slots_.size());
+      for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
+      shutting_down_ = true;
+      return std::nullopt;
+    }
+    wait_ms = static_cast<int>(std::min<int64_t>(
+        wait_ms, std::chrono::duration_cast<std::chrono::milliseconds>(left).count() + 1));
+  }
+  runyard::v1::PollRequest request;
+  request.set_agent_id(agent_id_);
+  request.set_draining(draining_);
+  request.set_free_slots(draining_ ? 0 : config_.slots - static_cast<int>(slots_.size()));
+  request.set_wait_ms(wait_ms);
+  for (const auto& [run_id, slot] : slots_) *request.add_held() = slot->lease;
+  return request;
+}
+
 bool Agent::PollOnce() {
   JoinFinishedSlots();
-  runyard::v1::PollRequest request;
-  grpc::ClientContext context;
+  std::unique_ptr<PendingPoll> poll;
   {
     std::lock_guard lock(mutex_);
-    if (shutting_down_) return false;
-    int wait_ms = poll_wait_ms_;
-    if (draining_) {
-      if (slots_.empty()) return false;  // drained
-      const auto left = drain_deadline_ - std::chrono::steady_clock::now();
-      if (left <= std::chrono::milliseconds(0)) {
-        Log()->warn("drain timeout ({} s) reached: canceling {} run(s)", config_.drain_timeout_seconds, slots_.size());
-        for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
-        shutting_down_ = true;
-        return false;
-      }
-      wait_ms = static_cast<int>(std::min<int64_t>(
-          wait_ms, std::chrono::duration_cast<std::chrono::milliseconds>(left).count() + 1));
-    }
-    request.set_agent_id(agent_id_);
-    request.set_draining(draining_);
-    request.set_free_slots(draining_ ? 0 : config_.slots - static_cast<int>(slots_.size()));
-    request.set_wait_ms(wait_ms);
-    for (const auto& [run_id, slot] : slots_) *request.add_held() = slot->lease;
-    poll_in_flight_ = &context;
+    std::optional<runyard::v1::PollRequest> request = NextPollLocked();
+    if (!request) return false;
+    poll = link_.StartPoll(*request);
+    poll_in_flight_ = poll.get();
     // With no free slot the server cannot hand us a run, so cutting this poll short when
     // a slot frees up loses nothing.
-    poll_can_be_interrupted_ = request.free_slots() == 0;
+    poll_can_be_interrupted_ = request->free_slots() == 0;
   }
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(poll_wait_ms_ + 10000));
-  runyard::v1::PollResponse response;
-  grpc::Status status = stub_->Poll(&context, request, &response);
+  absl::StatusOr<runyard::v1::PollResponse> response = poll->Wait();
   {
     std::lock_guard lock(mutex_);
     poll_in_flight_ = nullptr;
   }
-  if (status.ok()) ServerAnswered();
-  if (!status.ok()) {
-    if (status.error_code() == grpc::StatusCode::CANCELLED) return true;  // we cut it short
-    if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-      Log()->warn("server does not know this agent ({}); registering again", status.error_message());
+  if (!response.ok()) {
+    if (absl::IsCancelled(response.status())) return true;  // we cut it short
+    if (absl::IsNotFound(response.status())) {
+      Log()->warn("server does not know this agent ({}); registering again",
+                  std::string(response.status().message()));
       return Register();
     }
-    Log()->warn("poll failed: {}; retrying", status.error_message());
-    WaitBeforeRetry(std::chrono::seconds(1));
+    Log()->warn("poll failed: {}; retrying", std::string(response.status().message()));
+    PauseBeforeRetry(kPollRetryDelay);
     return true;
   }
+  ServerAnswered();
   std::lock_guard lock(mutex_);
+  ApplyPollResponseLocked(*response);
+  return true;
+}
+
+void Agent::ApplyPollResponseLocked(const runyard::v1::PollResponse& response) {
   for (const auto& run_id : response.cancel_run_ids()) {
     if (auto it = slots_.find(run_id); it != slots_.end()) {
       Log()->info("run {}: cancel requested", run_id);
@@ -227,12 +247,11 @@ bool Agent::PollOnce() {
       it->second->cancel.RequestCancel(runtime::CancelToken::Reason::kLeaseLost);
     }
   }
-  for (const auto& assignment : response.assignments()) StartRun(assignment);
+  for (const auto& assignment : response.assignments()) StartRunLocked(assignment);
   ReportStatusToSystemdLocked();
-  return true;
 }
 
-void Agent::StartRun(const runyard::v1::Assignment& assignment) {
+void Agent::StartRunLocked(const runyard::v1::Assignment& assignment) {
   const std::string& run_id = assignment.lease().run_id();
   if (slots_.contains(run_id)) return;
   auto slot = std::make_unique<Slot>();
@@ -246,7 +265,7 @@ void Agent::StartRun(const runyard::v1::Assignment& assignment) {
 
 void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
   {
-    runtime::ReportingObserver observer(&reporter_, slot->lease, &slot->cancel,
+    runtime::ReportingObserver observer(&link_.reporter(), slot->lease, &slot->cancel,
                                         config_.work_dir / "spool" / slot->lease.run_id());
     runtime::RunnerOptions options;
     options.work_dir = config_.work_dir;
@@ -254,6 +273,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.cache = &cache_;
     options.environments = &environments_;
     options.environment_settings = EnvironmentSettingsOf(config_);
+    options.environment_settings.commands = dependencies_.commands;
     options.containment = containment_.get();
     options.pids_limit = config_.pids_limit;
     options.journal = journal_.get();
@@ -266,7 +286,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
                               : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                                               : runtime::Materialization::kAuto;
-    runtime::Runner runner(options, &blob_source_, &observer);
+    runtime::Runner runner(options, &link_.blobs(), &observer);
     runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
     Log()->info("run {}: ended {}", slot->lease.run_id(),
                 outcome.error.code().empty() ? "Completed" : outcome.error.code());
@@ -275,7 +295,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
   std::lock_guard lock(mutex_);
   slot->done = true;
   ReportStatusToSystemdLocked();
-  if (poll_in_flight_ && poll_can_be_interrupted_) poll_in_flight_->TryCancel();
+  if (poll_in_flight_ && poll_can_be_interrupted_) poll_in_flight_->Cancel();
   wake_.notify_all();
 }
 
@@ -346,6 +366,15 @@ bool Agent::SetUpRunIsolation() {
   return true;
 }
 
+void Agent::WaitForRunsToEnd() {
+  while (true) {
+    JoinFinishedSlots();
+    std::unique_lock lock(mutex_);
+    if (slots_.empty()) return;
+    wake_.wait(lock);
+  }
+}
+
 int Agent::Run() {
   absl::StatusOr<std::unique_ptr<AgentPidFile>> claim = AgentPidFile::Claim(config_.work_dir);
   if (!claim.ok()) {
@@ -359,7 +388,8 @@ int Agent::Run() {
   }
   if (!SetUpRunIsolation()) return 1;
   // Before the unmount below: a run left running may still have its overlay mounted.
-  salvage_ = std::make_unique<runtime::UploadSalvage>(&reporter_, config_.work_dir / "spool", config_.work_dir / "runs");
+  salvage_ =
+      std::make_unique<runtime::UploadSalvage>(&link_.reporter(), config_.work_dir / "spool", config_.work_dir / "runs");
   if (const int left = salvage_->Start(); left > 0) {
     Log()->warn("finishing the upload of {} run(s) left by an agent that did not stop cleanly", left);
   }
@@ -367,19 +397,13 @@ int Agent::Run() {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());
   }
-  if (!Register()) return shutting_down_ || draining() ? 0 : 1;
+  if (!Register()) return stopping() ? 0 : 1;
   common::NotifyReady(absl::StrCat("registered with ", config_.server, " as ", agent_id_, "; pool '", config_.pool,
                                    "', ", config_.slots, " slot(s)"));
   FeedWatchdogWhileServerAnswers();
   while (PollOnce()) {
   }
-  // Shutting down: wait for the runs to stop.
-  while (true) {
-    JoinFinishedSlots();
-    std::unique_lock lock(mutex_);
-    if (slots_.empty()) break;
-    wake_.wait(lock);
-  }
+  WaitForRunsToEnd();
   {
     std::lock_guard lock(mutex_);
     shutting_down_ = true;  // ends the watchdog thread

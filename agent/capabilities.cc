@@ -11,7 +11,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "agent/bounded_command.h"
 #include "common/logging.h"
 #include "common/read_file.h"
 
@@ -203,10 +202,12 @@ int AffinityCpus() {
 
 }  // namespace
 
-GpuProbe ProbeGpus(std::chrono::milliseconds timeout) {
+GpuProbe ProbeGpus(common::CommandRunner& commands, std::chrono::milliseconds timeout) {
   GpuProbe probe;
-  absl::StatusOr<BoundedCommandResult> ran = RunBoundedCommand(
-      {"nvidia-smi", "--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader,nounits"}, timeout);
+  common::HelperCommand nvidia_smi;
+  nvidia_smi.argv = {"nvidia-smi", "--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader,nounits"};
+  nvidia_smi.timeout = timeout;  // it can hang with its driver
+  absl::StatusOr<common::HelperCommandResult> ran = commands.Run(nvidia_smi);
   if (absl::IsNotFound(ran.status())) return probe;  // no NVIDIA driver tools: no GPUs
   if (!ran.ok()) {
     probe.warning = absl::StrCat("cannot run nvidia-smi: ", ran.status().message());
@@ -223,7 +224,8 @@ GpuProbe ProbeGpus(std::chrono::milliseconds timeout) {
   return probe;
 }
 
-runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::string>& labels) {
+runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::string>& labels,
+                                            common::CommandRunner& commands) {
   runyard::v1::Capabilities capabilities;
   const std::string mountinfo = common::ReadFileOrEmpty("/proc/self/mountinfo");
   const std::string own = common::ReadFileOrEmpty("/proc/self/cgroup");
@@ -238,7 +240,7 @@ runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::str
   }
   capabilities.set_memory_bytes(memory);
 
-  GpuProbe gpus = ProbeGpus();
+  GpuProbe gpus = ProbeGpus(commands);
   if (!gpus.warning.empty()) Log()->warn("reporting no GPUs: {}", gpus.warning);
   for (auto& gpu : gpus.gpus) *capabilities.add_gpus() = std::move(gpu);
 

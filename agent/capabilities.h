@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/helper_command.h"
 #include "runyard/v1/services.pb.h"
 
 namespace runyard::agent {
@@ -53,11 +54,12 @@ struct GpuProbe {
   std::vector<runyard::v1::Gpu> gpus;
   std::string warning;  // why nvidia-smi gave no answer; empty when it is simply not there
 };
-// nvidia-smi on PATH, bounded by `timeout`. Missing: no GPUs, no warning.
-GpuProbe ProbeGpus(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// nvidia-smi on PATH, run by `commands` and bounded by `timeout`. Missing: no GPUs, no warning.
+GpuProbe ProbeGpus(common::CommandRunner& commands, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Everything together, with `labels` from the agent's config; a GPU probe's warning is
 // logged as one line.
-runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::string>& labels);
+runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::string>& labels,
+                                            common::CommandRunner& commands);
 
 }  // namespace runyard::agent

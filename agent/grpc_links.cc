@@ -5,16 +5,60 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/status_macros.h"
 
 namespace runyard::agent {
 namespace fs = std::filesystem;
 namespace {
 constexpr auto kCallTimeout = std::chrono::seconds(30);
+constexpr auto kRegisterTimeout = std::chrono::seconds(10);
+// A poll may be held by the server for its wait_ms; this much more is the network's.
+constexpr auto kPollDeadlineBeyondWait = std::chrono::seconds(10);
 
-void SetDeadline(grpc::ClientContext* context) {
-  context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+// gRPC deadlines are real time (not the agent's injected clock): they bound real calls.
+void SetDeadline(grpc::ClientContext* context, std::chrono::milliseconds timeout = kCallTimeout) {
+  context->set_deadline(std::chrono::system_clock::now() + timeout);
 }
+
+class GrpcPendingPoll final : public PendingPoll {
+ public:
+  GrpcPendingPoll(runyard::v1::Agents::Stub* stub, runyard::v1::PollRequest request)
+      : stub_(stub), request_(std::move(request)) {
+    SetDeadline(&context_, std::chrono::milliseconds(request_.wait_ms()) + kPollDeadlineBeyondWait);
+  }
+
+  absl::StatusOr<runyard::v1::PollResponse> Wait() override {
+    runyard::v1::PollResponse response;
+    RETURN_IF_ERROR(FromGrpc(stub_->Poll(&context_, request_, &response)));
+    return response;
+  }
+
+  // A cancel before the call starts is kept by the context and ends the call at its start.
+  void Cancel() override { context_.TryCancel(); }
+
+ private:
+  runyard::v1::Agents::Stub* stub_;
+  runyard::v1::PollRequest request_;
+  grpc::ClientContext context_;
+};
+
 }  // namespace
+
+GrpcControlPlaneLink::GrpcControlPlaneLink(std::shared_ptr<grpc::Channel> channel)
+    : stub_(runyard::v1::Agents::NewStub(channel)), reporter_(channel), blobs_(channel) {}
+
+absl::StatusOr<runyard::v1::RegisterResponse> GrpcControlPlaneLink::Register(
+    const runyard::v1::RegisterRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kRegisterTimeout);
+  runyard::v1::RegisterResponse response;
+  RETURN_IF_ERROR(FromGrpc(stub_->Register(&context, request, &response)));
+  return response;
+}
+
+std::unique_ptr<PendingPoll> GrpcControlPlaneLink::StartPoll(const runyard::v1::PollRequest& request) {
+  return std::make_unique<GrpcPendingPoll>(stub_.get(), request);
+}
 
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -26,7 +70,7 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> GrpcRunReporter::UpdateStatus(
   grpc::ClientContext context;
   SetDeadline(&context);
   runyard::v1::UpdateStatusResponse response;
-  if (absl::Status s = FromGrpc(stub_->UpdateStatus(&context, request, &response)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->UpdateStatus(&context, request, &response)));
   return response;
 }
 
@@ -34,7 +78,7 @@ absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(const runyar
   grpc::ClientContext context;
   SetDeadline(&context);
   runyard::v1::AppendResponse response;
-  if (absl::Status s = FromGrpc(stub_->Append(&context, request, &response)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->Append(&context, request, &response)));
   appended_bytes_ += static_cast<int64_t>(request.data().size());
   return response;
 }
@@ -147,10 +191,10 @@ absl::Status GrpcBlobSource::FetchBatch(const std::vector<std::string>& digests,
   if (failure.ok()) failure = finish_current();
   if (!failure.ok()) {
     context.TryCancel();
-    (void)reader->Finish();
+    (void)reader->Finish();  // canceled: its status says only that; `failure` says why
     return failure;
   }
-  if (absl::Status s = FromGrpc(reader->Finish()); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(reader->Finish()));
   if (next != digests.size()) return absl::DataLossError("server sent fewer blobs than asked");
   return absl::OkStatus();
 }

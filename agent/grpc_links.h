@@ -1,7 +1,6 @@
 #pragma once
 
 #include <atomic>
-
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -9,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "agent/control_plane_link.h"
 #include "runtime/observer.h"
 #include "runtime/reporting_observer.h"
 #include "runyard/v1/services.grpc.pb.h"
@@ -54,6 +54,23 @@ class GrpcBlobSource : public runtime::BlobSource {
 
   std::unique_ptr<runyard::v1::Cas::Stub> stub_;
   std::mutex mutex_;  // one fetch at a time keeps two slots from fetching the same blob
+};
+
+// The agent's link to the control plane over one gRPC channel (Agents and Cas services).
+class GrpcControlPlaneLink final : public ControlPlaneLink {
+ public:
+  explicit GrpcControlPlaneLink(std::shared_ptr<grpc::Channel> channel);
+
+  absl::StatusOr<runyard::v1::RegisterResponse> Register(const runyard::v1::RegisterRequest& request) override;
+  std::unique_ptr<PendingPoll> StartPoll(const runyard::v1::PollRequest& request) override;
+  runtime::RunReporter& reporter() override { return reporter_; }
+  runtime::BlobSource& blobs() override { return blobs_; }
+  int64_t uploaded_bytes() const override { return reporter_.appended_bytes(); }
+
+ private:
+  std::unique_ptr<runyard::v1::Agents::Stub> stub_;
+  GrpcRunReporter reporter_;
+  GrpcBlobSource blobs_;
 };
 
 }  // namespace runyard::agent

@@ -10,7 +10,9 @@
 #include "agent/config.h"
 #include "agent/drain_command.h"
 #include "agent/env_command.h"
+#include "agent/grpc_links.h"
 #include "common/config_table.h"
+#include "common/grpc_channel.h"
 #include "common/logging.h"
 
 using namespace runyard;
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  agent::Agent agent(config);
+  agent::GrpcControlPlaneLink link(common::ServerChannel(config.server));
+  agent::Agent agent(config, {.link = &link});
   std::thread signal_thread([&] {
     for (int received = 0;; ++received) {
       int signal = 0;

@@ -1,5 +1,8 @@
 #include "agent/observability.h"
 
+#include <atomic>
+
+#include "common/logging.h"
 #include "common/ops_endpoint.h"
 #include "common/status_names.h"
 
@@ -8,40 +11,42 @@ namespace {
 
 using common::MetricType;
 
-double SecondsSince(std::chrono::steady_clock::time_point then) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - then).count();
+// The agent's metric names and labels are fixed, so the registry refuses an update only
+// for a bug (a family not described, a counter set). Said in the log once, not at every
+// scrape; the update is dropped, and the agent goes on.
+void Checked(const absl::Status& status) {
+  static std::atomic<bool> logged{false};
+  if (!status.ok() && !logged.exchange(true)) {
+    common::Logger("agent")->error("metrics: {} (a bug; later metric errors are not logged)", status.ToString());
+  }
 }
 
 }  // namespace
 
-AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges gauges)
-    : config_(config), gauges_(std::move(gauges)) {
-  metrics_.Describe("runyard_agent_runs_started_total", MetricType::kCounter, "Runs this agent started.").IgnoreError();
-  metrics_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
-                    "Runs this agent finished, by terminal status and error code.").IgnoreError();
-  metrics_.Describe("runyard_agent_active_runs", MetricType::kGauge, "Runs in progress on this agent.").IgnoreError();
-  metrics_.Describe("runyard_agent_slots", MetricType::kGauge, "Runs this agent may hold at once.").IgnoreError();
-  metrics_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains.").IgnoreError();
-  metrics_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
-                    "Bytes of run files (logs, outputs) the server accepted from this agent.").IgnoreError();
-  metrics_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
-                    "Seconds since the server last answered this agent.").IgnoreError();
-  metrics_.Describe("runyard_agent_environment_cache_total", MetricType::kCounter,
-                    "Managed environments a run needed, by result: hit (found in the node cache) or built.")
-      .IgnoreError();
-  metrics_.Add("runyard_agent_runs_started_total", {}, 0).IgnoreError();
-  metrics_.Add("runyard_agent_environment_cache_total", {{"result", "hit"}}, 0).IgnoreError();
-  metrics_.Add("runyard_agent_environment_cache_total", {{"result", "built"}}, 0).IgnoreError();
+AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges gauges, const common::Clock& clock)
+    : config_(config), gauges_(std::move(gauges)), clock_(clock), started_(clock.SteadyNow()) {
+  Checked(metrics_.Describe("runyard_agent_runs_started_total", MetricType::kCounter, "Runs this agent started."));
+  Checked(metrics_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
+                            "Runs this agent finished, by terminal status and error code."));
+  Checked(metrics_.Describe("runyard_agent_active_runs", MetricType::kGauge, "Runs in progress on this agent."));
+  Checked(metrics_.Describe("runyard_agent_slots", MetricType::kGauge, "Runs this agent may hold at once."));
+  Checked(metrics_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains."));
+  Checked(metrics_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
+                            "Bytes of run files (logs, outputs) the server accepted from this agent."));
+  Checked(metrics_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
+                            "Seconds since the server last answered this agent."));
+  Checked(metrics_.Describe("runyard_agent_environment_cache_total", MetricType::kCounter,
+                            "Managed environments a run needed, by result: hit (found in the node cache) or built."));
+  Checked(metrics_.Add("runyard_agent_runs_started_total", {}, 0));
+  Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "hit"}}, 0));
+  Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "built"}}, 0));
   metrics_.AddCollector([this](common::MetricsRegistry& registry) {
-    registry.Set("runyard_agent_active_runs", {}, gauges_.active_runs()).IgnoreError();
-    registry.Set("runyard_agent_slots", {}, config_.slots).IgnoreError();
-    registry.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0).IgnoreError();
-    registry.ClearSamples("runyard_agent_upload_bytes_total").IgnoreError();
-    registry.Add("runyard_agent_upload_bytes_total", {}, static_cast<double>(gauges_.upload_bytes())).IgnoreError();
-    const auto contact = gauges_.last_server_contact();
-    registry.Set("runyard_agent_heartbeat_age_seconds", {},
-                 SecondsSince(contact == std::chrono::steady_clock::time_point{} ? started_ : contact))
-        .IgnoreError();
+    Checked(registry.Set("runyard_agent_active_runs", {}, gauges_.active_runs()));
+    Checked(registry.Set("runyard_agent_slots", {}, config_.slots));
+    Checked(registry.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0));
+    Checked(registry.ClearSamples("runyard_agent_upload_bytes_total"));
+    Checked(registry.Add("runyard_agent_upload_bytes_total", {}, static_cast<double>(gauges_.upload_bytes())));
+    Checked(registry.Set("runyard_agent_heartbeat_age_seconds", {}, ServerSilenceSeconds()));
   });
 }
 
@@ -58,23 +63,27 @@ absl::Status AgentObservability::Start() {
   return absl::OkStatus();
 }
 
-void AgentObservability::RunStarted() { metrics_.Add("runyard_agent_runs_started_total", {}).IgnoreError(); }
+void AgentObservability::RunStarted() { Checked(metrics_.Add("runyard_agent_runs_started_total", {})); }
 
 void AgentObservability::RunFinished(const runtime::RunOutcome& outcome) {
-  metrics_.Add("runyard_agent_runs_finished_total",
-               {{"status", common::StatusName(outcome.status)},
-                {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}})
-      .IgnoreError();
+  Checked(metrics_.Add("runyard_agent_runs_finished_total",
+                       {{"status", common::StatusName(outcome.status)},
+                        {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}}));
   if (outcome.environment != runtime::RunOutcome::EnvironmentSource::kNone) {
     const bool hit = outcome.environment == runtime::RunOutcome::EnvironmentSource::kCacheHit;
-    metrics_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}}).IgnoreError();
+    Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}}));
   }
 }
 
-common::HttpResponse AgentObservability::Health() {
+double AgentObservability::ServerSilenceSeconds() const {
   const auto contact = gauges_.last_server_contact();
   // Before the first answer the agent gets the same grace from its start.
-  const double silent = SecondsSince(contact == std::chrono::steady_clock::time_point{} ? started_ : contact);
+  const auto since = contact == std::chrono::steady_clock::time_point{} ? started_ : contact;
+  return std::chrono::duration<double>(clock_.SteadyNow() - since).count();
+}
+
+common::HttpResponse AgentObservability::Health() {
+  const double silent = ServerSilenceSeconds();
   const std::string summary = "server " + config_.server + " last answered " + std::to_string(silent) +
                               " s ago; " + std::to_string(gauges_.active_runs()) + " active run(s)" +
                               (gauges_.draining() ? "; draining" : "") + "\n";

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "agent/config.h"
+#include "common/clock.h"
 #include "common/http_listener.h"
 #include "common/metrics.h"
 #include "runtime/observer.h"
@@ -27,7 +28,8 @@ struct AgentGauges {
 // `healthz_server_silence_seconds`.
 class AgentObservability {
  public:
-  AgentObservability(const AgentConfig& config, AgentGauges gauges);
+  // `clock` reads the agent's uptime and the server's silence.
+  AgentObservability(const AgentConfig& config, AgentGauges gauges, const common::Clock& clock);
   ~AgentObservability();
 
   // Starts listening when configured; an error names the address.
@@ -39,9 +41,13 @@ class AgentObservability {
   common::HttpResponse Health();
 
  private:
+  // Seconds since the server last answered; since the start before its first answer.
+  double ServerSilenceSeconds() const;
+
   const AgentConfig& config_;
   AgentGauges gauges_;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const common::Clock& clock_;
+  const std::chrono::steady_clock::time_point started_;
   common::MetricsRegistry metrics_;
   std::unique_ptr<common::HttpListener> listener_;
 };

@@ -185,7 +185,12 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     execution.on_output = print_log;
     // Status lines come from a watcher on the store, as for any other run.
     std::thread status_printer([&] {
-      local_backend->Watch(run_id, 0, [](std::string_view) {}, print_status).IgnoreError();
+      // Only the status lines are lost when watching fails: how the run ended comes from
+      // ExecuteLocalRun below.
+      absl::StatusOr<runyard::v1::Run> watched = local_backend->Watch(run_id, 0, [](std::string_view) {}, print_status);
+      if (!watched.ok() && !global.json) {
+        std::cerr << "runyard: cannot follow the status of " << run_id << ": " << watched.status().message() << "\n";
+      }
     });
     final_run = ExecuteLocalRun(*local_backend, run_id, cancel, execution);
     status_printer.join();

@@ -2,13 +2,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/run_error_code.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
 
 UploadState FilesUploadState(const runyard::v1::Run& run) {
   if (!common::IsTerminal(run.status())) return UploadState::kUploading;
-  if (run.error().code() == "AgentLost") return UploadState::kIncomplete;
+  if (run.error().code() == common::RunErrorCodeName(common::RunErrorCode::kAgentLost)) return UploadState::kIncomplete;
   return UploadState::kComplete;
 }
 

@@ -4,17 +4,23 @@
 #include <optional>
 #include <vector>
 
-#include "common/run_command.h"
+#include "common/helper_command.h"
 
 namespace runyard::cli {
 namespace {
 
+// git answers these in milliseconds; a repository on a hung network file system must not
+// hold a submit for long (the run then simply has no git properties).
+constexpr auto kGitTimeout = std::chrono::seconds(20);
+
 // Runs git with `args` in `dir`; its stdout without the trailing newline, or nothing on failure.
 std::optional<std::string> Git(const std::filesystem::path& dir, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", dir.string()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<common::CommandResult> result = common::RunCommand(argv);
-  if (!result.ok() || result->exit_code != 0) return std::nullopt;
+  common::HelperCommand git;
+  git.argv = {"git", "-C", dir.string()};
+  git.argv.insert(git.argv.end(), args.begin(), args.end());
+  git.timeout = kGitTimeout;
+  absl::StatusOr<common::HelperCommandResult> result = common::RunHelperCommand(git);
+  if (!result.ok() || !result->ok()) return std::nullopt;
   std::string text = result->output;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   return text;

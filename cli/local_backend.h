@@ -12,7 +12,8 @@
 namespace runyard::cli {
 
 // Where local runs live: $RUNYARD_HOME (default ~/.local/share/runyard), holding the same
-// store, blob store and run files runyard-server keeps, used in-process.
+// store, blob store and run files runyard-server keeps, used in-process. Every call goes
+// through the embedded ControlPlane, as a server's requests do.
 //   runyard.db   blobs/   runs/<run_id>/<history path>   work/runs/<run_id>/wd ...
 class LocalBackend : public RunBackend {
  public:
@@ -38,8 +39,10 @@ class LocalBackend : public RunBackend {
                                          const std::function<void(std::string_view)>& on_log,
                                          const std::function<void(const runyard::v1::Run&)>& on_run) override;
 
-  bool HasRun(const std::string& run_id) { return store_->RunExists(run_id); }
+  // Whether the local store holds the run; false (logged) when it cannot tell.
+  bool HasRun(const std::string& run_id);
   server::ControlPlane* plane() { return plane_.get(); }
+  // The runner's node cache in local mode is this blob store itself (cli/local_executor.cc).
   server::BlobStore* blobs() { return blobs_.get(); }
   const std::filesystem::path& home() const { return home_; }
   std::filesystem::path work_dir() const { return home_ / "work"; }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/read_file.h"
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/command_line.h"
@@ -122,28 +123,24 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
                    Steps& steps) {
   const fs::path env = folder / "env";
   const fs::path meta = folder / ".runyard";
-  if (absl::Status s = WriteFile(meta / "definition.txt", definition.canonical); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteFile(meta / "definition.txt", definition.canonical));
   std::string packages;
   if (definition.kind == EnvironmentKind::kPip) {
     std::vector<std::string> venv = {definition.base_interpreter.string(), "-m", "venv"};
     if (pip.system_site_packages) venv.push_back("--system-site-packages");
     venv.push_back(env.string());
-    if (absl::Status s = steps.Run("creating the venv", venv, folder); !s.ok()) return s;
+    RETURN_IF_ERROR(steps.Run("creating the venv", venv, folder));
     const std::string python = (env / "bin" / "python").string();
     if (!definition.requirements.empty()) {
       const fs::path requirements = meta / "requirements.txt";
-      if (absl::Status s = WriteFile(requirements, absl::StrJoin(definition.requirements, "\n") + "\n"); !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(WriteFile(requirements, absl::StrJoin(definition.requirements, "\n") + "\n"));
       std::vector<std::string> install = {python, "-m", "pip", "install"};
       install.insert(install.end(), definition.pip_options.begin(), definition.pip_options.end());
       install.insert(install.end(), {"-r", requirements.string()});
-      if (absl::Status s = steps.Run("pip install", install, definition.working_dir); !s.ok()) return s;
+      RETURN_IF_ERROR(steps.Run("pip install", install, definition.working_dir));
     }
-    if (absl::Status s = steps.Run("pip freeze", {python, "-m", "pip", "freeze", "--all"}, folder, &packages);
-        !s.ok()) {
-      return s;
-    }
+    const std::vector<std::string> freeze = {python, "-m", "pip", "freeze", "--all"};
+    RETURN_IF_ERROR(steps.Run("pip freeze", freeze, folder, &packages));
   } else {
     const std::string tool = definition.conda_executable.string();
     const bool micromamba = definition.conda_executable.filename().string().find("micromamba") != std::string::npos;
@@ -152,12 +149,9 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
                                               definition.definition_file.string()}
                    : std::vector<std::string>{tool, "env", "create", "--prefix", env.string(), "--file",
                                               definition.definition_file.string()};
-    if (absl::Status s = steps.Run("creating the conda environment", create, folder); !s.ok()) return s;
-    if (absl::Status s = steps.Run("listing the conda environment", {tool, "list", "--prefix", env.string()},
-                                   folder, &packages);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(steps.Run("creating the conda environment", create, folder));
+    const std::vector<std::string> list = {tool, "list", "--prefix", env.string()};
+    RETURN_IF_ERROR(steps.Run("listing the conda environment", list, folder, &packages));
     if (!fs::exists(env / "bin" / "python")) {
       return absl::FailedPreconditionError(
           "the conda environment has no bin/python: add python to the dependencies of " +
@@ -173,41 +167,38 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
                                                        EnvironmentCache& cache, const EnvironmentSettings& settings,
                                                        CancelToken& cancel, RunLog& log) {
   const auto deadline = Clock::now() + settings.setup_timeout;
-  absl::StatusOr<EnvironmentDefinition> definition = DefineEnvironment(
-      spec, working_dir, settings.default_base_python, settings.pip, settings.conda_executable, PathVariable());
-  if (!definition.ok()) return definition.status();
+  ASSIGN_OR_RETURN(const EnvironmentDefinition definition,
+                   DefineEnvironment(spec, working_dir, settings.default_base_python, settings.pip,
+                                     settings.conda_executable, PathVariable(), settings.commands));
   PreparedEnvironment prepared;
-  prepared.kind = definition->kind;
-  if (definition->kind == EnvironmentKind::kUserManaged) return prepared;
+  prepared.kind = definition.kind;
+  if (definition.kind == EnvironmentKind::kUserManaged) return prepared;
 
-  prepared.key = definition->key;
-  log.Line(absl::StrCat("environment ", definition->key.substr(0, 12), " defined by:\n", definition->canonical));
-  absl::StatusOr<std::unique_ptr<EnvironmentCache::Lock>> in_use = cache.Use(definition->key);
-  if (!in_use.ok()) return in_use.status();
-  prepared.in_use = std::move(*in_use);
+  prepared.key = definition.key;
+  log.Line(absl::StrCat("environment ", definition.key.substr(0, 12), " defined by:\n", definition.canonical));
+  ASSIGN_OR_RETURN(prepared.in_use, cache.Use(definition.key));
 
-  std::optional<fs::path> found = cache.Find(definition->key);
+  std::optional<fs::path> found = cache.Find(definition.key);
   if (!found) {
-    absl::StatusOr<std::unique_ptr<EnvironmentCache::Lock>> building = cache.LockForBuild(
-        definition->key, cancel, [&] { log.Line("another run is building this environment: waiting for it"); });
-    if (!building.ok()) return building.status();
-    found = cache.Find(definition->key);  // built by the run we waited for
+    const auto on_wait = [&] { log.Line("another run is building this environment: waiting for it"); };
+    ASSIGN_OR_RETURN(const std::unique_ptr<EnvironmentCache::Lock> building,
+                     cache.LockForBuild(definition.key, cancel, on_wait));
+    found = cache.Find(definition.key);  // built by the run we waited for
     if (!found) {
-      absl::StatusOr<fs::path> folder = cache.NewBuildFolder(definition->key);
-      if (!folder.ok()) return folder.status();
-      log.Line("building it in " + folder->string());
+      ASSIGN_OR_RETURN(const fs::path folder, cache.NewBuildFolder(definition.key));
+      log.Line("building it in " + folder.string());
       Steps steps(log, cancel, deadline, settings.setup_timeout);
       const auto started = Clock::now();
-      absl::Status built = Build(*definition, *folder, settings.pip, steps);
-      if (built.ok()) built = cache.Publish(definition->key, *folder);
+      absl::Status built = Build(definition, folder, settings.pip, steps);
+      if (built.ok()) built = cache.Publish(definition.key, folder);
       if (!built.ok()) {
         std::error_code ec;
-        fs::remove_all(*folder, ec);  // never leave a half-built environment behind
+        fs::remove_all(folder, ec);  // never leave a half-built environment behind
         return built;
       }
       log.Line(absl::StrCat("built in ", std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
                             " ms and published"));
-      found = cache.Find(definition->key);
+      found = cache.Find(definition.key);
       if (!found) return absl::InternalError("environment vanished right after it was published");
     } else {
       prepared.reused = true;
@@ -221,7 +212,7 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
   prepared.interpreter = env / "bin" / "python";
   prepared.packages = common::ReadFileOrEmpty(*found / ".runyard" / "packages.txt");
   prepared.variables["PATH"] = (env / "bin").string() + ":" + PathVariable();
-  prepared.variables[definition->kind == EnvironmentKind::kPip ? "VIRTUAL_ENV" : "CONDA_PREFIX"] = env.string();
+  prepared.variables[definition.kind == EnvironmentKind::kPip ? "VIRTUAL_ENV" : "CONDA_PREFIX"] = env.string();
   return prepared;
 }
 

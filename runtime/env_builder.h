@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/helper_command.h"
 #include "runtime/cancel_token.h"
 #include "runtime/env_cache.h"
 #include "runtime/env_definition.h"
@@ -21,6 +22,9 @@ struct EnvironmentSettings {
   PipSettings pip;
   std::string conda_executable;  // empty: micromamba, mamba or conda from PATH
   std::chrono::seconds setup_timeout{1800};
+  // Runs the short probes (the base interpreter's version); the build steps themselves go
+  // through runtime's launcher (logged, cancelable, under the setup timeout).
+  common::CommandRunner* commands = common::CommandRunner::Real();
 };
 
 // The environment a run executes in.

@@ -12,7 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
 #include "common/relative_path.h"
-#include "common/run_command.h"
+#include "common/status_macros.h"
+#include "common/helper_command.h"
 #include "runtime/command_line.h"
 
 namespace runyard::runtime {
@@ -65,9 +66,8 @@ std::pair<std::string, std::string> SplitFileOption(const std::string& line) {
 absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative, int depth,
                                  std::vector<std::string>* lines) {
   if (depth > 8) return Problem("pip_requirements_file: '-r' includes nest too deep");
-  absl::StatusOr<std::string> text = ReadSpecFile(working_dir, relative, "pip_requirements_file");
-  if (!text.ok()) return text.status();
-  for (const std::string& line : NormalizeRequirements(*text)) {
+  ASSIGN_OR_RETURN(const std::string text, ReadSpecFile(working_dir, relative, "pip_requirements_file"));
+  for (const std::string& line : NormalizeRequirements(text)) {
     const auto [option, argument] = SplitFileOption(line);
     if (option.empty()) {
       lines->push_back(line);
@@ -75,13 +75,13 @@ absl::Status CollectRequirements(const fs::path& working_dir, const std::string&
     }
     const std::string nested = (fs::path(relative).parent_path() / argument).lexically_normal().string();
     if (option == "-r") {
-      if (absl::Status s = CollectRequirements(working_dir, nested, depth + 1, lines); !s.ok()) return s;
+      RETURN_IF_ERROR(CollectRequirements(working_dir, nested, depth + 1, lines));
       continue;
     }
     // A constraints file: its content is part of the key, and pip gets its full path.
-    absl::StatusOr<std::string> constraints = ReadSpecFile(working_dir, nested, "pip_requirements_file (-c)");
-    if (!constraints.ok()) return constraints.status();
-    for (const std::string& constraint : NormalizeRequirements(*constraints)) {
+    ASSIGN_OR_RETURN(const std::string constraints,
+                     ReadSpecFile(working_dir, nested, "pip_requirements_file (-c)"));
+    for (const std::string& constraint : NormalizeRequirements(constraints)) {
       lines->push_back("# constraint " + nested + ": " + constraint);
     }
     lines->push_back("-c " + nested);  // made absolute for pip by DefineEnvironment
@@ -89,12 +89,21 @@ absl::Status CollectRequirements(const fs::path& working_dir, const std::string&
   return absl::OkStatus();
 }
 
+// An interpreter starts in tens of milliseconds; one that hangs (a broken site-packages,
+// a dead network mount) must not hold the run's preparation forever.
+constexpr auto kInterpreterProbeTimeout = std::chrono::seconds(60);
+
 // "3.11.2 (main, ...) [GCC 12.2.0]\nLinux-6.1.0-...-x86_64-with-glibc2.36" of an interpreter.
-absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python) {
-  absl::StatusOr<common::CommandResult> result = common::RunCommand(
-      {python.string(), "-c", "import sys, platform; print(sys.version); print(platform.platform())"});
-  if (!result.ok() || result->exit_code != 0) {
-    return Problem(absl::StrCat("python interpreter '", python.string(), "' does not run"));
+absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python, common::CommandRunner& commands) {
+  common::HelperCommand probe;
+  probe.argv = {python.string(), "-c", "import sys, platform; print(sys.version); print(platform.platform())"};
+  probe.timeout = kInterpreterProbeTimeout;
+  absl::StatusOr<common::HelperCommandResult> result = commands.Run(probe);
+  if (!result.ok() || !result->ok()) {
+    const bool hung = result.ok() && result->timed_out;
+    return Problem(absl::StrCat("python interpreter '", python.string(), "' does not run",
+                                hung ? absl::StrCat(" (no answer within ", kInterpreterProbeTimeout.count(), " s)")
+                                     : ""));
   }
   return Trim(result->output);
 }
@@ -181,7 +190,8 @@ std::vector<std::string> NormalizeRequirements(const std::string& text) {
 absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSpec& spec, const fs::path& working_dir,
                                                         const std::string& default_base_python,
                                                         const PipSettings& pip, const std::string& conda_executable,
-                                                        const std::string& path_var) {
+                                                        const std::string& path_var,
+                                                        common::CommandRunner* commands) {
   const auto& python = spec.environment().python();
   const bool wants_pip = !python.pip_requirements_file().empty() || !python.pip_packages().empty();
   const bool wants_conda = !python.conda_dependencies_file().empty();
@@ -214,12 +224,11 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
                            "(agent conda_executable) and none is on PATH"
                          : absl::StrCat("conda executable '", conda_executable, "' was not found"));
     }
-    absl::StatusOr<std::string> file = ReadSpecFile(working_dir, python.conda_dependencies_file(),
-                                                    "conda_dependencies_file");
-    if (!file.ok()) return file.status();
+    ASSIGN_OR_RETURN(const std::string file,
+                     ReadSpecFile(working_dir, python.conda_dependencies_file(), "conda_dependencies_file"));
     definition.definition_file = working_dir / python.conda_dependencies_file();
     canonical = {"kind: conda", "tool: " + fs::path(definition.conda_executable).filename().string()};
-    std::istringstream lines(*file);
+    std::istringstream lines(file);
     for (std::string line; std::getline(lines, line);) {
       if (Trim(line).empty() || Trim(line)[0] == '#') continue;
       while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
@@ -233,15 +242,11 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     std::error_code ec;
     definition.base_interpreter = fs::canonical(*found, ec);
     if (ec) definition.base_interpreter = *found;
-    absl::StatusOr<std::string> identity = InterpreterIdentity(definition.base_interpreter);
-    if (!identity.ok()) return identity.status();
+    ASSIGN_OR_RETURN(const std::string identity, InterpreterIdentity(definition.base_interpreter, *commands));
 
     std::vector<std::string> requirements;
     if (!python.pip_requirements_file().empty()) {
-      if (absl::Status s = CollectRequirements(working_dir, python.pip_requirements_file(), 0, &requirements);
-          !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(CollectRequirements(working_dir, python.pip_requirements_file(), 0, &requirements));
     }
     for (const auto& package : python.pip_packages()) {
       for (const auto& line : NormalizeRequirements(package)) requirements.push_back(line);
@@ -249,7 +254,7 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     std::sort(requirements.begin(), requirements.end());
     requirements.erase(std::unique(requirements.begin(), requirements.end()), requirements.end());
 
-    canonical = {"kind: pip", "base: " + definition.base_interpreter.string(), "python: " + *identity,
+    canonical = {"kind: pip", "base: " + definition.base_interpreter.string(), "python: " + identity,
                  "system_site_packages: " + std::string(pip.system_site_packages ? "true" : "false"),
                  "index_url: " + pip.index_url, "extra_index_urls: " + absl::StrJoin(pip.extra_index_urls, " "),
                  "find_links: " + absl::StrJoin(pip.find_links, " "),

@@ -8,7 +8,6 @@
 
 #include <array>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -19,9 +18,9 @@
 #include <boost/process/v2/process.hpp>
 
 #include "common/owned_children.h"
-#include "runtime/file_range.h"
 #include "runtime/output_tail.h"
 #include "runtime/spawn.h"
+#include "sandbox/host_sandbox.h"
 
 namespace runyard::runtime {
 namespace asio = boost::asio;
@@ -33,22 +32,20 @@ namespace {
 // escaped the kill (they still hold the pipe) before giving up on them.
 constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
 
-// The descriptor number bwrap writes its JSON status to, in the child.
-constexpr int kBubblewrapStatusFd = 3;
 // Output-file mode: how often the file is read even without an inotify event.
 constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
 constexpr auto kTailCoalesce = std::chrono::milliseconds(10);  // after an event, before reading
 constexpr auto kTailBackOff = std::chrono::milliseconds(100);   // the poll while output pours in
 constexpr int64_t kHeavyOutputBytes = 1 << 20;  // read at once: output is pouring in
-// How much of the run's last output is kept to explain a failed sandbox setup.
-constexpr size_t kSetupErrorTail = 8192;
 
 // One run's event loop: output, exit, deadline and cancel, all on one thread.
 class Supervisor {
  public:
   Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
-             const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment)
-      : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment), pipe_(io_),
+             const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment,
+             const sandbox::Sandbox& sandbox)
+      : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment),
+        sandbox_(sandbox), pipe_(io_),
         deadline_(io_), grace_(io_), drain_(io_), tail_events_(io_), tail_poll_(io_), tail_pause_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
@@ -75,30 +72,26 @@ class Supervisor {
                       OutputTail::BytesSink([this](std::string_view bytes) { on_output_(bytes); }));
       }
     }
+    // What is exec'd: the command itself, or a sandbox tool around it.
+    absl::StatusOr<std::unique_ptr<sandbox::SandboxedLaunch>> launch =
+        sandbox_.Prepare({request_.executable, request_.arguments, request_.working_dir});
+    if (!launch.ok()) {
+      ::close(fds[1]);
+      result_.start_error = std::string(launch.status().message());
+      return result_;
+    }
+    launch_ = std::move(*launch);
+    const sandbox::ExecLine& exec = launch_->exec();
     std::vector<std::string> env_lines;
     for (const auto& [name, value] : request_.environment) env_lines.push_back(name + "=" + value);
-    fs::path executable = request_.executable;
-    std::vector<std::string> arguments = request_.arguments;
-    int status_fds[2] = {-1, -1};
-    if (request_.bubblewrap) {
-      if (::pipe2(status_fds, O_CLOEXEC) != 0) {
-        ::close(fds[1]);
-        result_.start_error = std::string("cannot create pipe: ") + strerror(errno);
-        return result_;
-      }
-      status_pipe_ = status_fds[0];
-      executable = request_.bubblewrap->bwrap;
-      arguments = sandbox::BubblewrapArguments(*request_.bubblewrap, request_.working_dir, kBubblewrapStatusFd,
-                                               request_.executable, request_.arguments);
-    }
     SpawnRequest spawn;
-    spawn.executable = executable;
-    spawn.arguments = arguments;
+    spawn.executable = exec.executable;
+    spawn.arguments = exec.arguments;
     spawn.environment = std::move(env_lines);
     spawn.working_dir = request_.working_dir;
     spawn.output_fd = fds[1];
-    spawn.inherit_fd = status_fds[1];
-    spawn.inherit_as = kBubblewrapStatusFd;
+    spawn.inherit_fd = exec.inherit_fd;
+    spawn.inherit_as = exec.inherit_as;
     spawn.child_setup = [this] {
       if (const int error = containment_->JoinFromChild(); error != 0) return error;
       return request_.restrictions.Apply();
@@ -106,14 +99,13 @@ class Supervisor {
     absl::StatusOr<pid_t> pid = Spawn(spawn);
     if (!pid.ok()) {
       ::close(fds[1]);
-      if (status_fds[1] >= 0) ::close(status_fds[1]);
       result_.start_error = std::string(pid.status().message());
       return result_;
     }
     process_.emplace(io_.get_executor(), *pid);
     owned_.Own(process_->id());
     ::close(fds[1]);  // the child holds the only write end now: EOF when all its holders die
-    if (status_fds[1] >= 0) ::close(status_fds[1]);
+    launch_->Spawned();
     result_.started = true;
     pgid_ = process_->id();
     containment_->Started(pgid_);
@@ -146,12 +138,10 @@ class Supervisor {
       tail_->Finish();  // every writer is gone: the rest of the file
       result_.output_dropped_bytes = tail_->dropped_bytes();
     }
-    if (request_.bubblewrap) ReadSandboxStatus();
+    result_.sandbox_error = launch_->SetupError(
+        {result_.exited, result_.exit_code, result_.term_signal, result_.canceled || result_.deadline_exceeded},
+        request_.output_file);
     return result_;
-  }
-
-  ~Supervisor() {
-    if (status_pipe_ >= 0) ::close(status_pipe_);
   }
 
  private:
@@ -159,7 +149,7 @@ class Supervisor {
     pipe_.async_read_some(asio::buffer(buffer_), [this](boost::system::error_code ec, size_t n) {
       if (n > 0) {
         on_output_(std::string_view(buffer_.data(), n));
-        if (request_.bubblewrap) KeepTail(std::string_view(buffer_.data(), n));
+        launch_->SawOutput(std::string_view(buffer_.data(), n));
       }
       if (ec) {  // EOF: every holder of the write end is gone
         output_closed_ = true;
@@ -224,48 +214,14 @@ class Supervisor {
     Event(std::string(reason) + ": SIGTERM to every process of the run (" + sandbox::ModeName(containment_->mode()) +
           "), SIGKILL in " + std::to_string(request_.kill_grace.count()) + " ms; first process " +
           std::to_string(pgid_));
-    // bwrap's own process is spared: its death would SIGKILL the sandbox at once.
-    containment_->SignalAll(SIGTERM, request_.bubblewrap ? pgid_ : 0);
+    // A sandbox tool may be spared: its death could SIGKILL the script at once, with no grace.
+    containment_->SignalAll(SIGTERM, launch_->SparedFromTerm(pgid_));
     grace_.expires_after(request_.kill_grace);
     grace_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       Event("grace period over: SIGKILL to every process of the run");
       containment_->KillAll();
     });
-  }
-
-  void KeepTail(std::string_view bytes) {
-    output_tail_.append(bytes);
-    if (output_tail_.size() > kSetupErrorTail) output_tail_.erase(0, output_tail_.size() - kSetupErrorTail);
-  }
-
-  // bwrap reports the script's exit code on its status fd; without one the script never
-  // ran (a mount or the exec failed), the exit code is bwrap's own, and the "bwrap: ..."
-  // lines of the output say why.
-  void ReadSandboxStatus() {
-    std::string text;
-    char chunk[4096];
-    ::fcntl(status_pipe_, F_SETFL, O_NONBLOCK);  // a sandboxed orphan may still hold it
-    for (ssize_t n; (n = ::read(status_pipe_, chunk, sizeof(chunk))) > 0;) text.append(chunk, n);
-    const sandbox::BubblewrapStatus status = sandbox::ParseBubblewrapStatus(text);
-    if (status.exit_code) return;
-    if (result_.canceled || result_.deadline_exceeded) return;  // killed while bwrap was still setting up
-    if (tail_) {  // output-file mode: bwrap's words are at the end of the file
-      std::error_code ec;
-      const auto size = static_cast<int64_t>(fs::file_size(request_.output_file, ec));
-      const int64_t from = ec ? 0 : std::max<int64_t>(0, size - static_cast<int64_t>(kSetupErrorTail));
-      output_tail_ = ec ? "" : ReadFileRange(request_.output_file, from, size - from);
-    }
-    std::string said;
-    std::istringstream lines(output_tail_);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("bwrap: ", 0) == 0) said += (said.empty() ? "" : "; ") + line.substr(7);
-    }
-    result_.sandbox_error =
-        said.empty() ? (result_.exited ? "bubblewrap exited with code " + std::to_string(result_.exit_code)
-                                       : "bubblewrap was killed by signal " + std::to_string(result_.term_signal)) +
-                           " before the script started"
-                     : said;
   }
 
   void Event(const std::string& line) {
@@ -318,6 +274,8 @@ class Supervisor {
   const std::function<void(std::string_view)>& on_output_;
   const std::function<void(const std::string&)>& on_event_;
   sandbox::Containment* containment_;
+  const sandbox::Sandbox& sandbox_;
+  std::unique_ptr<sandbox::SandboxedLaunch> launch_;  // once prepared
   asio::io_context io_;
   asio::readable_pipe pipe_;
   asio::steady_timer deadline_;
@@ -333,8 +291,6 @@ class Supervisor {
   std::optional<bp::process> process_;
   std::array<char, 1 << 16> buffer_{};
   pid_t pgid_ = -1;
-  int status_pipe_ = -1;    // read end of bwrap's status pipe
-  std::string output_tail_; // bubblewrap mode: the last output, for a setup error (pipe mode: kept as read)
   bool killing_ = false;
   bool main_exited_ = false;
   bool output_closed_ = false;
@@ -354,7 +310,9 @@ LaunchResult LaunchAndWait(const LaunchRequest& request,
     own = std::move(*sandbox::ContainmentFactory::ProcessGroupOnly());
     containment = own.get();
   }
-  Supervisor supervisor(request, on_output, on_event, containment);
+  static const sandbox::HostSandbox kHost;  // no sandbox asked for: the host, as it is
+  Supervisor supervisor(request, on_output, on_event, containment,
+                        request.sandbox != nullptr ? *request.sandbox : kHost);
   return supervisor.Run(cancel, on_started);
 }
 

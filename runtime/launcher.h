@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "runtime/cancel_token.h"
-#include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
+#include "sandbox/sandbox.h"
 
 namespace runyard::runtime {
 
@@ -38,8 +38,8 @@ struct LaunchRequest {
   sandbox::Containment* containment = nullptr;
   // User, private /tmp, rlimits, no_new_privs: applied in the child before exec.
   sandbox::ChildRestrictions restrictions;
-  // Set: the process runs inside a bubblewrap sandbox built by this policy.
-  std::optional<sandbox::BubblewrapPolicy> bubblewrap;
+  // What the process is started in (sandbox/sandbox.h); none: the host, as it is.
+  const sandbox::Sandbox* sandbox = nullptr;
 };
 
 struct LaunchResult {
@@ -50,8 +50,8 @@ struct LaunchResult {
   int term_signal = 0;      // killed by this signal
   bool deadline_exceeded = false;
   bool canceled = false;
-  // Bubblewrap could not build the sandbox: the script never ran, and the exit code is
-  // bwrap's, not the script's. What bwrap said about it.
+  // The sandbox could not be built: the script never ran, and the exit code is the
+  // sandbox tool's, not the script's. What the tool said about it.
   std::string sandbox_error;
   int64_t output_dropped_bytes = 0;  // cut off past max_output_bytes
 };

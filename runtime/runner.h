@@ -6,17 +6,16 @@
 #include <string>
 
 #include "runtime/cancel_token.h"
-#include "runtime/observer.h"
 #include "runtime/env_builder.h"
+#include "runtime/observer.h"
+#include "runtime/snapshot_stage.h"
 #include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 #include "sandbox/run_journal.h"
-#include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 
 namespace runyard::runtime {
-
 
 struct RunnerOptions {
   std::filesystem::path work_dir;
@@ -43,6 +42,7 @@ struct RunnerOptions {
   int64_t max_open_files = 0;
   // Set: each run inside a bubblewrap sandbox of this policy (the agent's files hidden);
   // the runner adds the run's own folders (writable) and its environment (read-only).
+  // Unset: on the host (sandbox/sandbox_factory.h chooses).
   std::optional<sandbox::BubblewrapPolicy> bubblewrap;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(30)};
   // user_logs/std_log.txt is cut past this many bytes (0: no limit).
@@ -51,9 +51,10 @@ struct RunnerOptions {
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
 };
 
-// Executes ONE run on this machine, start to end: workspace, snapshot, command line,
-// process under its deadline, live logs and files, outcome. Everything it learns goes to
-// the observer; it knows nothing of where that ends up.
+// Executes ONE run on this machine, start to end, as a list of stages (run_stages.h):
+// workspace, snapshot, environment, command line, containment, sandbox, limits, process
+// under its deadline with live logs and files, finalize, outcome. Everything it learns
+// goes to the observer; it knows nothing of where that ends up.
 class Runner {
  public:
   Runner(RunnerOptions options, BlobSource* blobs, RunObserver* observer)

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "common/logging.h"
+#include "common/run_error_code.h"
 #include "common/status_names.h"
 #include "runtime/cancel_token.h"
 #include "runtime/file_sync.h"
@@ -92,7 +93,7 @@ void UploadSalvage::Finish(LeftRun& left) {
   } else {
     RunOutcome outcome;
     outcome.status = runyard::v1::FAILED;
-    outcome.error.set_code("AgentLost");
+    outcome.error.set_code(common::ToString(common::RunErrorCode::kAgentLost));
     outcome.error.set_message(
         "the agent stopped (crash, kill or restart) while the run was running; what the run had written was "
         "uploaded when the agent started again");

@@ -3,12 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "common/run_command.h"
+#include "common/helper_command.h"
 
 namespace runyard::sandbox {
 namespace fs = std::filesystem;
@@ -126,11 +127,16 @@ BubblewrapStatus ParseBubblewrapStatus(std::string_view json_lines) {
 }
 
 absl::StatusOr<fs::path> CheckBubblewrap(const std::string& configured) {
+  // Both helpers answer at once; a hung one must not keep the agent from starting.
+  constexpr std::chrono::seconds kHelperTimeout{10};
   fs::path bwrap = configured;
   if (bwrap.empty()) bwrap = "bwrap";
   if (!bwrap.has_parent_path()) {
-    absl::StatusOr<common::CommandResult> found = common::RunCommand({"sh", "-c", "command -v \"$0\"", bwrap.string()});
-    if (!found.ok() || found->exit_code != 0 || found->output.empty()) {
+    common::HelperCommand find;
+    find.argv = {"sh", "-c", "command -v \"$0\"", bwrap.string()};
+    find.timeout = kHelperTimeout;
+    absl::StatusOr<common::HelperCommandResult> found = common::RunHelperCommand(find);
+    if (!found.ok() || !found->ok() || found->output.empty()) {
       return absl::FailedPreconditionError(
           absl::StrCat("sandbox: bubblewrap asked for, but `", bwrap.string(),
                        "` is not on PATH (install the bubblewrap package)"));
@@ -141,15 +147,19 @@ absl::StatusOr<fs::path> CheckBubblewrap(const std::string& configured) {
     return absl::FailedPreconditionError(absl::StrCat("sandbox: bubblewrap asked for, but ", bwrap.string(),
                                                       " is not an executable file"));
   }
-  absl::StatusOr<common::CommandResult> probe = common::RunCommand(
-      {bwrap.string(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
-       "--die-with-parent", "--", "/bin/true"},
-      /*merge_stderr=*/true);
-  if (!probe.ok() || probe->exit_code != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sandbox: ", bwrap.string(), " cannot build a sandbox on this node (",
-        probe.ok() ? probe->output : std::string(probe.status().message()),
-        "); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone)"));
+  common::HelperCommand probe;
+  probe.argv = {bwrap.string(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
+                "--die-with-parent", "--", "/bin/true"};
+  probe.timeout = kHelperTimeout;
+  probe.merge_stderr = true;
+  absl::StatusOr<common::HelperCommandResult> probed = common::RunHelperCommand(probe);
+  if (!probed.ok() || !probed->ok()) {
+    const std::string said = !probed.ok()         ? std::string(probed.status().message())
+                             : probed->timed_out ? absl::StrCat("no answer in ", kHelperTimeout.count(), " s")
+                                                 : probed->output;
+    return absl::FailedPreconditionError(
+        absl::StrCat("sandbox: ", bwrap.string(), " cannot build a sandbox on this node (", said,
+                     "); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone)"));
   }
   return bwrap;
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "sandbox/cgroup_files.h"
 
 namespace runyard::sandbox {
@@ -70,20 +71,15 @@ absl::Status CgroupV1::ApplyLimits(const Limits& limits) {
     return absl::UnimplementedError(absl::StrCat("no writable cgroup v1 ", controller, " hierarchy for ", file));
   };
   if (limits.memory_bytes > 0) {
-    if (absl::Status s = set("memory", "memory.limit_in_bytes", std::to_string(limits.memory_bytes)); !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(set("memory", "memory.limit_in_bytes", std::to_string(limits.memory_bytes)));
+    // Memory + swap, so that swapping does not stretch the limit. Only there when the
+    // kernel accounts swap (swapaccount=1); without it the memory limit above still holds.
     set("memory", "memory.memsw.limit_in_bytes", std::to_string(limits.memory_bytes)).IgnoreError();
   }
-  if (limits.pids > 0) {
-    if (absl::Status s = set("pids", "pids.max", std::to_string(limits.pids)); !s.ok()) return s;
-  }
+  if (limits.pids > 0) RETURN_IF_ERROR(set("pids", "pids.max", std::to_string(limits.pids)));
   if (limits.cpus > 0) {
-    if (absl::Status s = set("cpu", "cpu.cfs_period_us", "100000"); !s.ok()) return s;
-    if (absl::Status s = set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(limits.cpus * 100000)));
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(set("cpu", "cpu.cfs_period_us", "100000"));
+    RETURN_IF_ERROR(set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(limits.cpus * 100000))));
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+
 namespace runyard::sandbox {
 
 // Makes this process the child subreaper of everything it starts: a process of a run whose
@@ -38,8 +40,8 @@ class OrphanReaper {
   const std::chrono::milliseconds period_;
   mutable std::mutex mutex_;
   std::condition_variable stop_requested_;
-  bool stopping_ = false;
-  int reaped_ = 0;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  int reaped_ ABSL_GUARDED_BY(mutex_) = 0;
   std::thread thread_;
 };
 

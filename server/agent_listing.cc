@@ -6,7 +6,6 @@
 #include <set>
 #include <utility>
 
-#include "common/clock.h"
 #include "server/control_plane.h"
 
 namespace runyard::server {
@@ -55,7 +54,7 @@ absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(con
     }
   }
 
-  const int64_t now = common::NowUnixMs();
+  const int64_t now = clock_->NowUnixMs();
   std::vector<runyard::v1::AgentInfo> listed;
   for (const AgentRecord& agent : *agents) {
     const int64_t heartbeat = polling.contains(agent.agent_id) ? now : agent.last_seen_ms;

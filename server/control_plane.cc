@@ -1,13 +1,12 @@
 #include "server/control_plane.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/read_file.h"
+#include "common/run_error_code.h"
 #include "common/spec_yaml.h"
+#include "common/status_macros.h"
 #include "common/status_names.h"
 
 namespace runyard::server {
@@ -32,10 +31,23 @@ bool IsAgentReportable(RunStatus status) {
   }
 }
 
+runyard::v1::RunError ErrorOf(common::RunErrorCode code, const std::string& message) {
+  runyard::v1::RunError error;
+  error.set_code(common::ToString(code));
+  error.set_message(message);
+  return error;
+}
+
 }  // namespace
 
-ControlPlane::ControlPlane(Store* store, BlobStore* blobs, RunFiles* files, ControlPlaneOptions options)
-    : store_(store), blobs_(blobs), files_(files), options_(options) {}
+ControlPlane::ControlPlane(Store* store, BlobStore* blobs, RunFiles* files,
+                           ControlPlaneOptions options)
+    : store_(store),
+      blobs_(blobs),
+      files_(files),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : common::Clock::Real()),
+      uploads_(blobs) {}
 
 ControlPlane::~ControlPlane() {
   {
@@ -63,13 +75,18 @@ uint64_t ControlPlane::Version() {
   return version_;
 }
 
+bool ControlPlane::Stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
 void ControlPlane::WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   watchers_.wait_until(lock, deadline, [&] { return version_ != seen || stopping_; });
 }
 
-absl::Status ControlPlane::Transition(const std::string& run_id, RunStatus status) {
-  return store_->AppendStatus(run_id, status, common::NowUnixMs());
+absl::Status ControlPlane::Transition(Store& store, const std::string& run_id, RunStatus status) {
+  return store.AppendStatus(run_id, status, clock_->NowUnixMs());
 }
 
 // ------------------------------------------------------------------ users
@@ -81,20 +98,17 @@ runyard::v1::SnapshotLimits ControlPlane::DefaultSnapshotLimits() const {
   return limits;
 }
 
-absl::Status ControlPlane::CheckSnapshot(const std::string& snapshot_id, const runyard::v1::SnapshotLimits& limits) {
+absl::Status ControlPlane::CheckSnapshot(const std::string& snapshot_id,
+                                         const runyard::v1::SnapshotLimits& limits) {
   if (!blobs_->Has(snapshot_id)) {
     return absl::FailedPreconditionError(
         absl::StrCat("snapshot '", snapshot_id, "' was not uploaded; upload it before submitting"));
   }
-  std::ifstream in(blobs_->PathOf(snapshot_id), std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  absl::StatusOr<runyard::v1::SnapshotManifest> manifest = common::ParseManifest(bytes.str());
+  ASSIGN_OR_RETURN(const std::string bytes, common::ReadWholeFile(blobs_->PathOf(snapshot_id)));
+  absl::StatusOr<runyard::v1::SnapshotManifest> manifest = common::ParseManifest(bytes);
   if (!manifest.ok()) return absl::InvalidArgumentError(std::string(manifest.status().message()));
-  if (absl::Status ok = common::CheckSnapshotLimits(*manifest, common::EffectiveLimits(limits, DefaultSnapshotLimits()));
-      !ok.ok()) {
-    return ok;
-  }
+  RETURN_IF_ERROR(common::CheckSnapshotLimits(
+      *manifest, common::EffectiveLimits(limits, DefaultSnapshotLimits())));
   int64_t missing = 0;
   std::string first_missing;
   for (const auto& entry : manifest->entries()) {
@@ -102,28 +116,30 @@ absl::Status ControlPlane::CheckSnapshot(const std::string& snapshot_id, const r
     if (missing++ == 0) first_missing = entry.path();
   }
   if (missing > 0) {
-    return absl::FailedPreconditionError(absl::StrCat("snapshot '", snapshot_id, "': ", missing,
-                                                      " file(s) not uploaded, e.g. ", first_missing));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot '", snapshot_id, "': ", missing, " file(s) not uploaded, e.g. ", first_missing));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
                                                       const runyard::v1::SnapshotLimits& limits) {
-  if (absl::Status valid = common::ValidateRunSpec(spec); !valid.ok()) return valid;
-  if (spec.compute_target().empty()) {
-    return absl::InvalidArgumentError("spec field 'compute_target': missing (local or a pool name)");
+  if (!options_.accepts_local_runs && spec.compute_target() == "local") {
+    return absl::InvalidArgumentError(
+        "compute_target 'local' runs on your machine; the server runs pools");
   }
-  if (absl::Status ok = CheckSnapshot(spec.snapshot_id(), limits); !ok.ok()) return ok;
+  RETURN_IF_ERROR(common::ValidateRunSpec(spec));
+  if (spec.compute_target().empty()) {
+    return absl::InvalidArgumentError(
+        "spec field 'compute_target': missing (local or a pool name)");
+  }
+  RETURN_IF_ERROR(CheckSnapshot(spec.snapshot_id(), limits));
   if (spec.experiment().empty()) spec.set_experiment("default");
 
   runyard::v1::Run run;
-  do {
-    run.set_run_id(common::NewRunId());
-  } while (store_->RunExists(run.run_id()));
   run.set_experiment(spec.experiment());
   run.set_target(spec.compute_target());
-  const int64_t now = common::NowUnixMs();
+  const int64_t now = clock_->NowUnixMs();
   run.set_created_unix_ms(now);
   run.set_status(runyard::v1::QUEUED);
   for (RunStatus status : {runyard::v1::NOT_STARTED, runyard::v1::QUEUED}) {
@@ -132,8 +148,17 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
     event->set_time_unix_ms(now);
   }
   *run.mutable_spec() = std::move(spec);
-  if (absl::Status s = store_->InsertRun(run); !s.ok()) return s;
-  Log()->info("run {} queued on '{}' (experiment {})", run.run_id(), run.target(), run.experiment());
+  // The id is checked and taken in one transaction: no other submitter can take it between.
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    while (true) {
+      run.set_run_id(common::NewRunId());
+      ASSIGN_OR_RETURN(const bool taken, txn.RunExists(run.run_id()));
+      if (!taken) break;
+    }
+    return txn.InsertRun(run);
+  }));
+  Log()->info("run {} queued on '{}' (experiment {})", run.run_id(), run.target(),
+              run.experiment());
 
   std::lock_guard lock(mutex_);
   DispatchLocked(run.target());
@@ -141,35 +166,69 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
   return run;
 }
 
-absl::StatusOr<runyard::v1::Run> ControlPlane::Get(const std::string& run_id) {
-  return store_->GetRun(run_id);
+absl::StatusOr<runyard::v1::Run> ControlPlane::EndIfHolderGone(runyard::v1::Run run) {
+  if (!options_.lost_holder || common::IsTerminal(run.status()) ||
+      run.status() == runyard::v1::QUEUED) {
+    return run;
+  }
+  const std::optional<std::string> why = options_.lost_holder(run);
+  if (!why) return run;
+  if (absl::Status failed = FailLostRun(run.run_id(), *why); !failed.ok()) {
+    // Shown as it is; the next read tries again.
+    Log()->warn("run {}: its holder is gone but the run cannot be ended: {}", run.run_id(),
+                failed.ToString());
+    return run;
+  }
+  return store_->GetRun(run.run_id());
 }
 
-absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(const std::string& experiment, int limit) {
-  return store_->ListRuns(experiment, limit);
+absl::StatusOr<runyard::v1::Run> ControlPlane::Get(const std::string& run_id) {
+  ASSIGN_OR_RETURN(runyard::v1::Run run, store_->GetRun(run_id));
+  return EndIfHolderGone(std::move(run));
 }
+
+absl::StatusOr<bool> ControlPlane::RunExists(const std::string& run_id) {
+  return store_->RunExists(run_id);
+}
+
+absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(const std::string& experiment,
+                                                                 int limit) {
+  ASSIGN_OR_RETURN(std::vector<runyard::v1::Run> runs, store_->ListRuns(experiment, limit));
+  if (options_.lost_holder) {
+    for (runyard::v1::Run& run : runs) {
+      ASSIGN_OR_RETURN(run, EndIfHolderGone(std::move(run)));
+    }
+  }
+  return runs;
+}
+
+absl::StatusOr<std::vector<RunCount>> ControlPlane::CountRuns() { return store_->CountRuns(); }
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id) {
   std::lock_guard lock(mutex_);
-  absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
-  if (!lease.ok()) return lease.status();
-  const RunStatus status = lease->status;
-  if (common::IsTerminal(status) || status == runyard::v1::CANCEL_REQUESTED) {
-    return store_->GetRun(run_id);  // nothing to do: cancel is idempotent
+  RunStatus was = runyard::v1::RUN_STATUS_UNSPECIFIED;
+  bool changed = false;
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(const LeaseRecord lease, txn.GetLease(run_id));
+    was = lease.status;
+    if (common::IsTerminal(was) || was == runyard::v1::CANCEL_REQUESTED) {
+      return absl::OkStatus();  // nothing to do: cancel is idempotent
+    }
+    changed = true;
+    if (was == runyard::v1::QUEUED || was == runyard::v1::NOT_STARTED) {
+      // Not started anywhere: cancel at once. A holder that has not started it yet will be
+      // refused when it reports.
+      RETURN_IF_ERROR(txn.SetOutcome(
+          run_id, false, 0,
+          ErrorOf(common::RunErrorCode::kCanceled, "the run was canceled before it started")));
+      return Transition(txn, run_id, runyard::v1::CANCELED);
+    }
+    return Transition(txn, run_id, runyard::v1::CANCEL_REQUESTED);
+  }));
+  if (changed) {
+    Log()->info("run {}: cancel requested (was {})", run_id, common::StatusName(was));
+    ChangedLocked();  // wakes the holder's Poll, which carries the cancel down
   }
-  if (status == runyard::v1::QUEUED || status == runyard::v1::NOT_STARTED) {
-    // Not started anywhere: cancel at once. A holder that has not started it yet will be
-    // refused when it reports.
-    runyard::v1::RunError error;
-    error.set_code("Canceled");
-    error.set_message("the run was canceled before it started");
-    if (absl::Status s = store_->SetOutcome(run_id, false, 0, error); !s.ok()) return s;
-    if (absl::Status s = Transition(run_id, runyard::v1::CANCELED); !s.ok()) return s;
-  } else {
-    if (absl::Status s = Transition(run_id, runyard::v1::CANCEL_REQUESTED); !s.ok()) return s;
-  }
-  Log()->info("run {}: cancel requested (was {})", run_id, common::StatusName(status));
-  ChangedLocked();  // wakes the holder's Poll, which carries the cancel down
   return store_->GetRun(run_id);
 }
 
@@ -193,26 +252,26 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
   agent.hostname = request.hostname();
   agent.version = request.version();
   agent.capabilities = request.capabilities();
-  agent.registered_ms = common::NowUnixMs();
-  if (absl::Status s = store_->UpsertAgent(agent); !s.ok()) return s;
+  agent.registered_ms = clock_->NowUnixMs();
+  RETURN_IF_ERROR(store_->UpsertAgent(agent));
   const runyard::v1::Capabilities& offered = request.capabilities();
-  Log()->info("agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s)",
-              response.agent_id(), request.name(), request.pool(), request.slots(), offered.cpus(),
-              common::HumanBytes(offered.memory_bytes()), offered.gpus_size());
+  Log()->info(
+      "agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s)",
+      response.agent_id(), request.name(), request.pool(), request.slots(), offered.cpus(),
+      common::HumanBytes(offered.memory_bytes()), offered.gpus_size());
   return response;
 }
 
 absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string& run_id,
                                                               const std::string& agent_id) {
-  absl::StatusOr<LeaseRecord> previous = store_->GetLease(run_id);
-  if (!previous.ok()) return previous.status();
+  ASSIGN_OR_RETURN(const LeaseRecord previous, store_->GetLease(run_id));
   LeaseRecord lease;
   lease.run_id = run_id;
   lease.agent_id = agent_id;
   lease.lease_id = common::NewLeaseId();
-  lease.fencing_token = previous->fencing_token + 1;
-  lease.expiry_ms = common::NowUnixMs() + options_.lease_duration.count();
-  if (absl::Status s = store_->SetLease(lease); !s.ok()) return s;
+  lease.fencing_token = previous.fencing_token + 1;
+  lease.expiry_ms = clock_->NowUnixMs() + options_.lease_duration.count();
+  RETURN_IF_ERROR(store_->SetLease(lease));
   runyard::v1::Lease out;
   out.set_run_id(run_id);
   out.set_lease_id(lease.lease_id);
@@ -220,7 +279,8 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string&
   return out;
 }
 
-// Hands queued runs of `pool` to waiting agents, the least busy first.
+// Hands queued runs of `pool` to waiting agents, the least busy first. A store error
+// leaves the runs queued: the next poll or submit of the pool dispatches again.
 void ControlPlane::DispatchLocked(const std::string& pool) {
   auto found = waiters_by_pool_.find(pool);
   if (found == waiters_by_pool_.end()) return;
@@ -228,27 +288,54 @@ void ControlPlane::DispatchLocked(const std::string& pool) {
     Waiter* best = nullptr;
     for (Waiter* waiter : found->second) {
       const int free = waiter->free_slots - static_cast<int>(waiter->assigned.size());
-      if (free > 0 && (!best || free > best->free_slots - static_cast<int>(best->assigned.size()))) {
+      if (free > 0 &&
+          (!best || free > best->free_slots - static_cast<int>(best->assigned.size()))) {
         best = waiter;
       }
     }
     if (!best) return;
     absl::StatusOr<std::vector<std::string>> queued = store_->QueuedRuns(pool, 1);
-    if (!queued.ok() || queued->empty()) return;
-    if (!AssignLocked(queued->front(), best->agent_id).ok()) return;
+    if (!queued.ok()) {
+      Log()->warn("pool '{}': cannot read its queue: {}", pool, queued.status().ToString());
+      return;
+    }
+    if (queued->empty()) return;
+    if (absl::Status assigned = AssignLocked(queued->front(), best->agent_id).status();
+        !assigned.ok()) {
+      Log()->warn("run {}: cannot lease it to agent {}: {}", queued->front(), best->agent_id,
+                  assigned.ToString());
+      return;
+    }
     best->assigned.push_back(queued->front());
+  }
+}
+
+// A poll is a heartbeat: the agent's last seen time, shown by `runyard agents`. A failed
+// write is logged; the agent's next poll records it again.
+void ControlPlane::RecordPoll(const runyard::v1::PollRequest& request) {
+  if (absl::Status touched =
+          store_->TouchAgent(request.agent_id(), clock_->NowUnixMs(), request.draining());
+      !touched.ok()) {
+    Log()->warn("agent {}: cannot record its poll: {}", request.agent_id(), touched.ToString());
+  }
+}
+
+void ControlPlane::RenewLease(const std::string& run_id, const std::string& holder) {
+  if (absl::Status renewed =
+          store_->RenewLease(run_id, clock_->NowUnixMs() + options_.lease_duration.count());
+      !renewed.ok()) {
+    Log()->warn("run {}: cannot renew the lease of {}: {}", run_id, holder, renewed.ToString());
   }
 }
 
 absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
     const runyard::v1::PollRequest& request, const std::function<bool()>& client_gone) {
-  absl::StatusOr<std::string> pool = store_->AgentPool(request.agent_id());
-  if (!pool.ok()) return pool.status();
-  const int64_t now = common::NowUnixMs();
-  store_->TouchAgent(request.agent_id(), now, request.draining()).IgnoreError();
+  ASSIGN_OR_RETURN(const std::string pool, store_->AgentPool(request.agent_id()));
+  RecordPoll(request);
 
-  const auto wait = std::min(std::chrono::milliseconds(std::max(request.wait_ms(), 0)),
-                             options_.max_poll_wait);
+  // Transport timing, in real time: how long this call may wait for work.
+  const auto wait =
+      std::min(std::chrono::milliseconds(std::max(request.wait_ms(), 0)), options_.max_poll_wait);
   const auto deadline = std::chrono::steady_clock::now() + wait;
   runyard::v1::PollResponse response;
   std::unique_lock lock(mutex_);
@@ -257,27 +344,37 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   std::vector<std::string> held;
   for (const auto& lease : request.held()) {
     absl::StatusOr<LeaseRecord> current = store_->GetLease(lease.run_id());
-    if (!current.ok() || current->lease_id != lease.lease_id() || common::IsTerminal(current->status)) {
+    if (!current.ok() && !absl::IsNotFound(current.status())) {
+      return current.status();  // unknown, not lost: the agent polls again
+    }
+    if (!current.ok() || current->lease_id != lease.lease_id() ||
+        common::IsTerminal(current->status)) {
       response.add_lost_run_ids(lease.run_id());
       continue;
     }
-    store_->RenewLease(lease.run_id(), now + options_.lease_duration.count()).IgnoreError();
+    RenewLease(lease.run_id(), request.agent_id());
     if (current->status == runyard::v1::NOT_RESPONDING) {
-      Log()->info("run {}: agent {} is back", lease.run_id(), request.agent_id());
-      Transition(lease.run_id(), runyard::v1::RUNNING).IgnoreError();
-      ChangedLocked();
+      if (absl::Status back = Transition(*store_, lease.run_id(), runyard::v1::RUNNING);
+          !back.ok()) {
+        Log()->warn("run {}: agent {} is back, but the run cannot be marked Running: {}",
+                    lease.run_id(), request.agent_id(), back.ToString());
+      } else {
+        Log()->info("run {}: agent {} is back", lease.run_id(), request.agent_id());
+        ChangedLocked();
+      }
     }
     held.push_back(lease.run_id());
   }
 
   // A draining agent waits for cancels only: with no free slot it is handed no run.
   Waiter waiter{request.agent_id(), request.draining() ? 0 : request.free_slots(), {}};
-  auto& pool_waiters = waiters_by_pool_[*pool];
+  auto& pool_waiters = waiters_by_pool_[pool];
   pool_waiters.push_back(&waiter);
-  DispatchLocked(*pool);  // runs that were queued while nobody waited
+  DispatchLocked(pool);  // runs that were queued while nobody waited
 
   while (true) {
     for (const std::string& run_id : held) {
+      // A failed read delivers no cancel this time; the next wake-up or poll reads again.
       absl::StatusOr<LeaseRecord> current = store_->GetLease(run_id);
       if (current.ok() && current->status == runyard::v1::CANCEL_REQUESTED) {
         response.add_cancel_run_ids(run_id);
@@ -288,21 +385,32 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
       break;
     }
     // Wake up at least once a second to notice a client that went away.
-    changed_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+    changed_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
   }
   std::erase(pool_waiters, &waiter);
   // Seen until now: a long poll is a heartbeat for as long as it waits.
-  store_->TouchAgent(request.agent_id(), common::NowUnixMs(), request.draining()).IgnoreError();
+  RecordPoll(request);
   // Runs handed to a poll whose agent has gone (one that starts draining cuts its poll
   // short) would never be seen: back in the queue now, not when their lease expires.
   if (!waiter.assigned.empty() && client_gone()) {
     for (const std::string& run_id : waiter.assigned) {
       absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
-      if (!lease.ok() || lease->status != runyard::v1::QUEUED || lease->agent_id != request.agent_id()) continue;
-      RequeueLocked(*lease);
-      Log()->info("run {}: agent {} went away before it got the run; queued again", run_id, request.agent_id());
+      if (!lease.ok() || lease->status != runyard::v1::QUEUED ||
+          lease->agent_id != request.agent_id())
+        continue;
+      if (absl::Status requeued = RequeueLocked(*lease); !requeued.ok()) {
+        // Its lease expires unused, and the reaper queues it then.
+        Log()->warn(
+            "run {}: agent {} went away before it got the run, which cannot be queued again yet: "
+            "{}",
+            run_id, request.agent_id(), requeued.ToString());
+        continue;
+      }
+      Log()->info("run {}: agent {} went away before it got the run; queued again", run_id,
+                  request.agent_id());
     }
-    DispatchLocked(*pool);
+    DispatchLocked(pool);
     ChangedLocked();
     return absl::CancelledError("the agent went away while its poll was answered");
   }
@@ -310,7 +418,12 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   for (const std::string& run_id : waiter.assigned) {
     absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
     absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
-    if (!run.ok() || !lease.ok()) continue;
+    if (!run.ok() || !lease.ok()) {
+      // Not handed out: its lease expires unused, and the reaper queues it again.
+      Log()->warn("run {}: leased to agent {} but cannot be read to send: {}", run_id,
+                  request.agent_id(), (run.ok() ? lease.status() : run.status()).ToString());
+      continue;
+    }
     auto* assignment = response.add_assignments();
     *assignment->mutable_spec() = run->spec();
     assignment->mutable_lease()->set_run_id(run_id);
@@ -321,19 +434,19 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   return response;
 }
 
-absl::Status ControlPlane::CheckLease(const runyard::v1::Lease& lease, LeaseRecord* current) {
-  absl::StatusOr<LeaseRecord> found = store_->GetLease(lease.run_id());
-  if (!found.ok()) return found.status();
-  if (found->lease_id.empty() || found->lease_id != lease.lease_id() ||
-      found->fencing_token != lease.fencing_token()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lease ", lease.lease_id(), " on run ", lease.run_id(), " is no longer current"));
+absl::Status ControlPlane::CheckLease(Store& store, const runyard::v1::Lease& lease,
+                                      LeaseRecord* current) {
+  ASSIGN_OR_RETURN(LeaseRecord found, store.GetLease(lease.run_id()));
+  if (found.lease_id.empty() || found.lease_id != lease.lease_id() ||
+      found.fencing_token != lease.fencing_token()) {
+    return absl::FailedPreconditionError(absl::StrCat("lease ", lease.lease_id(), " on run ",
+                                                      lease.run_id(), " is no longer current"));
   }
-  if (common::IsTerminal(found->status)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "run ", lease.run_id(), " already ended (", common::StatusName(found->status), ")"));
+  if (common::IsTerminal(found.status)) {
+    return absl::FailedPreconditionError(absl::StrCat("run ", lease.run_id(), " already ended (",
+                                                      common::StatusName(found.status), ")"));
   }
-  *current = *found;
+  *current = std::move(found);
   return absl::OkStatus();
 }
 
@@ -347,62 +460,75 @@ bool ControlPlane::MayStillUpload(const runyard::v1::Lease& lease) {
     return false;
   }
   absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id());
-  return run.ok() && run->error().code() == "AgentLost";
+  return run.ok() &&
+         run->error().code() == common::RunErrorCodeName(common::RunErrorCode::kAgentLost);
 }
 
 absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
     const runyard::v1::UpdateStatusRequest& request) {
   if (!IsAgentReportable(request.status())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "an agent cannot report status ", common::StatusName(request.status())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("an agent cannot report status ", common::StatusName(request.status())));
   }
   std::lock_guard lock(mutex_);
-  LeaseRecord current;
-  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok()) return s;
   const std::string& run_id = request.lease().run_id();
+  const bool ends = common::IsTerminal(request.status());
   runyard::v1::UpdateStatusResponse response;
-  response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
-
-  if (common::IsTerminal(request.status())) {
-    if (absl::Status s = store_->SetOutcome(run_id, request.has_exit_code(), request.exit_code(),
-                                            request.error());
-        !s.ok()) {
-      return s;
+  // The lease check and what the report writes: one transaction, so that an ended run
+  // has its outcome, usage and status together or not at all.
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    LeaseRecord current;
+    RETURN_IF_ERROR(CheckLease(txn, request.lease(), &current));
+    response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
+    if (ends) {
+      RETURN_IF_ERROR(
+          txn.SetOutcome(run_id, request.has_exit_code(), request.exit_code(), request.error()));
+      if (request.has_usage()) RETURN_IF_ERROR(txn.SetUsage(run_id, request.usage()));
+      return Transition(txn, run_id, request.status());
     }
-    if (request.has_usage()) store_->SetUsage(run_id, request.usage()).IgnoreError();
-    if (absl::Status s = Transition(run_id, request.status()); !s.ok()) return s;
+    // A pending cancel stays visible until the holder ends the run.
+    if (current.status != request.status() && current.status != runyard::v1::CANCEL_REQUESTED) {
+      return Transition(txn, run_id, request.status());
+    }
+    return absl::OkStatus();
+  }));
+  if (ends) {
     Log()->info("run {} ended {}{}", run_id, common::StatusName(request.status()),
                 request.error().code().empty() ? "" : " (" + request.error().code() + ")");
-  } else if (current.status != request.status() && current.status != runyard::v1::CANCEL_REQUESTED) {
-    if (absl::Status s = Transition(run_id, request.status()); !s.ok()) return s;
+  } else {
+    RenewLease(run_id, request.lease().lease_id());
   }
-  store_->RenewLease(run_id, common::NowUnixMs() + options_.lease_duration.count()).IgnoreError();
   ChangedLocked();
   return response;
 }
 
-absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(const runyard::v1::AppendRequest& request) {
+absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(
+    const runyard::v1::AppendRequest& request) {
   LeaseRecord current;
-  if (absl::Status s = CheckLease(request.lease(), &current); !s.ok() && !MayStillUpload(request.lease())) return s;
-  absl::StatusOr<int64_t> committed = files_->Append(request.lease().run_id(), request.path(),
-                                                     request.offset(), request.data(), request.truncate());
-  if (!committed.ok()) return committed.status();
+  if (absl::Status s = CheckLease(*store_, request.lease(), &current);
+      !s.ok() && !MayStillUpload(request.lease())) {
+    return s;
+  }
+  ASSIGN_OR_RETURN(const int64_t committed,
+                   files_->Append(request.lease().run_id(), request.path(), request.offset(),
+                                  request.data(), request.truncate()));
   runyard::v1::AppendResponse response;
-  response.set_committed_size(*committed);
+  response.set_committed_size(committed);
   std::lock_guard lock(mutex_);
   FileChangedLocked();
   return response;
 }
 
 runyard::v1::ReportResponse ControlPlane::Report(const runyard::v1::ReportRequest& request,
-                                                int64_t* appended_bytes) {
+                                                 int64_t* appended_bytes) {
   runyard::v1::ReportResponse response;
   for (const runyard::v1::ReportItem& item : request.items()) {
     absl::Status refused;
     if (item.has_append()) {
       absl::StatusOr<runyard::v1::AppendResponse> appended = Append(item.append());
       refused = appended.status();
-      if (appended.ok() && appended_bytes != nullptr) *appended_bytes += static_cast<int64_t>(item.append().data().size());
+      if (appended.ok() && appended_bytes != nullptr)
+        *appended_bytes += static_cast<int64_t>(item.append().data().size());
     } else if (item.has_status()) {
       absl::StatusOr<runyard::v1::UpdateStatusResponse> updated = UpdateStatus(item.status());
       refused = updated.status();
@@ -411,7 +537,8 @@ runyard::v1::ReportResponse ControlPlane::Report(const runyard::v1::ReportReques
       refused = absl::InvalidArgumentError("a report item must hold an append or a status");
     }
     if (!refused.ok()) {
-      response.set_error_code(static_cast<int32_t>(refused.code()));  // absl and gRPC share the codes
+      response.set_error_code(
+          static_cast<int32_t>(refused.code()));  // absl and gRPC share the codes
       response.set_error_message(std::string(refused.message()));
       break;
     }
@@ -428,29 +555,33 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& 
 
 // ------------------------------------------------------------------ leases
 
-void ControlPlane::RequeueLocked(const LeaseRecord& lease) {
+absl::Status ControlPlane::RequeueLocked(const LeaseRecord& lease) {
   LeaseRecord cleared = lease;
   cleared.agent_id.clear();
   cleared.lease_id.clear();  // the fencing token stays: the next lease gets a higher one
-  store_->SetLease(cleared).IgnoreError();
+  return store_->SetLease(cleared);
 }
 
-void ControlPlane::FailLostRunLocked(const std::string& run_id, const std::string& message) {
-  runyard::v1::RunError error;
-  error.set_code("AgentLost");
-  error.set_message(message);
-  store_->SetOutcome(run_id, false, 0, error).IgnoreError();
-  Transition(run_id, runyard::v1::FAILED).IgnoreError();
-  Log()->warn("run {}: Failed (AgentLost): {}", run_id, message);
+absl::Status ControlPlane::RecordLost(Store& store, const std::string& run_id,
+                                      const std::string& message) {
+  RETURN_IF_ERROR(
+      store.SetOutcome(run_id, false, 0, ErrorOf(common::RunErrorCode::kAgentLost, message)));
+  return Transition(store, run_id, runyard::v1::FAILED);
 }
 
 absl::Status ControlPlane::FailLostRun(const std::string& run_id, const std::string& message) {
   std::lock_guard lock(mutex_);
-  absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
-  if (!lease.ok()) return lease.status();
-  if (common::IsTerminal(lease->status)) return absl::OkStatus();
-  FailLostRunLocked(run_id, message);
-  ChangedLocked();
+  bool ended = false;
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(const LeaseRecord lease, txn.GetLease(run_id));
+    if (common::IsTerminal(lease.status)) return absl::OkStatus();
+    ended = true;
+    return RecordLost(txn, run_id, message);
+  }));
+  if (ended) {
+    Log()->warn("run {}: Failed (AgentLost): {}", run_id, message);
+    ChangedLocked();
+  }
   return absl::OkStatus();
 }
 
@@ -460,34 +591,60 @@ void ControlPlane::StartLeaseReaper() {
     while (!stopping_) {
       changed_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
       if (stopping_) break;
-      ReapExpiredLeases();
+      ReapExpiredLeasesLocked();
     }
   });
 }
 
-void ControlPlane::ReapExpiredLeases() {
+void ControlPlane::ReapExpiredLeasesNow() {
+  std::lock_guard lock(mutex_);
+  ReapExpiredLeasesLocked();
+}
+
+void ControlPlane::ReapExpiredLeasesLocked() {
   absl::StatusOr<std::vector<LeaseRecord>> leases = store_->ActiveLeases();
-  if (!leases.ok()) return;
-  const int64_t now = common::NowUnixMs();
+  if (!leases.ok()) {
+    Log()->warn("lease reaper: cannot read the leases (next pass tries again): {}",
+                leases.status().ToString());
+    return;
+  }
+  const int64_t now = clock_->NowUnixMs();
   bool changed = false;
   for (const LeaseRecord& lease : *leases) {
     if (lease.expiry_ms >= now) continue;
+    absl::Status recorded;
     if (lease.status == runyard::v1::QUEUED) {
       // Handed out but never started: the agent went away before it could. Queue it again.
-      RequeueLocked(lease);
-      absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id);
-      if (run.ok()) DispatchLocked(run->target());
-      Log()->warn("run {}: agent {} never started it; queued again", lease.run_id, lease.agent_id);
+      recorded = RequeueLocked(lease);
+      if (recorded.ok()) {
+        Log()->warn("run {}: agent {} never started it; queued again", lease.run_id,
+                    lease.agent_id);
+        // Unread, it waits for the next poll of its pool, which dispatches too.
+        if (absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id); run.ok()) {
+          DispatchLocked(run->target());
+        }
+      }
     } else if (lease.status != runyard::v1::NOT_RESPONDING &&
                lease.status != runyard::v1::CANCEL_REQUESTED) {
-      Transition(lease.run_id, runyard::v1::NOT_RESPONDING).IgnoreError();
-      Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
+      recorded = Transition(*store_, lease.run_id, runyard::v1::NOT_RESPONDING);
+      if (recorded.ok())
+        Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
     } else if (lease.expiry_ms + options_.agent_lost_after.count() < now) {
       // A CancelRequested run stays so while its agent is silent (the cancel must still
       // reach it if it comes back); when the agent is gone for good, the run is lost.
-      FailLostRunLocked(lease.run_id,
-                        absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back"));
+      const std::string message =
+          absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back");
+      recorded =
+          store_->InTransaction([&](Store& txn) { return RecordLost(txn, lease.run_id, message); });
+      if (recorded.ok()) Log()->warn("run {}: Failed (AgentLost): {}", lease.run_id, message);
     } else {
+      continue;
+    }
+    if (!recorded.ok()) {
+      Log()->warn(
+          "run {}: the lease reaper cannot record the silence of agent {} (next pass tries again): "
+          "{}",
+          lease.run_id, lease.agent_id, recorded.ToString());
       continue;
     }
     changed = true;

@@ -5,15 +5,21 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "runyard/v1/services.pb.h"
+#include "common/clock.h"
 #include "common/snapshot_manifest.h"
+#include "runyard/v1/services.pb.h"
 #include "server/blob_store.h"
+#include "server/blob_uploads.h"
 #include "server/run_files.h"
 #include "server/store.h"
 
@@ -29,18 +35,36 @@ struct ControlPlaneOptions {
   // Snapshot limits when the submitter sets none.
   int64_t max_snapshot_bytes = common::kDefaultMaxSnapshotBytes;
   int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
+  // Where every time the plane records or compares comes from (statuses, leases, last
+  // seen); tests pass a FakeClock. Waits (a long poll, a watch) stay in real time.
+  common::Clock* clock = common::Clock::Real();
+
+  // Local mode (the CLI's embedded plane) accepts runs whose compute_target is 'local'; a
+  // server refuses them: they run on the submitter's machine.
+  bool accepts_local_runs = false;
+  // How long a Watch waits for a change it is told of before it looks again: another
+  // process sharing the store (local mode) changes runs without telling this one.
+  std::chrono::milliseconds watch_recheck{std::chrono::seconds(1)};
+  // Local mode: why the process holding a started run is gone for good, or nullopt while
+  // it lives. No reaper watches local runs, so Get, List and Watch end such a run Failed /
+  // AgentLost with this message when they meet it. Unset on a server.
+  std::function<std::optional<std::string>(const runyard::v1::Run&)> lost_holder;
 };
 
 // The control plane's logic with no transport: queue per pool, dispatch to waiting
-// agents, leases with fencing, cancel, run history. runyard-server puts gRPC in front
-// of it; the CLI uses it in-process for local runs.
+// agents, leases with fencing, cancel, run history, run files and the blob store. Every
+// request goes through one of its methods, remote (server/grpc_services.cc) or local
+// (cli/local_backend.cc), so that checks, limits and metrics have one place.
 class ControlPlane {
  public:
   ControlPlane(Store* store, BlobStore* blobs, RunFiles* files, ControlPlaneOptions options = {});
   ~ControlPlane();
 
-  // Starts the thread that turns expired leases into NotResponding / AgentLost.
+  // Starts the thread that turns expired leases into NotResponding / AgentLost, one pass
+  // a second.
   void StartLeaseReaper();
+  // One pass of the reaper, now (tests move a FakeClock and call this).
+  void ReapExpiredLeasesNow();
 
   // ---- users
   // Checks the spec and its snapshot (manifest and every blob uploaded, within limits:
@@ -49,11 +73,57 @@ class ControlPlane {
                                           const runyard::v1::SnapshotLimits& limits = {});
   runyard::v1::SnapshotLimits DefaultSnapshotLimits() const;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id);
+  absl::StatusOr<bool> RunExists(const std::string& run_id);
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit);
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id);
+  // Runs by target and status (/metrics); an error when the store does not answer.
+  absl::StatusOr<std::vector<RunCount>> CountRuns();
+
+  // Streams a run to a watcher (`runyard logs -f`, `runyard run`): an event with the run
+  // first and on every change of its status or history, then the bytes of its
+  // user_logs/std_log.txt from `log_offset` on, in events of at most 1 MiB. The log bytes
+  // of a round follow its status, so once a terminal status was sent the log is whole:
+  // the watch ends when the run has ended and every byte was sent. It ends early when
+  // `emit` returns false or `cancelled()` true (asked at least every watch_recheck).
+  // Returns the run as last read. Defined in server/run_watch.cc.
+  absl::StatusOr<runyard::v1::Run> Watch(
+      const std::string& run_id, int64_t log_offset,
+      const std::function<bool(const runyard::v1::WatchEvent&)>& emit,
+      const std::function<bool()>& cancelled = [] { return false; });
+
+  // ---- run files (server/run_file_reads.cc)
+  // The files of a run's history with their sizes; NotFound for an unknown run.
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id);
+  // A run file's bytes from `offset` on, in chunks of at most 1 MiB, up to the file's size
+  // when the read began (each chunk carries it as total_size); a file that exists gets at
+  // least one chunk, empty past its end. NotFound when there is no such file; `emit`
+  // returning false stops the read (and it returns OK).
+  absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
+                        const std::function<bool(const runyard::v1::FileChunk&)>& emit);
+
+  // ---- blob store (server/control_plane_cas.cc)
+  // Those of `digests` that are not stored; InvalidArgument for one that is no SHA-256.
+  absl::StatusOr<std::vector<std::string>> FindMissingBlobs(
+      const std::vector<std::string>& digests);
+  // Stores a whole blob; its bytes must hash to `digest` (DataLoss when they do not). A
+  // blob already stored is kept as it is.
+  absl::Status PutBlob(const std::string& digest, std::string_view bytes);
+  // Where a resumable upload of `digest` stands: complete, or the bytes already received.
+  absl::StatusOr<runyard::v1::GetUploadOffsetResponse> BlobUploadOffset(const std::string& digest);
+  // Starts (or resumes) an upload of `digest` whose first bytes are at `offset`, which
+  // must be what BlobUploadOffset said (else OutOfRange). Aborted while another upload
+  // of the same blob is open.
+  absl::StatusOr<std::unique_ptr<BlobUploads::Upload>> StartBlobUpload(const std::string& digest,
+                                                                       int64_t offset);
+  // Streams stored blobs one after the other in chunks of at most 1 MiB (digest, the
+  // blob's size, offset, bytes; an empty blob is one empty chunk). NotFound, before
+  // anything is sent, when one is not stored; `emit` returning false stops it.
+  absl::Status ReadBlobs(const std::vector<std::string>& digests,
+                         const std::function<bool(const runyard::v1::BlobChunk&)>& emit);
 
   // ---- agents
-  absl::StatusOr<runyard::v1::RegisterResponse> Register(const runyard::v1::RegisterRequest& request);
+  absl::StatusOr<runyard::v1::RegisterResponse> Register(
+      const runyard::v1::RegisterRequest& request);
   // `client_gone` is asked now and then while waiting (a dropped connection ends the wait).
   absl::StatusOr<runyard::v1::PollResponse> Poll(const runyard::v1::PollRequest& request,
                                                  const std::function<bool()>& client_gone);
@@ -62,26 +132,25 @@ class ControlPlane {
   absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request);
   // Appends and statuses in order, each as Append / UpdateStatus, until one is refused
   // (ReportRequest in services.proto). `appended_bytes`: bytes of the appends applied.
-  runyard::v1::ReportResponse Report(const runyard::v1::ReportRequest& request, int64_t* appended_bytes = nullptr);
+  runyard::v1::ReportResponse Report(const runyard::v1::ReportRequest& request,
+                                     int64_t* appended_bytes = nullptr);
   // The agents of `pool` (every pool when empty) with their state, runs and capabilities;
   // offline ones only with `include_offline` (states: AgentState in services.proto).
   // Defined in server/agent_listing.cc.
-  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ListAgents(const std::string& pool, bool include_offline);
+  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ListAgents(const std::string& pool,
+                                                                 bool include_offline);
 
   // Ends a run whose holder is known to be gone: Failed / AgentLost with `message`.
   absl::Status FailLostRun(const std::string& run_id, const std::string& message);
 
   // Local mode: the calling process itself holds the run, as an agent would.
-  absl::StatusOr<runyard::v1::Lease> LeaseToSelf(const std::string& run_id, const std::string& holder);
+  absl::StatusOr<runyard::v1::Lease> LeaseToSelf(const std::string& run_id,
+                                                 const std::string& holder);
 
   // ---- watchers: a counter that grows with every change to any run or run file.
   uint64_t Version();
   // Returns when Version() != seen or at `deadline`, whichever is first.
   void WaitForChange(uint64_t seen, std::chrono::steady_clock::time_point deadline);
-
-  Store* store() { return store_; }
-  BlobStore* blobs() { return blobs_; }
-  RunFiles* files() { return files_; }
 
  private:
   struct Waiter {
@@ -90,32 +159,47 @@ class ControlPlane {
     std::vector<std::string> assigned;  // runs handed to it while it waited
   };
 
-  absl::Status CheckSnapshot(const std::string& snapshot_id, const runyard::v1::SnapshotLimits& limits);
-  absl::Status Transition(const std::string& run_id, runyard::v1::RunStatus status);
-  absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id, const std::string& agent_id);
+  absl::Status CheckSnapshot(const std::string& snapshot_id,
+                             const runyard::v1::SnapshotLimits& limits);
+  // Records `status` now in `store` (the plane's store, or a transaction on it).
+  absl::Status Transition(Store& store, const std::string& run_id, runyard::v1::RunStatus status);
+  // `run` as it is, or ended AgentLost when its local holder is gone (lost_holder).
+  absl::StatusOr<runyard::v1::Run> EndIfHolderGone(runyard::v1::Run run);
+  absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id,
+                                                  const std::string& agent_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool MayStillUpload(const runyard::v1::Lease& lease);
-  absl::Status CheckLease(const runyard::v1::Lease& lease, LeaseRecord* current);
-  void DispatchLocked(const std::string& pool);
-  void ChangedLocked();      // a run changed: wakes polls and watchers
-  void FileChangedLocked();  // a run file grew: wakes watchers only
-  void ReapExpiredLeases();
-  void FailLostRunLocked(const std::string& run_id, const std::string& message);
+  absl::Status CheckLease(Store& store, const runyard::v1::Lease& lease, LeaseRecord* current);
+  // Moves the lease's expiry to now + lease_duration; a failure is logged (the next
+  // renewal tries again, and until then the run may look NotResponding).
+  void RenewLease(const std::string& run_id, const std::string& holder);
+  void RecordPoll(const runyard::v1::PollRequest& request);
+  void DispatchLocked(const std::string& pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A run changed: wakes polls and watchers.
+  void ChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // A run file grew: wakes watchers only.
+  void FileChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ReapExpiredLeasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Writes Failed / AgentLost with `message` into `store` (a transaction on the plane's
+  // store).
+  absl::Status RecordLost(Store& store, const std::string& run_id, const std::string& message);
   // A run handed out but not started goes back to its pool's queue.
-  void RequeueLocked(const LeaseRecord& lease);
+  absl::Status RequeueLocked(const LeaseRecord& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool Stopping();
 
   Store* store_;
   BlobStore* blobs_;
   RunFiles* files_;
   ControlPlaneOptions options_;
+  common::Clock* clock_;
+  BlobUploads uploads_;
 
   std::mutex mutex_;
   std::condition_variable changed_;
   std::condition_variable watchers_;
-  uint64_t version_ = 0;
-  std::map<std::string, std::vector<Waiter*>> waiters_by_pool_;
-  std::map<std::string, std::string> agent_pools_;  // agent id → pool
-
-  bool stopping_ = false;
+  uint64_t version_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::map<std::string, std::vector<Waiter*>> waiters_by_pool_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread reaper_;
 };
 

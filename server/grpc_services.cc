@@ -1,18 +1,16 @@
 #include "server/grpc_services.h"
 
-#include <fstream>
-
-#include "common/status_names.h"
+#include <string>
+#include <vector>
 
 namespace runyard::server {
-namespace {
-constexpr size_t kChunkBytes = 1 << 20;
-}
 
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
+
+namespace {
 
 template <typename T, typename Out>
 grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
@@ -21,125 +19,87 @@ grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
   return grpc::Status::OK;
 }
 
+template <typename Repeated>
+std::vector<std::string> ToVector(const Repeated& strings) {
+  return std::vector<std::string>(strings.begin(), strings.end());
+}
+
+// Writes one message of a server stream; false once the client has gone.
+template <typename Message>
+auto WriteTo(grpc::ServerWriter<Message>* writer) {
+  return [writer](const Message& message) { return writer->Write(message); };
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ Cas
 
-grpc::Status CasService::FindMissingBlobs(grpc::ServerContext*, const runyard::v1::FindMissingBlobsRequest* request,
+grpc::Status CasService::FindMissingBlobs(grpc::ServerContext*,
+                                          const runyard::v1::FindMissingBlobsRequest* request,
                                           runyard::v1::FindMissingBlobsResponse* response) {
-  for (const auto& digest : request->digests()) {
-    if (!common::IsValidDigest(digest)) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "'" + digest + "' is not a SHA-256 digest");
-    }
-    if (!blobs_->Has(digest)) response->add_missing(digest);
-  }
+  absl::StatusOr<std::vector<std::string>> missing =
+      plane_->FindMissingBlobs(ToVector(request->digests()));
+  if (!missing.ok()) return ToGrpc(missing.status());
+  for (std::string& digest : *missing) response->add_missing(std::move(digest));
   return grpc::Status::OK;
 }
 
-grpc::Status CasService::BatchUploadBlobs(grpc::ServerContext*, const runyard::v1::BatchUploadBlobsRequest* request,
+grpc::Status CasService::BatchUploadBlobs(grpc::ServerContext*,
+                                          const runyard::v1::BatchUploadBlobsRequest* request,
                                           runyard::v1::BatchUploadBlobsResponse*) {
   for (const auto& blob : request->blobs()) {
-    if (blobs_->Has(blob.digest())) continue;
-    absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(blob.digest());
-    if (!writer.ok()) return ToGrpc(writer.status());
-    if (absl::Status s = (*writer)->Append(blob.data()); !s.ok()) return ToGrpc(s);
-    if (absl::Status s = (*writer)->Commit(); !s.ok()) return ToGrpc(s);
+    if (absl::Status stored = plane_->PutBlob(blob.digest(), blob.data()); !stored.ok())
+      return ToGrpc(stored);
   }
   return grpc::Status::OK;
 }
 
 // Resumable: the first chunk's offset must be what GetUploadOffset said; the blob is
 // published only once the bytes hash to its digest.
-grpc::Status CasService::UploadBlob(grpc::ServerContext*, grpc::ServerReader<runyard::v1::BlobChunk>* reader,
+grpc::Status CasService::UploadBlob(grpc::ServerContext*,
+                                    grpc::ServerReader<runyard::v1::BlobChunk>* reader,
                                     runyard::v1::UploadBlobResponse* response) {
   runyard::v1::BlobChunk chunk;
-  if (!reader->Read(&chunk)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload");
-  const std::string digest = chunk.digest();
-  {
-    std::lock_guard lock(uploads_mutex_);
-    if (!uploads_in_flight_.insert(digest).second) {
-      return grpc::Status(grpc::StatusCode::ABORTED, "blob " + digest + " is being uploaded by another client");
-    }
-  }
-  struct Release {
-    CasService* self;
-    std::string digest;
-    ~Release() {
-      std::lock_guard lock(self->uploads_mutex_);
-      self->uploads_in_flight_.erase(digest);
-    }
-  } release{this, digest};
-
-  absl::StatusOr<std::unique_ptr<BlobStore::Writer>> writer = blobs_->StartWrite(digest, /*resumable=*/true);
-  if (!writer.ok()) return ToGrpc(writer.status());
-  if (chunk.offset() != (*writer)->offset()) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        "upload of " + digest + " must resume at " + std::to_string((*writer)->offset()));
-  }
+  if (!reader->Read(&chunk))
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty upload");
+  absl::StatusOr<std::unique_ptr<BlobUploads::Upload>> upload =
+      plane_->StartBlobUpload(chunk.digest(), chunk.offset());
+  if (!upload.ok()) return ToGrpc(upload.status());
   do {
-    if (chunk.digest() != digest) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one blob per upload");
-    if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok()) return ToGrpc(s);
+    if (chunk.digest() != (*upload)->digest()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "one blob per upload");
+    }
+    if (absl::Status s = (*upload)->Append(chunk.data()); !s.ok()) return ToGrpc(s);
   } while (reader->Read(&chunk));
-  const int64_t size = (*writer)->offset();
-  if (absl::Status s = (*writer)->Commit(); !s.ok()) return ToGrpc(s);
-  response->set_digest(digest);
+  const int64_t size = (*upload)->offset();
+  if (absl::Status s = (*upload)->Commit(); !s.ok()) return ToGrpc(s);
+  response->set_digest((*upload)->digest());
   response->set_size(size);
   return grpc::Status::OK;
 }
 
-grpc::Status CasService::GetUploadOffset(grpc::ServerContext*, const runyard::v1::GetUploadOffsetRequest* request,
+grpc::Status CasService::GetUploadOffset(grpc::ServerContext*,
+                                         const runyard::v1::GetUploadOffsetRequest* request,
                                          runyard::v1::GetUploadOffsetResponse* response) {
-  if (!common::IsValidDigest(request->digest())) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "'" + request->digest() + "' is not a SHA-256 digest");
-  }
-  response->set_complete(blobs_->Has(request->digest()));
-  response->set_offset(response->complete() ? 0 : blobs_->PartialSize(request->digest()));
-  return grpc::Status::OK;
+  return Reply(plane_->BlobUploadOffset(request->digest()), response);
 }
 
-bool CasService::SendBlob(const std::string& digest, grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
-  std::ifstream in(blobs_->PathOf(digest), std::ios::binary);
-  in.seekg(0, std::ios::end);
-  const int64_t size = in.tellg();
-  in.seekg(0);
-  runyard::v1::BlobChunk chunk;
-  chunk.set_digest(digest);
-  chunk.set_size(size);
-  int64_t offset = 0;
-  do {  // an empty blob still sends one chunk, so the receiver learns it
-    // Read straight into the message: one copy less per byte.
-    std::string* data = chunk.mutable_data();
-    data->resize(static_cast<size_t>(std::min<int64_t>(kChunkBytes, size - offset)));
-    in.read(data->data(), static_cast<std::streamsize>(data->size()));
-    data->resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-    chunk.set_offset(offset);
-    if (!writer->Write(chunk)) return false;
-    offset += static_cast<int64_t>(data->size());
-  } while (in && offset < size);
-  return true;
-}
-
-grpc::Status CasService::FetchBlob(grpc::ServerContext*, const runyard::v1::FetchBlobRequest* request,
+grpc::Status CasService::FetchBlob(grpc::ServerContext*,
+                                   const runyard::v1::FetchBlobRequest* request,
                                    grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
-  if (!blobs_->Has(request->digest())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + request->digest() + " not found");
-  }
-  SendBlob(request->digest(), writer);
-  return grpc::Status::OK;
+  return ToGrpc(plane_->ReadBlobs({request->digest()}, WriteTo(writer)));
 }
 
-grpc::Status CasService::FetchBlobs(grpc::ServerContext*, const runyard::v1::FetchBlobsRequest* request,
+grpc::Status CasService::FetchBlobs(grpc::ServerContext*,
+                                    const runyard::v1::FetchBlobsRequest* request,
                                     grpc::ServerWriter<runyard::v1::BlobChunk>* writer) {
-  for (const auto& digest : request->digests()) {
-    if (!blobs_->Has(digest)) return grpc::Status(grpc::StatusCode::NOT_FOUND, "blob " + digest + " not found");
-  }
-  for (const auto& digest : request->digests()) {
-    if (!SendBlob(digest, writer)) break;
-  }
-  return grpc::Status::OK;
+  return ToGrpc(plane_->ReadBlobs(ToVector(request->digests()), WriteTo(writer)));
 }
 
-grpc::Status CasService::GetSnapshotLimits(grpc::ServerContext*, const runyard::v1::GetSnapshotLimitsRequest*,
+grpc::Status CasService::GetSnapshotLimits(grpc::ServerContext*,
+                                           const runyard::v1::GetSnapshotLimitsRequest*,
                                            runyard::v1::SnapshotLimits* response) {
-  *response = limits_;
+  *response = plane_->DefaultSnapshotLimits();
   return grpc::Status::OK;
 }
 
@@ -147,10 +107,6 @@ grpc::Status CasService::GetSnapshotLimits(grpc::ServerContext*, const runyard::
 
 grpc::Status RunsService::Submit(grpc::ServerContext*, const runyard::v1::SubmitRequest* request,
                                  runyard::v1::Run* response) {
-  if (request->spec().compute_target() == "local") {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "compute_target 'local' runs on your machine; the server runs pools");
-  }
   return Reply(plane_->Submit(request->spec(), request->snapshot_limits()), response);
 }
 
@@ -161,7 +117,8 @@ grpc::Status RunsService::Get(grpc::ServerContext*, const runyard::v1::GetRunReq
 
 grpc::Status RunsService::List(grpc::ServerContext*, const runyard::v1::ListRunsRequest* request,
                                runyard::v1::ListRunsResponse* response) {
-  absl::StatusOr<std::vector<runyard::v1::Run>> runs = plane_->List(request->experiment(), request->limit());
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs =
+      plane_->List(request->experiment(), request->limit());
   if (!runs.ok()) return ToGrpc(runs.status());
   for (auto& run : *runs) *response->add_runs() = std::move(run);
   return grpc::Status::OK;
@@ -172,85 +129,33 @@ grpc::Status RunsService::Cancel(grpc::ServerContext*, const runyard::v1::Cancel
   return Reply(plane_->Cancel(request->run_id()), response);
 }
 
-// Streams the run (on every status change) and its std_log.txt bytes until the run has
-// ended and every byte was sent.
-grpc::Status RunsService::Watch(grpc::ServerContext* context, const runyard::v1::WatchRequest* request,
+grpc::Status RunsService::Watch(grpc::ServerContext* context,
+                                const runyard::v1::WatchRequest* request,
                                 grpc::ServerWriter<runyard::v1::WatchEvent>* writer) {
-  absl::StatusOr<std::filesystem::path> log_path =
-      plane_->files()->Locate(request->run_id(), "user_logs/std_log.txt");
-  if (!log_path.ok()) return ToGrpc(log_path.status());
-  int64_t offset = std::max<int64_t>(request->log_offset(), 0);
-  runyard::v1::RunStatus sent_status = runyard::v1::RUN_STATUS_UNSPECIFIED;
-  size_t sent_history = 0;
-  std::string buffer(kChunkBytes, '\0');
-  while (!context->IsCancelled()) {
-    const uint64_t version = plane_->Version();
-    absl::StatusOr<runyard::v1::Run> run = plane_->Get(request->run_id());
-    if (!run.ok()) return ToGrpc(run.status());
-    if (run->status() != sent_status || static_cast<size_t>(run->history_size()) != sent_history) {
-      runyard::v1::WatchEvent event;
-      *event.mutable_run() = *run;
-      if (!writer->Write(event)) return grpc::Status::OK;
-      sent_status = run->status();
-      sent_history = static_cast<size_t>(run->history_size());
-    }
-    // Log bytes after the status: once a terminal status is seen, the log is complete.
-    std::ifstream in(*log_path, std::ios::binary);
-    if (in) {
-      in.seekg(offset);
-      while (in) {
-        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        if (in.gcount() <= 0) break;
-        runyard::v1::WatchEvent event;
-        event.set_log_bytes(buffer.data(), static_cast<size_t>(in.gcount()));
-        event.set_log_offset(offset);
-        if (!writer->Write(event)) return grpc::Status::OK;
-        offset += in.gcount();
-      }
-    }
-    if (common::IsTerminal(run->status())) return grpc::Status::OK;
-    plane_->WaitForChange(version, std::chrono::steady_clock::now() + std::chrono::seconds(1));
-  }
-  return grpc::Status::OK;
+  return ToGrpc(plane_
+                    ->Watch(request->run_id(), request->log_offset(), WriteTo(writer),
+                            [context] { return context->IsCancelled(); })
+                    .status());
 }
 
-grpc::Status RunsService::ListFiles(grpc::ServerContext*, const runyard::v1::ListFilesRequest* request,
+grpc::Status RunsService::ListFiles(grpc::ServerContext*,
+                                    const runyard::v1::ListFilesRequest* request,
                                     runyard::v1::ListFilesResponse* response) {
-  if (absl::Status exists = plane_->Get(request->run_id()).status(); !exists.ok()) return ToGrpc(exists);
-  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = plane_->store()->ListFiles(request->run_id());
-  if (!files.ok()) return ToGrpc(files.status());
-  for (auto& file : *files) *response->add_files() = std::move(file);
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> listed = plane_->ListFiles(request->run_id());
+  if (!listed.ok()) return ToGrpc(listed.status());
+  for (auto& file : *listed) *response->add_files() = std::move(file);
   return grpc::Status::OK;
 }
 
-grpc::Status RunsService::ReadFile(grpc::ServerContext*, const runyard::v1::ReadFileRequest* request,
+grpc::Status RunsService::ReadFile(grpc::ServerContext*,
+                                   const runyard::v1::ReadFileRequest* request,
                                    grpc::ServerWriter<runyard::v1::FileChunk>* writer) {
-  absl::StatusOr<std::filesystem::path> path = plane_->files()->Locate(request->run_id(), request->path());
-  if (!path.ok()) return ToGrpc(path.status());
-  std::ifstream in(*path, std::ios::binary);
-  if (!in) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "run " + request->run_id() + " has no file '" + request->path() + "'");
-  }
-  in.seekg(0, std::ios::end);
-  const int64_t total = in.tellg();
-  int64_t offset = std::max<int64_t>(request->offset(), 0);
-  in.seekg(offset);
-  std::string buffer(kChunkBytes, '\0');
-  runyard::v1::FileChunk chunk;
-  chunk.set_total_size(total);
-  do {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const auto got = std::max<std::streamsize>(in.gcount(), 0);
-    chunk.set_offset(offset);
-    chunk.set_data(buffer.data(), static_cast<size_t>(got));
-    if (!writer->Write(chunk)) break;
-    offset += got;
-  } while (in && offset < total);
-  return grpc::Status::OK;
+  return ToGrpc(
+      plane_->ReadFile(request->run_id(), request->path(), request->offset(), WriteTo(writer)));
 }
 
-grpc::Status RunsService::ListAgents(grpc::ServerContext*, const runyard::v1::ListAgentsRequest* request,
+grpc::Status RunsService::ListAgents(grpc::ServerContext*,
+                                     const runyard::v1::ListAgentsRequest* request,
                                      runyard::v1::ListAgentsResponse* response) {
   absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents =
       plane_->ListAgents(request->pool(), request->include_offline());
@@ -261,17 +166,20 @@ grpc::Status RunsService::ListAgents(grpc::ServerContext*, const runyard::v1::Li
 
 // ------------------------------------------------------------------ Agents
 
-grpc::Status AgentsService::Register(grpc::ServerContext*, const runyard::v1::RegisterRequest* request,
+grpc::Status AgentsService::Register(grpc::ServerContext*,
+                                     const runyard::v1::RegisterRequest* request,
                                      runyard::v1::RegisterResponse* response) {
   return Reply(plane_->Register(*request), response);
 }
 
-grpc::Status AgentsService::Poll(grpc::ServerContext* context, const runyard::v1::PollRequest* request,
+grpc::Status AgentsService::Poll(grpc::ServerContext* context,
+                                 const runyard::v1::PollRequest* request,
                                  runyard::v1::PollResponse* response) {
   return Reply(plane_->Poll(*request, [context] { return context->IsCancelled(); }), response);
 }
 
-grpc::Status AgentsService::UpdateStatus(grpc::ServerContext*, const runyard::v1::UpdateStatusRequest* request,
+grpc::Status AgentsService::UpdateStatus(grpc::ServerContext*,
+                                         const runyard::v1::UpdateStatusRequest* request,
                                          runyard::v1::UpdateStatusResponse* response) {
   return Reply(plane_->UpdateStatus(*request), response);
 }

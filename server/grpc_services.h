@@ -1,23 +1,21 @@
 #pragma once
 
-#include <atomic>
-
-#include <memory>
-#include <mutex>
-#include <set>
-
 #include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
 
 #include "runyard/v1/services.grpc.pb.h"
 #include "server/control_plane.h"
 
 namespace runyard::server {
 
-// The gRPC face of the control plane: thin adapters, no logic of their own.
+// The gRPC face of the control plane: thin adapters that translate messages and stream,
+// each request one ControlPlane call, no logic of their own.
 
 class CasService final : public runyard::v1::Cas::Service {
  public:
-  CasService(BlobStore* blobs, runyard::v1::SnapshotLimits limits) : blobs_(blobs), limits_(limits) {}
+  explicit CasService(ControlPlane* plane) : plane_(plane) {}
   grpc::Status FindMissingBlobs(grpc::ServerContext*, const runyard::v1::FindMissingBlobsRequest*,
                                 runyard::v1::FindMissingBlobsResponse*) override;
   grpc::Status BatchUploadBlobs(grpc::ServerContext*, const runyard::v1::BatchUploadBlobsRequest*,
@@ -34,23 +32,20 @@ class CasService final : public runyard::v1::Cas::Service {
                                  runyard::v1::SnapshotLimits*) override;
 
  private:
-  // Streams one blob's chunks; false when the client went away.
-  bool SendBlob(const std::string& digest, grpc::ServerWriter<runyard::v1::BlobChunk>* writer);
-
-  BlobStore* blobs_;
-  runyard::v1::SnapshotLimits limits_;
-  std::mutex uploads_mutex_;
-  std::set<std::string> uploads_in_flight_;  // one writer per digest at a time
+  ControlPlane* plane_;
 };
 
 class RunsService final : public runyard::v1::Runs::Service {
  public:
   explicit RunsService(ControlPlane* plane) : plane_(plane) {}
-  grpc::Status Submit(grpc::ServerContext*, const runyard::v1::SubmitRequest*, runyard::v1::Run*) override;
-  grpc::Status Get(grpc::ServerContext*, const runyard::v1::GetRunRequest*, runyard::v1::Run*) override;
+  grpc::Status Submit(grpc::ServerContext*, const runyard::v1::SubmitRequest*,
+                      runyard::v1::Run*) override;
+  grpc::Status Get(grpc::ServerContext*, const runyard::v1::GetRunRequest*,
+                   runyard::v1::Run*) override;
   grpc::Status List(grpc::ServerContext*, const runyard::v1::ListRunsRequest*,
                     runyard::v1::ListRunsResponse*) override;
-  grpc::Status Cancel(grpc::ServerContext*, const runyard::v1::CancelRunRequest*, runyard::v1::Run*) override;
+  grpc::Status Cancel(grpc::ServerContext*, const runyard::v1::CancelRunRequest*,
+                      runyard::v1::Run*) override;
   grpc::Status Watch(grpc::ServerContext*, const runyard::v1::WatchRequest*,
                      grpc::ServerWriter<runyard::v1::WatchEvent>*) override;
   grpc::Status ListFiles(grpc::ServerContext*, const runyard::v1::ListFilesRequest*,
@@ -69,7 +64,8 @@ class AgentsService final : public runyard::v1::Agents::Service {
   explicit AgentsService(ControlPlane* plane) : plane_(plane) {}
   grpc::Status Register(grpc::ServerContext*, const runyard::v1::RegisterRequest*,
                         runyard::v1::RegisterResponse*) override;
-  grpc::Status Poll(grpc::ServerContext*, const runyard::v1::PollRequest*, runyard::v1::PollResponse*) override;
+  grpc::Status Poll(grpc::ServerContext*, const runyard::v1::PollRequest*,
+                    runyard::v1::PollResponse*) override;
   grpc::Status UpdateStatus(grpc::ServerContext*, const runyard::v1::UpdateStatusRequest*,
                             runyard::v1::UpdateStatusResponse*) override;
   grpc::Status Append(grpc::ServerContext*, const runyard::v1::AppendRequest*,

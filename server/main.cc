@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   server::ControlPlane plane(store->get(), &blobs, &files, options);
   plane.StartLeaseReaper();
 
-  server::CasService cas(&blobs, plane.DefaultSnapshotLimits());
+  server::CasService cas(&plane);
   server::RunsService runs(&plane);
   server::AgentsService agents(&plane);
   grpc::ServerBuilder builder;

@@ -2,7 +2,9 @@
 
 #include <map>
 
+#include "common/logging.h"
 #include "common/ops_endpoint.h"
+#include "common/status_macros.h"
 #include "common/status_names.h"
 
 namespace runyard::server {
@@ -10,14 +12,29 @@ namespace {
 
 using common::MetricType;
 
+auto Log() { return common::Logger("server"); }
+
+// A refused metric update (an undescribed family, a bad label) can only be a bug here,
+// where every name is a constant checked by DescribeMetrics (common/metrics.h): logged,
+// never fatal to a scrape.
+void Checked(const absl::Status& status) {
+  if (!status.ok()) Log()->error("metrics: {}", status.ToString());
+}
+
 std::string StateName(runyard::v1::AgentState state) {
   switch (state) {
-    case runyard::v1::AGENT_STATE_IDLE: return "idle";
-    case runyard::v1::AGENT_STATE_BUSY: return "busy";
-    case runyard::v1::AGENT_STATE_DRAINING: return "draining";
-    case runyard::v1::AGENT_STATE_LOST: return "lost";
-    case runyard::v1::AGENT_STATE_OFFLINE: return "offline";
-    default: return "unknown";
+    case runyard::v1::AGENT_STATE_IDLE:
+      return "idle";
+    case runyard::v1::AGENT_STATE_BUSY:
+      return "busy";
+    case runyard::v1::AGENT_STATE_DRAINING:
+      return "draining";
+    case runyard::v1::AGENT_STATE_LOST:
+      return "lost";
+    case runyard::v1::AGENT_STATE_OFFLINE:
+      return "offline";
+    default:
+      return "unknown";
   }
 }
 
@@ -26,15 +43,21 @@ std::string StateName(runyard::v1::AgentState state) {
 ServerObservability::ServerObservability(const ServerConfig& config, ControlPlane* plane,
                                          std::function<int64_t()> appended_bytes)
     : config_(config), plane_(plane), appended_bytes_(std::move(appended_bytes)) {
-  metrics_.Describe("runyard_server_runs", MetricType::kGauge,
-                    "Runs by pool (target) and status; the terminal ones only grow.").IgnoreError();
-  metrics_.Describe("runyard_server_queue_length", MetricType::kGauge, "Runs waiting for an agent, by pool.")
-      .IgnoreError();
-  metrics_.Describe("runyard_server_agents", MetricType::kGauge, "Registered agents by pool and state.").IgnoreError();
-  metrics_.Describe("runyard_server_upload_bytes_total", MetricType::kCounter,
-                    "Bytes of run files (logs, outputs) agents appended.").IgnoreError();
-  metrics_.Describe("runyard_server_database_up", MetricType::kGauge, "1 while the database answers.").IgnoreError();
   metrics_.AddCollector([this](common::MetricsRegistry& registry) { Collect(registry); });
+}
+
+absl::Status ServerObservability::DescribeMetrics() {
+  RETURN_IF_ERROR(
+      metrics_.Describe("runyard_server_runs", MetricType::kGauge,
+                        "Runs by pool (target) and status; the terminal ones only grow."));
+  RETURN_IF_ERROR(metrics_.Describe("runyard_server_queue_length", MetricType::kGauge,
+                                    "Runs waiting for an agent, by pool."));
+  RETURN_IF_ERROR(metrics_.Describe("runyard_server_agents", MetricType::kGauge,
+                                    "Registered agents by pool and state."));
+  RETURN_IF_ERROR(metrics_.Describe("runyard_server_upload_bytes_total", MetricType::kCounter,
+                                    "Bytes of run files (logs, outputs) agents appended."));
+  return metrics_.Describe("runyard_server_database_up", MetricType::kGauge,
+                           "1 while the database answers.");
 }
 
 ServerObservability::~ServerObservability() {
@@ -42,47 +65,56 @@ ServerObservability::~ServerObservability() {
 }
 
 void ServerObservability::Collect(common::MetricsRegistry& registry) {
-  for (const char* family : {"runyard_server_runs", "runyard_server_queue_length", "runyard_server_agents",
-                             "runyard_server_upload_bytes_total"}) {
-    registry.ClearSamples(family).IgnoreError();
+  for (const char* family : {"runyard_server_runs", "runyard_server_queue_length",
+                             "runyard_server_agents", "runyard_server_upload_bytes_total"}) {
+    Checked(registry.ClearSamples(family));
   }
-  absl::StatusOr<std::vector<RunCount>> counts = plane_->store()->CountRuns();
-  registry.Set("runyard_server_database_up", {}, counts.ok() ? 1 : 0).IgnoreError();
+  absl::StatusOr<std::vector<RunCount>> counts = plane_->CountRuns();
+  Checked(registry.Set("runyard_server_database_up", {}, counts.ok() ? 1 : 0));
   if (counts.ok()) {
     std::map<std::string, int64_t> queued;
     for (const RunCount& count : *counts) {
-      registry.Set("runyard_server_runs", {{"pool", count.target}, {"status", common::StatusName(count.status)}},
-                   static_cast<double>(count.count)).IgnoreError();
+      Checked(registry.Set("runyard_server_runs",
+                           {{"pool", count.target}, {"status", common::StatusName(count.status)}},
+                           static_cast<double>(count.count)));
       queued[count.target] += count.status == runyard::v1::QUEUED ? count.count : 0;
     }
     for (const auto& [pool, length] : queued) {
-      registry.Set("runyard_server_queue_length", {{"pool", pool}}, static_cast<double>(length)).IgnoreError();
+      Checked(registry.Set("runyard_server_queue_length", {{"pool", pool}},
+                           static_cast<double>(length)));
     }
   }
-  if (absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents("", false); agents.ok()) {
+  if (absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents("", false);
+      agents.ok()) {
     std::map<std::pair<std::string, std::string>, int> by_state;
     for (const auto& agent : *agents) ++by_state[{agent.pool(), StateName(agent.state())}];
     for (const auto& [key, number] : by_state) {
-      registry.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}}, number).IgnoreError();
+      Checked(registry.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}},
+                           number));
     }
+  } else {
+    Log()->warn("metrics: cannot list the agents: {}", agents.status().ToString());
   }
-  registry.Add("runyard_server_upload_bytes_total", {}, static_cast<double>(appended_bytes_())).IgnoreError();
+  Checked(registry.Add("runyard_server_upload_bytes_total", {},
+                       static_cast<double>(appended_bytes_())));
 }
 
 absl::Status ServerObservability::Start() {
+  RETURN_IF_ERROR(DescribeMetrics());
   if (config_.http_listen.empty()) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<common::HttpListener>> listener =
-      common::ServeHealthAndMetrics(config_.http_listen, &metrics_, [this] { return Health(); }, "server");
+  absl::StatusOr<std::unique_ptr<common::HttpListener>> listener = common::ServeHealthAndMetrics(
+      config_.http_listen, &metrics_, [this] { return Health(); }, "server");
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   return absl::OkStatus();
 }
 
 common::HttpResponse ServerObservability::Health() {
-  absl::StatusOr<std::vector<RunCount>> counts = plane_->store()->CountRuns();
+  absl::StatusOr<std::vector<RunCount>> counts = plane_->CountRuns();
   if (!counts.ok()) {
-    return common::HttpResponse{503, "text/plain; charset=utf-8",
-                                "unhealthy: the database does not answer: " + counts.status().ToString() + "\n"};
+    return common::HttpResponse{
+        503, "text/plain; charset=utf-8",
+        "unhealthy: the database does not answer: " + counts.status().ToString() + "\n"};
   }
   return common::HttpResponse{200, "text/plain; charset=utf-8", "ok: the database answers\n"};
 }

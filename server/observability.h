@@ -19,10 +19,13 @@ class ServerObservability {
   ServerObservability(const ServerConfig& config, ControlPlane* plane, std::function<int64_t()> appended_bytes);
   ~ServerObservability();
 
-  absl::Status Start();  // does nothing when http_listen is empty; an error names the address
+  // Describes the metrics, then listens; listens not when http_listen is empty. An error
+  // names the address.
+  absl::Status Start();
   common::HttpResponse Health();
 
  private:
+  absl::Status DescribeMetrics();
   void Collect(common::MetricsRegistry& registry);
 
   const ServerConfig& config_;

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/clock.h"
 #include "common/relative_path.h"
 
 namespace runyard::server {
@@ -62,7 +61,7 @@ absl::StatusOr<int64_t> RunFiles::Append(const std::string& run_id, const std::s
     size += static_cast<int64_t>(fresh.size());
   }
   ::close(fd);
-  if (absl::Status s = store_->SetFileSize(run_id, path, size, common::NowUnixMs()); !s.ok()) return s;
+  if (absl::Status s = store_->SetFileSize(run_id, path, size, clock_->NowUnixMs()); !s.ok()) return s;
   return size;
 }
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "server/store.h"
 
 namespace runyard::server {
@@ -16,7 +17,9 @@ namespace runyard::server {
 // bytes the server already has are skipped, so a retried append is harmless.
 class RunFiles {
  public:
-  RunFiles(std::filesystem::path root, Store* store) : root_(std::move(root)), store_(store) {}
+  // `clock` stamps the store's record of each write.
+  RunFiles(std::filesystem::path root, Store* store, common::Clock* clock = common::Clock::Real())
+      : root_(std::move(root)), store_(store), clock_(clock) {}
 
   // Returns the committed size after the append. A gap (offset past the committed size)
   // is OutOfRange and writes nothing.
@@ -30,7 +33,8 @@ class RunFiles {
  private:
   std::filesystem::path root_;
   Store* store_;
-  std::mutex mutex_;
+  common::Clock* clock_;
+  std::mutex mutex_;  // one append at a time: each reads the committed size, then writes after it
 };
 
 }  // namespace runyard::server

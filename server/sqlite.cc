@@ -6,13 +6,18 @@
 
 namespace runyard::server {
 
-Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK) {
-    status_ = absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db), " in: ", std::string(sql)));
+Statement::Statement(Database* db, std::string_view sql) : db_(db), sql_(sql) {
+  absl::StatusOr<sqlite3_stmt*> stmt = db->TakeStatement(sql_);
+  if (stmt.ok()) {
+    stmt_ = *stmt;
+  } else {
+    status_ = stmt.status();
   }
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (stmt_) db_->ReturnStatement(std::move(sql_), stmt_);
+}
 
 Statement& Statement::Bind(int index, int64_t value) {
   if (stmt_) sqlite3_bind_int64(stmt_, index, value);
@@ -20,12 +25,16 @@ Statement& Statement::Bind(int index, int64_t value) {
 }
 
 Statement& Statement::Bind(int index, std::string_view value) {
-  if (stmt_) sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  if (stmt_) {
+    sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
   return *this;
 }
 
 Statement& Statement::BindBlob(int index, std::string_view value) {
-  if (stmt_) sqlite3_bind_blob(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  if (stmt_) {
+    sqlite3_bind_blob(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
   return *this;
 }
 
@@ -33,7 +42,9 @@ bool Statement::Step() {
   if (!stmt_ || !status_.ok()) return false;
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) status_ = absl::InternalError(absl::StrCat("sqlite: ", sqlite3_errmsg(db_)));
+  if (rc != SQLITE_DONE) {
+    status_ = absl::InternalError(absl::StrCat("sqlite: ", sqlite3_errmsg(db_->db_)));
+  }
   return false;
 }
 
@@ -48,12 +59,15 @@ int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, co
 std::string Statement::Text(int column) const {
   const void* data = sqlite3_column_blob(stmt_, column);
   const int size = sqlite3_column_bytes(stmt_, column);
-  return data ? std::string(static_cast<const char*>(data), static_cast<size_t>(size)) : std::string();
+  return data ? std::string(static_cast<const char*>(data), static_cast<size_t>(size))
+              : std::string();
 }
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Access access) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  // NOMUTEX: a connection is used by one thread at a time (see the class comment).
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -61,22 +75,47 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   }
   sqlite3_busy_timeout(db, 10000);
   auto database = std::unique_ptr<Database>(new Database(db));
-  if (absl::Status s = database->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !s.ok()) {
+  if (absl::Status s = database->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+      !s.ok()) {
     return s;
+  }
+  if (access == Access::kQueryOnly) {
+    if (absl::Status s = database->Exec("PRAGMA query_only=1"); !s.ok()) return s;
   }
   return database;
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  for (auto& [sql, stmt] : idle_statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
 
 absl::Status Database::Exec(std::string_view sql) {
   char* error = nullptr;
   if (sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string message = error ? error : "unknown";
+    std::string message = error ? error : sqlite3_errmsg(db_);
     sqlite3_free(error);
     return absl::InternalError(absl::StrCat("sqlite: ", message));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3_stmt*> Database::TakeStatement(const std::string& sql) {
+  if (auto idle = idle_statements_.extract(sql)) return idle.mapped();
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_), " in: ", sql));
+  }
+  return stmt;
+}
+
+void Database::ReturnStatement(std::string sql, sqlite3_stmt* stmt) {
+  // Reset ends the statement's read of the database (a cached statement left mid-step would
+  // hold its snapshot open); its result repeats the last step's error, already reported.
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (!idle_statements_.try_emplace(std::move(sql), stmt).second) sqlite3_finalize(stmt);
 }
 
 }  // namespace runyard::server

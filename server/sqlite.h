@@ -3,18 +3,24 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace runyard::server {
 
-// A prepared statement; binds are 1-based like SQLite's, columns 0-based.
+class Database;
+
+// A prepared statement; binds are 1-based like SQLite's, columns 0-based. Borrowed from its
+// connection's cache and handed back (reset, bindings cleared) when destroyed, so it must not
+// outlive the Database that prepared it.
 class Statement {
  public:
-  Statement(sqlite3* db, std::string_view sql);
+  Statement(Database* db, std::string_view sql);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -32,24 +38,45 @@ class Statement {
   const absl::Status& status() const { return status_; }
 
  private:
-  sqlite3* db_;
+  Database* db_;
+  std::string sql_;
   sqlite3_stmt* stmt_ = nullptr;
   absl::Status status_;
 };
 
 // One connection in WAL mode with a busy timeout, so several processes (the CLI in local
-// mode, another CLI reading) can share a database.
+// mode, another CLI reading) can share a database. Not thread-safe: one thread uses it at a
+// time (SqliteStore hands connections out), so SQLite's own per-connection mutex is off.
 class Database {
  public:
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path);
+  enum class Access {
+    kReadWrite,
+    kQueryOnly,  // refuses writes: a reader of the pool that is handed a write by mistake fails
+  };
+
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
+                                                        Access access = Access::kReadWrite);
   ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
 
   absl::Status Exec(std::string_view sql);
-  Statement Prepare(std::string_view sql) { return Statement(db_, sql); }
+  Statement Prepare(std::string_view sql) { return Statement(this, sql); }
+  // Whether a transaction is open (SQLite rolls some back by itself, on a full disk say).
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
  private:
+  friend class Statement;
   explicit Database(sqlite3* db) : db_(db) {}
+
+  // Prepared statements are kept per connection, by their SQL: preparing is most of the cost
+  // of the store's short statements. A statement in use is out of the cache, so two alive at
+  // once with the same SQL each get their own.
+  absl::StatusOr<sqlite3_stmt*> TakeStatement(const std::string& sql);
+  void ReturnStatement(std::string sql, sqlite3_stmt* stmt);
+
   sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> idle_statements_;
 };
 
 }  // namespace runyard::server

@@ -1,8 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,7 +11,6 @@
 #include "absl/status/statusor.h"
 #include "runyard/v1/run.pb.h"
 #include "runyard/v1/services.pb.h"
-#include "server/sqlite.h"
 
 namespace runyard::server {
 
@@ -46,55 +45,64 @@ struct AgentRecord {
   bool draining = false;     // what its last poll said
 };
 
-// Run history on SQLite: runs with their status history, experiments, agents, files.
-// Thread-safe; several processes may open the same file.
+// Run history: runs with their status history, experiments, agents, files. An interface,
+// so that the control plane never sees how rows are kept: SqliteStore
+// (server/sqlite_store.h) is the embedded default; a PostgreSQL store must later pass the
+// same suite (tests/unit/store_suite.h). Implementations are thread-safe, and several
+// processes may open the same store.
 class Store {
  public:
+  virtual ~Store() = default;
+
+  // Opens (creating and migrating) the SQLite store at `path`.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
 
-  absl::Status InsertRun(const runyard::v1::Run& run);
-  absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id);
-  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment, int limit);
-  bool RunExists(const std::string& run_id);
+  // Runs `body` as one transaction: every call it makes on `txn` commits together when it
+  // returns OK, and none does when it returns an error (which is returned). `txn` is valid
+  // only inside `body`; a call to InTransaction on `txn` runs inside the same transaction.
+  virtual absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) = 0;
+
+  virtual absl::Status InsertRun(const runyard::v1::Run& run) = 0;
+  virtual absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) = 0;
+  // The newest runs first (of `experiment`, or of all when empty); at most `limit`
+  // (50 when not positive).
+  virtual absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
+                                                                 int limit) = 0;
+  virtual absl::StatusOr<bool> RunExists(const std::string& run_id) = 0;
 
   // Moves a run to `status` and records the transition in its history.
-  absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status, int64_t time_ms);
-  absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
-                          const runyard::v1::RunError& error);
-  absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage);
+  virtual absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
+                                    int64_t time_ms) = 0;
+  virtual absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
+                                  const runyard::v1::RunError& error) = 0;
+  virtual absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) = 0;
 
-  absl::Status SetLease(const LeaseRecord& lease);
-  absl::StatusOr<LeaseRecord> GetLease(const std::string& run_id);
-  absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms);
-  // Queued runs of a pool that no agent holds yet, oldest first.
-  absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit);
+  virtual absl::Status SetLease(const LeaseRecord& lease) = 0;
+  virtual absl::StatusOr<LeaseRecord> GetLease(const std::string& run_id) = 0;
+  virtual absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms) = 0;
+  // Queued runs of a pool that no agent holds yet, oldest first (in submit order).
+  virtual absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool,
+                                                              int limit) = 0;
   // Every leased run that has not ended (including leased but not yet started).
-  absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases();
-  // Runs by target and status (for /metrics); also a cheap check that the database answers.
-  absl::StatusOr<std::vector<RunCount>> CountRuns();
+  virtual absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases() = 0;
+  // Runs by target and status, in that order (for /metrics); also a cheap check that the
+  // database answers.
+  virtual absl::StatusOr<std::vector<RunCount>> CountRuns() = 0;
 
   // Registers (or registers again) an agent; registered and last seen are set to
   // `agent.registered_ms`.
-  absl::Status UpsertAgent(const AgentRecord& agent);
+  virtual absl::Status UpsertAgent(const AgentRecord& agent) = 0;
   // The pool an agent serves; NotFound for an agent this server never registered.
-  absl::StatusOr<std::string> AgentPool(const std::string& agent_id);
+  virtual absl::StatusOr<std::string> AgentPool(const std::string& agent_id) = 0;
   // A poll: the agent was seen at `now_ms` and says whether it drains.
-  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining);
+  virtual absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) = 0;
   // Every agent of `pool` (every agent when empty), by pool, name and registration.
-  absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool);
+  virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) = 0;
 
-  absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
-                           int64_t now_ms);
-  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id);
-
- private:
-  explicit Store(std::unique_ptr<Database> db) : db_(std::move(db)) {}
-  absl::Status Migrate();
-  bool HasColumn(std::string_view table, std::string_view column);
-  absl::Status LoadHistory(runyard::v1::Run* run);
-
-  std::mutex mutex_;
-  std::unique_ptr<Database> db_;
+  virtual absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
+                                   int64_t now_ms) = 0;
+  virtual absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(
+      const std::string& run_id) = 0;
 };
 
 }  // namespace runyard::server

@@ -1,6 +1,6 @@
 // Tests for agent/capabilities.h: the parsers on fixed text (nvidia-smi CSV, /proc/meminfo,
 // cgroup files, /proc/self/mountinfo + /proc/self/cgroup), and the GPU probe against
-// stand-in nvidia-smi scripts put first on PATH.
+// scripted answers of a FakeCommandRunner (and once a stand-in nvidia-smi on PATH).
 
 #include "agent/capabilities.h"
 
@@ -11,9 +11,9 @@
 #include <fstream>
 #include <string>
 
-#include "agent/bounded_command.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_command_runner.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::agent {
@@ -172,27 +172,23 @@ TEST(CgroupFoldersTest, NoSuchHierarchyIsNoFolder) {
 
 // ------------------------------------------------------------------ the GPU probe
 
-// Puts a stand-in nvidia-smi (a shell script) first on PATH for the test's lifetime.
-class FakeNvidiaSmi {
- public:
-  explicit FakeNvidiaSmi(const std::string& script) {
-    const fs::path file = dir_.path() / "nvidia-smi";
-    std::ofstream(file) << "#!/bin/sh\n" << script << "\n";
-    fs::permissions(file, fs::perms::owner_all);
-    const char* path = ::getenv("PATH");
-    saved_path_ = path ? path : "";
-    ::setenv("PATH", (dir_.path().string() + ":" + saved_path_).c_str(), 1);
-  }
-  ~FakeNvidiaSmi() { ::setenv("PATH", saved_path_.c_str(), 1); }
+using ::runyard::testing::FakeCommandRunner;
 
- private:
-  testutil::ScopedTempDir dir_;
-  std::string saved_path_;
-};
+TEST(GpuProbeTest, AsksNvidiaSmiForTheFourFieldsWithinTheTimeout) {
+  FakeCommandRunner commands;
+  commands.AnswerOutput("nvidia-smi", "");
+  ProbeGpus(commands, std::chrono::milliseconds(1234));
+  ASSERT_EQ(commands.commands().size(), 1u);
+  const common::HelperCommand asked = commands.commands()[0];
+  EXPECT_THAT(asked.argv, ElementsAre("nvidia-smi", "--query-gpu=index,name,memory.total,uuid",
+                                      "--format=csv,noheader,nounits"));
+  EXPECT_EQ(asked.timeout, std::chrono::milliseconds(1234));
+}
 
 TEST(GpuProbeTest, ReadsWhatNvidiaSmiPrints) {
-  FakeNvidiaSmi fake("echo '0, NVIDIA A100-SXM4-80GB, 81920, GPU-aaaa'");
-  const GpuProbe probe = ProbeGpus();
+  FakeCommandRunner commands;
+  commands.AnswerOutput("nvidia-smi", "0, NVIDIA A100-SXM4-80GB, 81920, GPU-aaaa\n");
+  const GpuProbe probe = ProbeGpus(commands);
   EXPECT_EQ(probe.warning, "");
   ASSERT_EQ(probe.gpus.size(), 1u);
   EXPECT_EQ(probe.gpus[0].name(), "NVIDIA A100-SXM4-80GB");
@@ -200,73 +196,86 @@ TEST(GpuProbeTest, ReadsWhatNvidiaSmiPrints) {
 }
 
 TEST(GpuProbeTest, MissingNvidiaSmiIsNoGpuAndNoWarning) {
-  testutil::ScopedTempDir empty;
-  const char* path = ::getenv("PATH");
-  const std::string saved = path ? path : "";
-  ::setenv("PATH", empty.path().c_str(), 1);
-  const GpuProbe probe = ProbeGpus();
-  ::setenv("PATH", saved.c_str(), 1);
+  FakeCommandRunner commands;  // answers NotFound for what nobody scripted
+  const GpuProbe probe = ProbeGpus(commands);
   EXPECT_THAT(probe.gpus, IsEmpty());
   EXPECT_EQ(probe.warning, "");
 }
 
+TEST(GpuProbeTest, NvidiaSmiThatCannotRunIsNoGpuWithAWarning) {
+  FakeCommandRunner commands;
+  commands.Answer("nvidia-smi", absl::InternalError("posix_spawn: out of memory"));
+  const GpuProbe probe = ProbeGpus(commands);
+  EXPECT_THAT(probe.gpus, IsEmpty());
+  EXPECT_THAT(probe.warning, HasSubstr("cannot run nvidia-smi: posix_spawn: out of memory"));
+}
+
 TEST(GpuProbeTest, FailingNvidiaSmiIsNoGpuWithItsWords) {
-  FakeNvidiaSmi fake(
-      "echo \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\"; exit 9");
-  const GpuProbe probe = ProbeGpus();
+  FakeCommandRunner commands;
+  commands.AnswerOutput("nvidia-smi",
+                        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9);
+  const GpuProbe probe = ProbeGpus(commands);
   EXPECT_THAT(probe.gpus, IsEmpty());
   EXPECT_THAT(probe.warning, HasSubstr("exit code 9"));
   EXPECT_THAT(probe.warning, HasSubstr("couldn't communicate with the NVIDIA driver"));
 }
 
+TEST(GpuProbeTest, FailingNvidiaSmiIsQuotedFromStderrFirst) {
+  FakeCommandRunner commands;
+  common::HelperCommandResult failed;
+  failed.exit_code = 6;
+  failed.output = "some table\n";
+  failed.errors = "No devices were found\nmore\n";
+  commands.Answer("nvidia-smi", failed);
+  EXPECT_THAT(ProbeGpus(commands).warning, HasSubstr("(exit code 6): No devices were found"));
+}
+
 TEST(GpuProbeTest, GarbledOutputIsNoGpuWithAWarning) {
-  FakeNvidiaSmi fake("echo 'index, name'; echo 'something odd'");
-  const GpuProbe probe = ProbeGpus();
+  FakeCommandRunner commands;
+  commands.AnswerOutput("nvidia-smi", "index, name\nsomething odd\n");
+  const GpuProbe probe = ProbeGpus(commands);
   EXPECT_THAT(probe.gpus, IsEmpty());
   EXPECT_THAT(probe.warning, HasSubstr("nvidia-smi line"));
 }
 
-TEST(GpuProbeTest, HangingNvidiaSmiIsCutOffAtTheTimeout) {
-  FakeNvidiaSmi fake("exec sleep 60");
-  const auto start = std::chrono::steady_clock::now();
-  const GpuProbe probe = ProbeGpus(std::chrono::milliseconds(300));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+TEST(GpuProbeTest, HangingNvidiaSmiIsNoGpuWithAWarning) {
+  FakeCommandRunner commands;
+  common::HelperCommandResult hung;
+  hung.timed_out = true;
+  commands.Answer("nvidia-smi", hung);
+  const GpuProbe probe = ProbeGpus(commands, std::chrono::milliseconds(300));
   EXPECT_THAT(probe.gpus, IsEmpty());
   EXPECT_THAT(probe.warning, HasSubstr("did not answer within 300 ms"));
 }
 
-TEST(BoundedCommandTest, KillsWhatTheCommandStartedToo) {
-  // The shell's child keeps the output pipe open; the whole group is killed at the deadline.
-  absl::StatusOr<BoundedCommandResult> ran =
-      RunBoundedCommand({"sh", "-c", "echo started; sleep 60 & wait"}, std::chrono::milliseconds(300));
-  ASSERT_TRUE(ran.ok()) << ran.status();
-  EXPECT_TRUE(ran->timed_out);
-  EXPECT_EQ(ran->output, "started\n");
-}
-
-TEST(BoundedCommandTest, ExitCodeAndBothStreams) {
-  absl::StatusOr<BoundedCommandResult> ran =
-      RunBoundedCommand({"sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
-  ASSERT_TRUE(ran.ok()) << ran.status();
-  EXPECT_FALSE(ran->timed_out);
-  EXPECT_EQ(ran->exit_code, 3);
-  EXPECT_EQ(ran->output, "out\n");
-  EXPECT_EQ(ran->errors, "err\n");
-}
-
-TEST(BoundedCommandTest, MissingProgramIsNotFound) {
-  EXPECT_EQ(RunBoundedCommand({"runyard-no-such-program"}, std::chrono::seconds(1)).status().code(),
-            absl::StatusCode::kNotFound);
+// The real runner against a stand-in nvidia-smi (a shell script) first on PATH.
+TEST(GpuProbeTest, StandInNvidiaSmiOnPathIsRunForReal) {
+  testutil::ScopedTempDir dir;
+  const fs::path file = dir.path() / "nvidia-smi";
+  std::ofstream(file) << "#!/bin/sh\necho '0, NVIDIA A100-SXM4-80GB, 81920, GPU-aaaa'\n";
+  fs::permissions(file, fs::perms::owner_all);
+  const char* path = ::getenv("PATH");
+  const std::string saved = path ? path : "";
+  ::setenv("PATH", (dir.path().string() + ":" + saved).c_str(), 1);
+  const GpuProbe probe = ProbeGpus(*common::CommandRunner::Real());
+  ::setenv("PATH", saved.c_str(), 1);
+  EXPECT_EQ(probe.warning, "");
+  ASSERT_EQ(probe.gpus.size(), 1u);
+  EXPECT_EQ(probe.gpus[0].uuid(), "GPU-aaaa");
 }
 
 // ------------------------------------------------------------------ this machine
 
 TEST(CapabilitiesProbeTest, ThisMachineHasCpusMemoryAndTheLabels) {
-  const runyard::v1::Capabilities capabilities = ProbeCapabilities({{"gpu", "none"}, {"zone", "a"}});
+  FakeCommandRunner commands;
+  commands.AnswerOutput("nvidia-smi", "0, Tesla T4, 15360, GPU-bbbb\n");
+  const runyard::v1::Capabilities capabilities = ProbeCapabilities({{"gpu", "none"}, {"zone", "a"}}, commands);
   EXPECT_GE(capabilities.cpus(), 1);
   EXPECT_GT(capabilities.memory_bytes(), 0);
   EXPECT_EQ(capabilities.labels().at("gpu"), "none");
   EXPECT_EQ(capabilities.labels().at("zone"), "a");
+  ASSERT_EQ(capabilities.gpus_size(), 1);
+  EXPECT_EQ(capabilities.gpus(0).name(), "Tesla T4");
 }
 
 }  // namespace

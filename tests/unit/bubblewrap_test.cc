@@ -1,13 +1,16 @@
-// Tests for sandbox/bubblewrap.h and the launcher's bubblewrap mode: the command line,
-// bwrap's status stream, and real sandboxed processes (skipped where bwrap cannot run).
+// Tests for sandbox/bubblewrap.h and sandbox/bubblewrap_sandbox.h: the command line,
+// bwrap's status stream, what the sandbox class hands the launcher (no bwrap run), and
+// real sandboxed processes through the launcher (skipped where bwrap cannot run).
 
 #include "sandbox/bubblewrap.h"
 
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <future>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -15,16 +18,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/launcher.h"
+#include "sandbox/bubblewrap_sandbox.h"
 #include "sandbox/containment.h"
+#include "tests/fakes/recording_output.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::sandbox {
 namespace {
 
 namespace fs = std::filesystem;
+using ::runyard::testing::RecordingOutput;
 using ::runyard::testutil::ScopedTempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // Index of `value` in `args`, or -1.
 int IndexOf(const std::vector<std::string>& args, const std::string& value) {
@@ -148,6 +155,134 @@ TEST(CheckBubblewrapTest, MissingBinaryIsAClearError) {
   EXPECT_THAT(std::string(found.status().message()), HasSubstr("bubblewrap"));
 }
 
+// ------------------------------------------------------------------ BubblewrapSandbox
+
+class BubblewrapSandboxTest : public ::testing::Test {
+ protected:
+  BubblewrapSandboxTest() {
+    policy_.bwrap = "/usr/bin/bwrap";
+    policy_.hidden = {"/srv/agent"};
+    policy_.writable = {"/srv/agent/runs/r1/wd"};
+  }
+
+  // One launch of `/usr/bin/python3 train.py --lr 1` in /srv/agent/runs/r1/wd.
+  std::unique_ptr<SandboxedLaunch> Prepare(const BubblewrapSandbox& sandbox) {
+    absl::StatusOr<std::unique_ptr<SandboxedLaunch>> launch =
+        sandbox.Prepare({"/usr/bin/python3", {"train.py", "--lr", "1"}, "/srv/agent/runs/r1/wd"});
+    EXPECT_TRUE(launch.ok()) << launch.status();
+    return launch.ok() ? std::move(*launch) : nullptr;
+  }
+
+  // Writes `status` as bwrap would on its status pipe, then lets the child's end go.
+  static void BwrapSays(SandboxedLaunch& launch, const std::string& status) {
+    ASSERT_EQ(::write(launch.exec().inherit_fd, status.data(), status.size()),
+              static_cast<ssize_t>(status.size()));
+    launch.Spawned();
+  }
+
+  ScopedTempDir tmp_;
+  BubblewrapPolicy policy_;
+};
+
+TEST_F(BubblewrapSandboxTest, ExecsBwrapWithThePolicysArgumentsAroundTheCommand) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  EXPECT_EQ(launch->exec().executable, "/usr/bin/bwrap");
+  EXPECT_EQ(launch->exec().arguments,
+            BubblewrapArguments(policy_, "/srv/agent/runs/r1/wd", BubblewrapSandbox::kStatusFd, "/usr/bin/python3",
+                                {"train.py", "--lr", "1"}));
+}
+
+TEST_F(BubblewrapSandboxTest, HandsTheStatusPipeToTheChildAsFd3) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  EXPECT_GE(launch->exec().inherit_fd, 0);
+  EXPECT_EQ(launch->exec().inherit_as, 3);
+  const std::vector<std::string>& args = launch->exec().arguments;
+  EXPECT_EQ(args[IndexOf(args, "--json-status-fd") + 1], "3");
+  launch->Spawned();
+  EXPECT_EQ(launch->exec().inherit_fd, -1) << "the parent's copy of the write end must be closed";
+}
+
+TEST_F(BubblewrapSandboxTest, SparesBwrapsOwnProcessFromTheSigterm) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  EXPECT_EQ(launch->SparedFromTerm(4242), 4242);
+}
+
+TEST_F(BubblewrapSandboxTest, GivesTheRunItsOwnTmpAndDescribesWhatIsWritable) {
+  policy_.network = false;
+  BubblewrapSandbox sandbox(policy_);
+  EXPECT_EQ(sandbox.name(), "bubblewrap");
+  EXPECT_TRUE(sandbox.GivesPrivateTmp());
+  EXPECT_EQ(sandbox.Description(),
+            "sandboxed by bubblewrap: system read-only, writable /srv/agent/runs/r1/wd, no network");
+}
+
+TEST_F(BubblewrapSandboxTest, AnExitCodeOnTheStatusPipeMeansTheScriptRan) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  BwrapSays(*launch, "{ \"child-pid\": 12 }\n{ \"exit-code\": 1 }\n");
+  launch->SawOutput("bwrap: pretend\n");
+  EXPECT_EQ(launch->SetupError({.exited = true, .exit_code = 1}, ""), "");
+}
+
+TEST_F(BubblewrapSandboxTest, NoExitCodeIsASetupErrorInBwrapsWords) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  BwrapSays(*launch, "{ \"child-pid\": 12 }\n");
+  launch->SawOutput("bwrap: Can't find source path /x: No such file or directory\nbwrap: second\n");
+  EXPECT_EQ(launch->SetupError({.exited = true, .exit_code = 1}, ""),
+            "Can't find source path /x: No such file or directory; second");
+}
+
+TEST_F(BubblewrapSandboxTest, InOutputFileModeBwrapsWordsAreReadFromTheFile) {
+  const fs::path output = tmp_.path() / "std_log.txt";
+  std::ofstream(output) << std::string(20000, 'x') << "\nbwrap: execvp nothing: No such file or directory\n";
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  BwrapSays(*launch, "");
+  EXPECT_EQ(launch->SetupError({.exited = true, .exit_code = 1}, output), "execvp nothing: No such file or directory");
+}
+
+TEST_F(BubblewrapSandboxTest, SilentBwrapIsDescribedByHowItEnded) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> exited = Prepare(sandbox);
+  ASSERT_NE(exited, nullptr);
+  BwrapSays(*exited, "");
+  EXPECT_EQ(exited->SetupError({.exited = true, .exit_code = 1}, ""),
+            "bubblewrap exited with code 1 before the script started");
+  std::unique_ptr<SandboxedLaunch> killed = Prepare(sandbox);
+  ASSERT_NE(killed, nullptr);
+  BwrapSays(*killed, "");
+  EXPECT_EQ(killed->SetupError({.term_signal = SIGSEGV}, ""),
+            "bubblewrap was killed by signal 11 before the script started");
+}
+
+TEST_F(BubblewrapSandboxTest, ARunKilledDuringSetupIsNoSetupError) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  BwrapSays(*launch, "");
+  EXPECT_THAT(launch->SetupError({.term_signal = SIGTERM, .killed = true}, ""), IsEmpty());
+}
+
+TEST_F(BubblewrapSandboxTest, ASandboxedOrphanHoldingThePipeDoesNotBlockTheReading) {
+  BubblewrapSandbox sandbox(policy_);
+  std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
+  ASSERT_NE(launch, nullptr);
+  // The write end stays open (as if an orphan in the sandbox held it): the read must not wait.
+  const std::string status = "{ \"exit-code\": 0 }\n";
+  ASSERT_EQ(::write(launch->exec().inherit_fd, status.data(), status.size()), static_cast<ssize_t>(status.size()));
+  EXPECT_EQ(launch->SetupError({.exited = true}, ""), "");
+}
+
 // ------------------------------------------------------------------ real sandboxes
 
 class SandboxedLaunchTest : public ::testing::Test {
@@ -174,32 +309,27 @@ class SandboxedLaunchTest : public ::testing::Test {
     request.working_dir = working_dir_;
     request.environment = {{"PATH", "/usr/bin:/bin"}, {kRunTagVariable, tag_}};
     request.containment = containment_.get();
-    request.bubblewrap = policy_;
+    sandbox_.emplace(policy_);
+    request.sandbox = &*sandbox_;
     return request;
   }
 
+  // Runs `request`; with a `marker`, cancels the run once its output holds it.
   runtime::LaunchResult Launch(const runtime::LaunchRequest& request, const std::string& marker = "") {
-    std::promise<void> seen;
-    bool fired = false;
+    RecordingOutput output(marker);
     std::thread canceller;
     if (!marker.empty()) {
-      canceller = std::thread([&, ready = seen.get_future()] {
+      canceller = std::thread([this, ready = output.MarkerSeen()] {
         ready.wait();
         cancel_.RequestCancel();
       });
     }
-    runtime::LaunchResult result = runtime::LaunchAndWait(request, [&](std::string_view bytes) {
-      std::lock_guard lock(mutex_);
-      output_.append(bytes);
-      if (!marker.empty() && !fired && output_.find(marker) != std::string::npos) {
-        fired = true;
-        seen.set_value();
-      }
-    }, cancel_);
+    runtime::LaunchResult result = runtime::LaunchAndWait(request, output.Callback(), cancel_);
     if (canceller.joinable()) {
-      if (!fired) seen.set_value();
+      output.Release();
       canceller.join();
     }
+    output_ = output.text();
     return result;
   }
 
@@ -208,9 +338,9 @@ class SandboxedLaunchTest : public ::testing::Test {
   fs::path working_dir_;
   std::string tag_;
   std::unique_ptr<Containment> containment_;
+  std::optional<BubblewrapSandbox> sandbox_;
   runtime::CancelToken cancel_;
-  std::mutex mutex_;
-  std::string output_;
+  std::string output_;  // what the last Launch printed
 };
 
 TEST_F(SandboxedLaunchTest, ExitCodeIsTheScripts) {

@@ -2,8 +2,9 @@
 // server/agent_listing.cc): capabilities kept from Register, and the states idle, busy,
 // draining, lost and offline; and that a draining agent is handed no run.
 //
-// No sleeps: a poll announces that it waits through its client_gone callback, and an
-// agent's silence is made by setting its last poll in the store into the past.
+// No sleeps: a poll announces that it waits through its client_gone callback; time is a
+// FakeClock, and one agent's silence is made by moving the clock or by setting its last
+// poll in the store into the past.
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/control_plane.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/unit/control_plane_fixture.h"
 #include "tests/unit/scoped_temp_dir.h"
 
@@ -41,8 +43,9 @@ class ControlPlaneAgentsTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     blobs_ = std::make_unique<BlobStore>(tmp_.path() / "blobs");
-    files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get());
+    files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get(), &clock_);
     ControlPlaneOptions options;
+    options.clock = &clock_;
     options.lease_duration = std::chrono::seconds(30);
     options.agent_lost_after = kLostAfter;
     options.max_poll_wait = std::chrono::seconds(5);
@@ -118,7 +121,7 @@ class ControlPlaneAgentsTest : public ::testing::Test {
 
   // The agent's last poll, as the store has it, this long ago.
   void SilentFor(const std::string& agent_id, std::chrono::milliseconds silence, bool draining = false) {
-    ASSERT_TRUE(store_->TouchAgent(agent_id, common::NowUnixMs() - silence.count(), draining).ok());
+    ASSERT_TRUE(store_->TouchAgent(agent_id, clock_.NowUnixMs() - silence.count(), draining).ok());
   }
 
   std::vector<runyard::v1::AgentInfo> List(const std::string& pool = "", bool include_offline = false) {
@@ -136,6 +139,7 @@ class ControlPlaneAgentsTest : public ::testing::Test {
   }
 
   testutil::ScopedTempDir tmp_;
+  ::runyard::testing::FakeClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;
@@ -143,7 +147,7 @@ class ControlPlaneAgentsTest : public ::testing::Test {
 };
 
 TEST_F(ControlPlaneAgentsTest, RegisterKeepsCapabilitiesAndTheListingShowsThem) {
-  const int64_t before = common::NowUnixMs();
+  const int64_t before = clock_.NowUnixMs();
   const std::string agent_id = Register("gpu-node");
   const runyard::v1::AgentInfo agent = Find(agent_id);
   EXPECT_EQ(agent.name(), "gpu-node");
@@ -302,19 +306,30 @@ TEST_F(ControlPlaneAgentsTest, RunHandedToAPollWhoseAgentWentAwayIsQueuedAgainAt
 
 TEST_F(ControlPlaneAgentsTest, SilentAgentIsLost) {
   const std::string agent_id = Register("a");
-  SilentFor(agent_id, kLostAfter - std::chrono::seconds(10));
-  EXPECT_EQ(Find(agent_id).state(), runyard::v1::AGENT_STATE_IDLE);
-  SilentFor(agent_id, kLostAfter + std::chrono::seconds(10));
+  const int64_t registered = clock_.NowUnixMs();
+  clock_.Advance(kLostAfter);
+  EXPECT_EQ(Find(agent_id).state(), runyard::v1::AGENT_STATE_IDLE) << "silent exactly agent_lost_after";
+  clock_.Advance(std::chrono::milliseconds(1));
   const runyard::v1::AgentInfo agent = Find(agent_id);
   EXPECT_EQ(agent.state(), runyard::v1::AGENT_STATE_LOST);
-  EXPECT_LE(agent.last_heartbeat_unix_ms(), common::NowUnixMs() - (kLostAfter + std::chrono::seconds(10)).count());
+  EXPECT_EQ(agent.last_heartbeat_unix_ms(), registered);
+}
+
+TEST_F(ControlPlaneAgentsTest, APollBringsALostAgentBack) {
+  const std::string agent_id = Register("a");
+  clock_.Advance(kLostAfter + std::chrono::seconds(1));
+  ASSERT_EQ(Find(agent_id).state(), runyard::v1::AGENT_STATE_LOST);
+  ASSERT_TRUE(Poll(agent_id, 0).ok());
+  const runyard::v1::AgentInfo agent = Find(agent_id);
+  EXPECT_EQ(agent.state(), runyard::v1::AGENT_STATE_IDLE);
+  EXPECT_EQ(agent.last_heartbeat_unix_ms(), clock_.NowUnixMs());
 }
 
 TEST_F(ControlPlaneAgentsTest, AgentWaitingInAPollIsNeverSilent) {
   const std::string agent_id = Register("a");
   BackgroundPoll waiting(plane_.get(), PollRequest(agent_id, 300));
   waiting.WaitUntilWaiting();
-  const int64_t before = common::NowUnixMs();
+  const int64_t before = clock_.NowUnixMs();
   SilentFor(agent_id, kLostAfter * 2);  // the store's time of its poll's start, long ago
   const runyard::v1::AgentInfo agent = Find(agent_id);
   EXPECT_EQ(agent.state(), runyard::v1::AGENT_STATE_IDLE);

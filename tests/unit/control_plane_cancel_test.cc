@@ -144,60 +144,108 @@ TEST_F(ControlPlaneTest, FailLostRunOfAnUnknownRunIsNotFound) {
 }
 
 // ------------------------------------------------------------------ lease reaper
+// Time is the fixture's FakeClock: a test moves it past a lease and runs one reaper pass.
 
-ControlPlaneOptions ShortLeases(std::chrono::milliseconds agent_lost_after) {
+constexpr auto kLease = std::chrono::seconds(30);
+constexpr auto kLostAfter = std::chrono::seconds(60);
+constexpr auto kJustOver = std::chrono::milliseconds(1);
+
+ControlPlaneOptions Leases() {
   ControlPlaneOptions options;
-  options.lease_duration = std::chrono::milliseconds(200);
-  options.agent_lost_after = agent_lost_after;
+  options.lease_duration = kLease;
+  options.agent_lost_after = kLostAfter;
   options.max_poll_wait = std::chrono::seconds(5);
   return options;
 }
 
-TEST_F(ControlPlaneTest, RunOfASilentAgentBecomesNotRespondingThenFailsWithAgentLost) {
-  Plane(ShortLeases(std::chrono::milliseconds(200)));
+TEST_F(ControlPlaneTest, ReaperLeavesALeaseAloneUntilItHasExpired) {
+  Plane(Leases());
   runyard::v1::Lease lease = RunningRun();
-  Plane().StartLeaseReaper();
+  clock_.Advance(kLease);  // expires at this instant, not before
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::RUNNING);
+}
 
-  ASSERT_TRUE(WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::FAILED; }))
-      << "still " << StatusOf(lease.run_id());
+TEST_F(ControlPlaneTest, RunOfASilentAgentBecomesNotRespondingThenFailsWithAgentLost) {
+  Plane(Leases());
+  runyard::v1::Lease lease = RunningRun();
+
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::NOT_RESPONDING);
+
+  clock_.Advance(kLostAfter - kJustOver);  // silent exactly agent_lost_after: not lost yet
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::NOT_RESPONDING);
+
+  clock_.Advance(kJustOver);
+  Plane().ReapExpiredLeasesNow();
   absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
   ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::FAILED);
   EXPECT_EQ(run->error().code(), "AgentLost");
   EXPECT_THAT(History(*run),
               ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::RUNNING,
                           runyard::v1::NOT_RESPONDING, runyard::v1::FAILED));
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ControlPlaneTest, ReaperPassWakesWatchers) {
+  Plane(Leases());
+  runyard::v1::Lease lease = RunningRun();
+  const uint64_t before = Plane().Version();
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_GT(Plane().Version(), before);
 }
 
 TEST_F(ControlPlaneTest, AgentThatComesBackResumesItsNotRespondingRun) {
-  Plane(ShortLeases(std::chrono::seconds(30)));
+  Plane(Leases());
   std::string agent;
   runyard::v1::Lease lease = RunningRun(&agent);
-  Plane().StartLeaseReaper();
-  ASSERT_TRUE(
-      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  ASSERT_EQ(StatusOf(lease.run_id()), runyard::v1::NOT_RESPONDING);
 
   absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
   ASSERT_TRUE(response.ok());
   EXPECT_THAT(response->lost_run_ids(), IsEmpty());
-  // Read from the history: with 200 ms leases the reaper may already have struck again.
   absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
   ASSERT_TRUE(run.ok());
-  const std::vector<RunStatus> history = History(*run);
-  const auto silent = std::find(history.begin(), history.end(), runyard::v1::NOT_RESPONDING);
-  ASSERT_NE(silent, history.end());
-  ASSERT_NE(silent + 1, history.end()) << "nothing happened after NotResponding";
-  EXPECT_EQ(*(silent + 1), runyard::v1::RUNNING);
+  EXPECT_THAT(History(*run),
+              ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::RUNNING,
+                          runyard::v1::NOT_RESPONDING, runyard::v1::RUNNING));
+
+  // The poll renewed the lease: a full lease later, the run is still fine.
+  clock_.Advance(kLease);
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::RUNNING);
+}
+
+TEST_F(ControlPlaneTest, StatusReportsRenewTheLease) {
+  Plane(Leases());
+  runyard::v1::Lease lease = RunningRun();
+  clock_.Advance(kLease - kJustOver);
+  ASSERT_TRUE(Report(lease, runyard::v1::FINALIZING).ok());
+  clock_.Advance(kLease - kJustOver);  // past the first expiry, within the renewed one
+  Plane().ReapExpiredLeasesNow();
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::FINALIZING);
 }
 
 TEST_F(ControlPlaneTest, RunHandedOutButNeverStartedIsQueuedAgain) {
-  Plane(ShortLeases(std::chrono::seconds(30)));
+  Plane(Leases());
   runyard::v1::Lease first = AssignedRun();  // the agent never reports: it vanished
   const std::string other_agent = RegisterAgent();
-  Plane().StartLeaseReaper();
+  EXPECT_EQ(Poll(other_agent, 1, 0)->assignments_size(), 0) << "the run is still leased";
 
-  // The reaper clears the expired lease and dispatches the run to whoever waits next.
-  BackgroundPoll poll(&Plane(), PollRequest(other_agent, 1, 5000));
-  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  absl::StatusOr<LeaseRecord> cleared = store_->GetLease(first.run_id());
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_EQ(cleared->lease_id, "");
+  EXPECT_EQ(cleared->status, runyard::v1::QUEUED);
+
+  absl::StatusOr<runyard::v1::PollResponse> response = Poll(other_agent, 1, 0);
   ASSERT_TRUE(response.ok());
   ASSERT_EQ(response->assignments_size(), 1) << "the run was not queued again";
   const runyard::v1::Lease& second = response->assignments(0).lease();
@@ -207,26 +255,55 @@ TEST_F(ControlPlaneTest, RunHandedOutButNeverStartedIsQueuedAgain) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(ControlPlaneTest, RequeuedRunGoesToAnAgentAlreadyWaiting) {
+  Plane(Leases());
+  runyard::v1::Lease first = AssignedRun();
+  const std::string other_agent = RegisterAgent();
+  BackgroundPoll poll(&Plane(), PollRequest(other_agent, 1, 5000));
+  poll.WaitUntilWaiting();
+
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();  // queues it again and hands it to the waiting poll
+  absl::StatusOr<runyard::v1::PollResponse> response = poll.Join();
+  ASSERT_TRUE(response.ok());
+  ASSERT_EQ(response->assignments_size(), 1);
+  EXPECT_EQ(response->assignments(0).lease().run_id(), first.run_id());
+}
+
 // A cancel asked while the agent is silent must survive the reaper and reach the agent
 // when it comes back.
 TEST_F(ControlPlaneTest, CancelRequestedWhileTheAgentIsSilentIsDeliveredWhenItComesBack) {
-  Plane(ShortLeases(std::chrono::seconds(30)));
+  Plane(Leases());
   std::string agent;
   runyard::v1::Lease lease = RunningRun(&agent);
-  Plane().StartLeaseReaper();
-  ASSERT_TRUE(
-      WaitForStatus(lease.run_id(), [](RunStatus s) { return s == runyard::v1::NOT_RESPONDING; }));
+  clock_.Advance(kLease + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  ASSERT_EQ(StatusOf(lease.run_id()), runyard::v1::NOT_RESPONDING);
   ASSERT_EQ(Plane().Cancel(lease.run_id())->status(), runyard::v1::CANCEL_REQUESTED);
 
-  // Give the (1 s period) reaper two passes to get it wrong; it ends early if it does.
-  WaitForStatus(
-      lease.run_id(), [](RunStatus s) { return s != runyard::v1::CANCEL_REQUESTED; },
-      std::chrono::milliseconds(2500));
+  // Two more passes while the agent stays silent, short of agent_lost_after.
+  for (int pass = 0; pass < 2; ++pass) {
+    clock_.Advance(std::chrono::seconds(1));
+    Plane().ReapExpiredLeasesNow();
+    ASSERT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCEL_REQUESTED) << "pass " << pass;
+  }
 
   absl::StatusOr<runyard::v1::PollResponse> response = Poll(agent, 0, 0, {lease});
   ASSERT_TRUE(response.ok());
   EXPECT_THAT(response->cancel_run_ids(), ElementsAre(lease.run_id()));
-  EXPECT_NE(StatusOf(lease.run_id()), runyard::v1::RUNNING);
+  EXPECT_EQ(StatusOf(lease.run_id()), runyard::v1::CANCEL_REQUESTED);
+}
+
+TEST_F(ControlPlaneTest, CancelRequestedRunOfAnAgentGoneForGoodFailsWithAgentLost) {
+  Plane(Leases());
+  runyard::v1::Lease lease = RunningRun();
+  ASSERT_EQ(Plane().Cancel(lease.run_id())->status(), runyard::v1::CANCEL_REQUESTED);
+  clock_.Advance(kLease + kLostAfter + kJustOver);
+  Plane().ReapExpiredLeasesNow();
+  absl::StatusOr<runyard::v1::Run> run = Plane().Get(lease.run_id());
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->status(), runyard::v1::FAILED);
+  EXPECT_EQ(run->error().code(), "AgentLost");
 }
 
 }  // namespace

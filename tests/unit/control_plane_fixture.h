@@ -4,8 +4,9 @@
 // poll and report.
 //
 // Waiting is event-driven: a Poll tells the test it is waiting through its client_gone
-// callback (first asked once the poll is registered, with the plane's lock held), and
-// the lease reaper, timer-based by design, is awaited through WaitForChange with a bound.
+// callback (first asked once the poll is registered, with the plane's lock held). Time is
+// a FakeClock: leases expire when a test moves it (Advance) and runs a reaper pass
+// (ReapExpiredLeasesNow), never by waiting.
 #pragma once
 
 #include "server/control_plane.h"
@@ -26,6 +27,7 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::server::test_support {
@@ -83,7 +85,7 @@ class ControlPlaneTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     blobs_ = std::make_unique<BlobStore>(tmp_.path() / "blobs");
-    files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get());
+    files_ = std::make_unique<RunFiles>(tmp_.path() / "files", store_.get(), &clock_);
 
     snapshot_id_ = UploadSnapshot({{"train.py", "print('training')\n"}});
     ASSERT_FALSE(snapshot_id_.empty());
@@ -122,8 +124,10 @@ class ControlPlaneTest : public ::testing::Test {
 
   // Made by each test (or lazily with defaults) so a test can pick its own durations.
   ControlPlane& Plane(ControlPlaneOptions options = DefaultOptions()) {
-    if (!plane_)
+    if (!plane_) {
+      options.clock = &clock_;
       plane_ = std::make_unique<ControlPlane>(store_.get(), blobs_.get(), files_.get(), options);
+    }
     return *plane_;
   }
 
@@ -212,20 +216,8 @@ class ControlPlaneTest : public ::testing::Test {
     return run.ok() ? run->status() : runyard::v1::RUN_STATUS_UNSPECIFIED;
   }
 
-  // Waits, event-driven, until `done(status)` holds for the run or `timeout` passes.
-  template <typename Predicate>
-  bool WaitForStatus(const std::string& run_id, Predicate done,
-                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      const uint64_t seen = Plane().Version();
-      if (done(StatusOf(run_id))) return true;
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      Plane().WaitForChange(seen, deadline);
-    }
-  }
-
   ScopedTempDir tmp_;
+  ::runyard::testing::FakeClock clock_;  // the plane's and the run files' time
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;

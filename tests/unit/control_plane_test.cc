@@ -159,6 +159,25 @@ TEST_F(ControlPlaneTest, DefaultSnapshotLimitsComeFromTheOptions) {
   EXPECT_EQ(limits.max_files(), 5);
 }
 
+TEST_F(ControlPlaneTest, AServerRefusesLocalRuns) {
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_compute_target("local");
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(run.status().message()), HasSubstr("compute_target 'local' runs on your machine"));
+}
+
+TEST_F(ControlPlaneTest, LocalModeAcceptsLocalRuns) {
+  ControlPlaneOptions options = DefaultOptions();
+  options.accepts_local_runs = true;
+  Plane(options);
+  runyard::v1::RunSpec spec = Spec();
+  spec.set_compute_target("local");
+  absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->target(), "local");
+}
+
 TEST_F(ControlPlaneTest, SubmitWithoutScriptIsInvalidArgument) {
   runyard::v1::RunSpec spec = Spec();
   spec.clear_script();

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "common/run_command.h"
+#include "common/helper_command.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/unit/scoped_temp_dir.h"
@@ -73,8 +73,10 @@ with zipfile.ZipFile(sys.argv[1] + "/tinypkg-1.0-py3-none-any.whl", "w") as whee
     for name, text in files.items():
         wheel.writestr(name, text)
 )PY";
-  absl::StatusOr<common::CommandResult> result =
-      common::RunCommand({kPython, "-c", script, wheelhouse.string()}, /*merge_stderr=*/true);
+  common::HelperCommand make_wheel;
+  make_wheel.argv = {kPython, "-c", script, wheelhouse.string()};
+  make_wheel.merge_stderr = true;
+  absl::StatusOr<common::HelperCommandResult> result = common::RunHelperCommand(make_wheel);
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->exit_code, 0) << result->output;
   ASSERT_TRUE(fs::is_regular_file(wheelhouse / "tinypkg-1.0-py3-none-any.whl"));
@@ -187,8 +189,10 @@ TEST_F(EnvBuilderTest, BuildsFromALocalWheelhouseThenReuses) {
   ASSERT_NE(built->in_use, nullptr);
 
   // The package really is installed in it.
-  absl::StatusOr<common::CommandResult> run =
-      common::RunCommand({built->interpreter.string(), "-c", "import tinypkg; print(tinypkg.VALUE)"}, true);
+  common::HelperCommand import_it;
+  import_it.argv = {built->interpreter.string(), "-c", "import tinypkg; print(tinypkg.VALUE)"};
+  import_it.merge_stderr = true;
+  absl::StatusOr<common::HelperCommandResult> run = common::RunHelperCommand(import_it);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->exit_code, 0) << run->output;
   EXPECT_EQ(run->output, "42\n");

@@ -15,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_command_runner.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
@@ -56,7 +57,7 @@ runyard::v1::RunSpec CondaSpec(const std::string& file) {
   return spec;
 }
 
-class EnvDefinitionTest : public testing::Test {
+class EnvDefinitionTest : public ::testing::Test {
  protected:
   absl::StatusOr<EnvironmentDefinition> Define(const runyard::v1::RunSpec& spec, const PipSettings& pip = {},
                                                const std::string& conda = "",
@@ -124,7 +125,7 @@ TEST(EnvNormalizeRequirementsTest, KeepsBackslashContinuationsTogether) {
       "    --hash=sha256:bbbb\n"
       "aaa==2.0 \\\n"
       "    --hash=sha256:cccc\n");
-  ASSERT_EQ(lines.size(), 2u) << testing::PrintToString(lines);
+  ASSERT_EQ(lines.size(), 2u) << ::testing::PrintToString(lines);
   EXPECT_THAT(lines[0], HasSubstr("aaa==2.0"));
   EXPECT_THAT(lines[0], HasSubstr("--hash=sha256:cccc"));
   EXPECT_THAT(lines[1], HasSubstr("zlib-ng==1.0"));
@@ -310,6 +311,57 @@ TEST_F(EnvDefinitionTest, BaseInterpreterThatDoesNotRunIsFailedPrecondition) {
   absl::StatusOr<EnvironmentDefinition> definition =
       Define(PipSpec("requirements.txt"), {}, "", kPathVar, (bin.path() / "python3").string());
   ASSERT_FALSE(definition.ok());
+  EXPECT_EQ(definition.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(definition.status().message(), HasSubstr("does not run"));
+}
+
+// The interpreter's identity, asked through a CommandRunner: a fake answers for it.
+class EnvDefinitionProbeTest : public EnvDefinitionTest {
+ protected:
+  absl::StatusOr<EnvironmentDefinition> DefineWith(runyard::testing::FakeCommandRunner& commands) {
+    WriteFile(dir_.path() / "requirements.txt", "requests\n");
+    return DefineEnvironment(PipSpec("requirements.txt"), dir_.path(), kPython, {}, "", kPathVar, &commands);
+  }
+  const std::string python_ = fs::canonical(kPython).string();  // what the probe runs
+};
+
+TEST_F(EnvDefinitionProbeTest, AsksTheResolvedInterpreterForItsVersionAndPlatform) {
+  runyard::testing::FakeCommandRunner commands;
+  commands.AnswerOutput(python_, "3.99.0 (test)\nLinux-test\n");
+  absl::StatusOr<EnvironmentDefinition> definition = DefineWith(commands);
+  ASSERT_TRUE(definition.ok()) << definition.status();
+  EXPECT_THAT(definition->canonical, HasSubstr("python: 3.99.0 (test)\nLinux-test\n"));
+  ASSERT_EQ(commands.commands().size(), 1u);
+  const common::HelperCommand probe = commands.commands()[0];
+  ASSERT_EQ(probe.argv.size(), 3u);
+  EXPECT_EQ(probe.argv[0], python_);
+  EXPECT_EQ(probe.argv[1], "-c");
+  EXPECT_GT(probe.timeout, std::chrono::seconds(0));
+}
+
+TEST_F(EnvDefinitionProbeTest, KeyChangesWithTheInterpretersVersion) {
+  runyard::testing::FakeCommandRunner commands;
+  commands.AnswerOutput(python_, "3.11.2\nLinux\n");
+  commands.AnswerOutput(python_, "3.11.9\nLinux\n");
+  absl::StatusOr<EnvironmentDefinition> before = DefineWith(commands);
+  absl::StatusOr<EnvironmentDefinition> after = DefineWith(commands);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_NE(before->key, after->key);
+}
+
+TEST_F(EnvDefinitionProbeTest, InterpreterThatHangsIsFailedPreconditionSayingSo) {
+  runyard::testing::FakeCommandRunner commands;
+  common::HelperCommandResult hung;
+  hung.timed_out = true;
+  commands.Answer(python_, hung);
+  absl::StatusOr<EnvironmentDefinition> definition = DefineWith(commands);
+  EXPECT_EQ(definition.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(definition.status().message(), HasSubstr("does not run (no answer within"));
+}
+
+TEST_F(EnvDefinitionProbeTest, InterpreterThatCannotStartIsFailedPrecondition) {
+  runyard::testing::FakeCommandRunner commands;  // NotFound for everything
+  absl::StatusOr<EnvironmentDefinition> definition = DefineWith(commands);
   EXPECT_EQ(definition.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(definition.status().message(), HasSubstr("does not run"));
 }

@@ -17,14 +17,13 @@
 #include <cerrno>
 #include <filesystem>
 #include <future>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/recording_output.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
@@ -36,6 +35,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
+using ::runyard::testing::RecordingOutput;
 using ::runyard::testutil::ScopedTempDir;
 
 // Orphaned descendants (a run's background children) are reparented to this process
@@ -45,50 +45,6 @@ class ScopedSubreaper {
  public:
   ScopedSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
   ~ScopedSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
-};
-
-// Output collected from the launcher's thread; `marker` fulfils a promise the first
-// time it appears, so another thread can react to it without polling.
-class OutputCollector {
- public:
-  explicit OutputCollector(std::string marker = "") : marker_(std::move(marker)) {}
-
-  std::function<void(std::string_view)> Callback() {
-    return [this](std::string_view bytes) {
-      std::lock_guard lock(mutex_);
-      text_.append(bytes);
-      if (!marker_.empty() && !marker_seen_ && text_.find(marker_) != std::string::npos) {
-        marker_seen_ = true;
-        seen_.set_value();
-      }
-    };
-  }
-
-  std::future<void> MarkerSeen() { return seen_.get_future(); }
-
-  std::string text() {
-    std::lock_guard lock(mutex_);
-    return text_;
-  }
-
-  // The number printed after "<label> " in the output, e.g. "child 1234".
-  pid_t PidAfter(const std::string& label) {
-    const std::string all = text();
-    const size_t at = all.find(label + " ");
-    if (at == std::string::npos) return -1;
-    const size_t start = at + label.size() + 1;
-    const size_t end = all.find('\n', start);
-    int pid = -1;
-    if (!absl::SimpleAtoi(all.substr(start, end - start), &pid)) return -1;
-    return pid;
-  }
-
- private:
-  std::mutex mutex_;
-  std::string text_;
-  std::string marker_;
-  bool marker_seen_ = false;
-  std::promise<void> seen_;
 };
 
 class LauncherTest : public ::testing::Test {
@@ -102,7 +58,7 @@ class LauncherTest : public ::testing::Test {
     return request;
   }
 
-  LaunchResult Launch(const LaunchRequest& request, OutputCollector& output) {
+  LaunchResult Launch(const LaunchRequest& request, RecordingOutput& output) {
     return LaunchAndWait(
         request, output.Callback(), cancel_, [this](pid_t pid) { pgid_ = pid; },
         [this](const std::string& line) { events_.push_back(line); });
@@ -132,7 +88,7 @@ class LauncherTest : public ::testing::Test {
 // ------------------------------------------------------------------ normal runs
 
 TEST_F(LauncherTest, ReportsExitCodeAndMergedOutputInOrder) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("echo hi; echo err >&2; exit 3"), output);
   EXPECT_TRUE(result.started);
   EXPECT_TRUE(result.exited);
@@ -144,14 +100,14 @@ TEST_F(LauncherTest, ReportsExitCodeAndMergedOutputInOrder) {
 }
 
 TEST_F(LauncherTest, ZeroExitIsReportedAsExited) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("exit 0"), output);
   EXPECT_TRUE(result.exited);
   EXPECT_EQ(result.exit_code, 0);
 }
 
 TEST_F(LauncherTest, ArgumentsArePassedVerbatim) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("printf '[%s]' \"$@\"");
   request.arguments.push_back("sh");  // $0
   request.arguments.push_back("a b");
@@ -163,7 +119,7 @@ TEST_F(LauncherTest, ArgumentsArePassedVerbatim) {
 }
 
 TEST_F(LauncherTest, OnStartedGetsTheProcessGroupLeader) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result =
       Launch(Shell("echo pid $$; echo pgid $(cut -d' ' -f5 /proc/$$/stat)"), output);
   ASSERT_TRUE(result.exited);
@@ -173,7 +129,7 @@ TEST_F(LauncherTest, OnStartedGetsTheProcessGroupLeader) {
 }
 
 TEST_F(LauncherTest, ChildRunsInItsOwnSession) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("echo sid $(cut -d' ' -f6 /proc/$$/stat)"), output);
   ASSERT_TRUE(result.exited);
   EXPECT_EQ(output.PidAfter("sid"), pgid_);
@@ -182,7 +138,7 @@ TEST_F(LauncherTest, ChildRunsInItsOwnSession) {
 
 TEST_F(LauncherTest, ChildGetsExactlyTheGivenEnvironment) {
   ::setenv("RUNYARD_LAUNCHER_TEST_LEAK", "leaked", 1);
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("echo \"foo=$FOO leak=${RUNYARD_LAUNCHER_TEST_LEAK:-none}\"");
   request.environment["FOO"] = "bar baz";
   LaunchResult result = Launch(request, output);
@@ -194,7 +150,7 @@ TEST_F(LauncherTest, ChildGetsExactlyTheGivenEnvironment) {
 TEST_F(LauncherTest, ChildStartsInTheWorkingDirectory) {
   const fs::path dir = tmp_.path() / "work dir";
   fs::create_directories(dir);
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("pwd -P");
   request.working_dir = dir;
   LaunchResult result = Launch(request, output);
@@ -203,7 +159,7 @@ TEST_F(LauncherTest, ChildStartsInTheWorkingDirectory) {
 }
 
 TEST_F(LauncherTest, MissingExecutableIsNotStarted) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request;
   request.executable = tmp_.path() / "no-such-binary";
   request.working_dir = tmp_.path();
@@ -215,7 +171,7 @@ TEST_F(LauncherTest, MissingExecutableIsNotStarted) {
 }
 
 TEST_F(LauncherTest, MissingWorkingDirectoryIsNotStarted) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("echo should-not-run");
   request.working_dir = tmp_.path() / "absent";
   LaunchResult result = Launch(request, output);
@@ -225,7 +181,7 @@ TEST_F(LauncherTest, MissingWorkingDirectoryIsNotStarted) {
 }
 
 TEST_F(LauncherTest, DeathBySignalIsReportedAsSignal) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("kill -KILL $$"), output);
   EXPECT_TRUE(result.started);
   EXPECT_FALSE(result.exited);
@@ -235,7 +191,7 @@ TEST_F(LauncherTest, DeathBySignalIsReportedAsSignal) {
 }
 
 TEST_F(LauncherTest, LargeOutputArrivesWhole) {
-  OutputCollector output;
+  RecordingOutput output;
   // 200000 lines of "0123456789\n" (2.2 MB): more than any pipe buffer.
   LaunchResult result =
       Launch(Shell("line=$(printf '0123456789\\n%.0s' $(seq 100)); i=0; "
@@ -248,7 +204,7 @@ TEST_F(LauncherTest, LargeOutputArrivesWhole) {
 
 TEST_F(LauncherTest, FinishedRunLeavesNoBackgroundProcessBehind) {
   ScopedSubreaper subreaper;
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("sleep 60 & echo child $!; exit 0"), output);
   ASSERT_TRUE(result.exited);
   EXPECT_EQ(result.exit_code, 0);
@@ -261,7 +217,7 @@ TEST_F(LauncherTest, FinishedRunLeavesNoBackgroundProcessBehind) {
 // ------------------------------------------------------------------ deadline
 
 TEST_F(LauncherTest, DeadlineStopsAProcessThatHonoursSigterm) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("exec sleep 60");
   request.max_duration = std::chrono::milliseconds(200);
   request.kill_grace = std::chrono::seconds(30);
@@ -274,7 +230,7 @@ TEST_F(LauncherTest, DeadlineStopsAProcessThatHonoursSigterm) {
 
 TEST_F(LauncherTest, DeadlineKillsAGroupThatIgnoresSigterm) {
   ScopedSubreaper subreaper;
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("trap '' TERM; sleep 60 & echo child $!; wait");
   // Long enough for the shell to set its trap even on a loaded machine.
   request.max_duration = std::chrono::milliseconds(500);
@@ -294,7 +250,7 @@ TEST_F(LauncherTest, DeadlineKillsAGroupThatIgnoresSigterm) {
 }
 
 TEST_F(LauncherTest, DeadlineLogsTheSignalsItSends) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("trap '' TERM; exec sleep 60");
   request.max_duration = std::chrono::milliseconds(500);
   request.kill_grace = std::chrono::milliseconds(200);
@@ -307,7 +263,7 @@ TEST_F(LauncherTest, DeadlineLogsTheSignalsItSends) {
 }
 
 TEST_F(LauncherTest, ProcessThatEndsBeforeTheDeadlineIsNotMarked) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchRequest request = Shell("exit 0");
   request.max_duration = std::chrono::seconds(60);
   LaunchResult result = Launch(request, output);
@@ -319,7 +275,7 @@ TEST_F(LauncherTest, ProcessThatEndsBeforeTheDeadlineIsNotMarked) {
 // ------------------------------------------------------------------ cancel
 
 TEST_F(LauncherTest, CancelFromAnotherThreadStopsTheRun) {
-  OutputCollector output("ready\n");
+  RecordingOutput output("ready\n");
   std::future<void> ready = output.MarkerSeen();
   std::thread canceller([&] {
     ready.wait();
@@ -337,7 +293,7 @@ TEST_F(LauncherTest, CancelFromAnotherThreadStopsTheRun) {
 
 TEST_F(LauncherTest, CancelKillsAGroupThatIgnoresSigtermAfterTheGrace) {
   ScopedSubreaper subreaper;
-  OutputCollector output("ready\n");
+  RecordingOutput output("ready\n");
   std::future<void> ready = output.MarkerSeen();
   std::thread canceller([&] {
     ready.wait();
@@ -358,7 +314,7 @@ TEST_F(LauncherTest, CancelKillsAGroupThatIgnoresSigtermAfterTheGrace) {
 // The agent and the CLI block SIGTERM in their threads to take it with sigwait; the
 // script must not inherit that mask, or a cancel's SIGTERM would wait for the SIGKILL.
 TEST_F(LauncherTest, ChildHearsSigtermEvenWhenTheLaunchingThreadBlocksIt) {
-  OutputCollector output("ready\n");
+  RecordingOutput output("ready\n");
   std::future<void> ready = output.MarkerSeen();
   std::thread canceller([&] {
     ready.wait();
@@ -382,7 +338,7 @@ TEST_F(LauncherTest, ChildHearsSigtermEvenWhenTheLaunchingThreadBlocksIt) {
 
 TEST_F(LauncherTest, TokenCanceledBeforeLaunchStopsTheProcessAtOnce) {
   cancel_.RequestCancel();
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("exec sleep 60"), output);
   EXPECT_TRUE(result.started);
   EXPECT_TRUE(result.canceled);
@@ -390,7 +346,7 @@ TEST_F(LauncherTest, TokenCanceledBeforeLaunchStopsTheProcessAtOnce) {
 }
 
 TEST_F(LauncherTest, CancelAfterTheRunEndedChangesNothing) {
-  OutputCollector output;
+  RecordingOutput output;
   LaunchResult result = Launch(Shell("exit 4"), output);
   cancel_.RequestCancel();
   EXPECT_TRUE(result.exited);
@@ -404,7 +360,7 @@ TEST_F(LauncherTest, CancelAfterTheRunEndedChangesNothing) {
 // LaunchAndWait from returning: it stops reading after a bounded drain (2 s).
 TEST_F(LauncherTest, ProcessThatEscapedTheGroupDoesNotBlockTheReturn) {
   ScopedSubreaper subreaper;
-  OutputCollector output;
+  RecordingOutput output;
   // The main shell exits only once the child has left the group (it reports through a
   // fifo after setsid), so the launcher's final SIGKILL to the group cannot reach it.
   LaunchResult result = Launch(Shell("mkfifo escaped; "

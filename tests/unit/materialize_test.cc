@@ -13,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -24,6 +23,7 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_blob_source.h"
 #include "tests/unit/overlay_probe.h"
 #include "tests/unit/scoped_temp_dir.h"
 #include "runtime/blob_cache.h"
@@ -41,6 +41,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
+using ::runyard::testing::FakeBlobSource;
 using ::runyard::testutil::ScopedTempDir;
 
 // Sets the process umask for the lifetime of the object.
@@ -271,40 +272,6 @@ TEST_F(MaterializeTest, EmptyManifestWritesNothing) {
 
 // ------------------------------------------------------------------ PrepareSnapshot
 
-// The "server": copies the blobs the cache lacks from its own CasDirectory.
-class CopyingSource : public BlobSource {
- public:
-  explicit CopyingSource(fs::path root) : server_(std::move(root)) {}
-
-  absl::StatusOr<FetchStats> FetchMissing(const std::vector<std::string>& digests,
-                                          common::CasDirectory& cache) override {
-    std::lock_guard lock(mutex_);
-    FetchStats stats;
-    for (const auto& digest : digests) {
-      asked_.push_back(digest);
-      if (cache.Has(digest)) continue;
-      if (!server_.Has(digest)) return absl::NotFoundError("no blob " + digest);
-      absl::StatusOr<std::string> copied = cache.PutFile(server_.PathOf(digest));
-      if (!copied.ok()) return copied.status();
-      if (*copied != digest) return absl::DataLossError("wrong blob");
-      ++stats.blobs;
-      stats.bytes += static_cast<int64_t>(fs::file_size(cache.PathOf(digest)));
-    }
-    return stats;
-  }
-
-  common::CasDirectory& server() { return server_; }
-  std::vector<std::string> asked() {
-    std::lock_guard lock(mutex_);
-    return asked_;
-  }
-
- private:
-  common::CasDirectory server_;
-  std::mutex mutex_;
-  std::vector<std::string> asked_;
-};
-
 class PrepareSnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -333,7 +300,7 @@ class PrepareSnapshotTest : public ::testing::Test {
   ScopedTempDir tmp_;
   Workspace workspace_;
   BlobCache cache_{tmp_.path() / "cache", 0};
-  CopyingSource source_{tmp_.path() / "server"};
+  FakeBlobSource source_{tmp_.path() / "server"};
 };
 
 TEST_F(PrepareSnapshotTest, FetchesWhatTheCacheLacksAndWritesTheTree) {

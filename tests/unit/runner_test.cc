@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <mutex>
 #include <string>
@@ -19,6 +20,8 @@
 #include "common/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_blob_source.h"
+#include "tests/fakes/recording_observer.h"
 #include "tests/unit/overlay_probe.h"
 #include "tests/unit/scoped_temp_dir.h"
 #include "cli/snapshot_builder.h"
@@ -27,6 +30,7 @@
 #include "runtime/blob_cache.h"
 #include "runtime/overlay.h"
 #include "runtime/snapshot_stage.h"
+#include "sandbox/bubblewrap.h"
 
 namespace runyard::runtime {
 namespace {
@@ -36,137 +40,11 @@ using runyard::v1::RunStatus;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
+using ::runyard::testing::FakeBlobSource;
+using ::runyard::testing::RecordingObserver;
 using ::runyard::testutil::ScopedTempDir;
-
-// The "server" side of snapshots: a CasDirectory holding every blob and manifest the test
-// built; the runner's cache gets the blobs it lacks copied in, each checked by digest.
-class FakeBlobSource : public BlobSource {
- public:
-  explicit FakeBlobSource(fs::path root) : server_(std::move(root)) {}
-
-  absl::StatusOr<FetchStats> FetchMissing(const std::vector<std::string>& digests,
-                                          common::CasDirectory& cache) override {
-    std::lock_guard lock(mutex_);
-    FetchStats stats;
-    for (const std::string& digest : digests) {
-      if (cache.Has(digest)) continue;
-      if (!server_.Has(digest)) return absl::NotFoundError("no blob " + digest + " on the server");
-      absl::StatusOr<std::string> copied = cache.PutFile(server_.PathOf(digest));
-      if (!copied.ok()) return copied.status();
-      if (*copied != digest) return absl::DataLossError("blob " + digest + " hashes to " + *copied);
-      ++stats.blobs;
-      stats.bytes += static_cast<int64_t>(fs::file_size(cache.PathOf(digest)));
-      fetched_.push_back(digest);
-    }
-    return stats;
-  }
-
-  // Builds the snapshot of `source` as the CLI would, uploads its blobs and manifest, and
-  // returns the snapshot id.
-  std::string Add(const fs::path& source) {
-    absl::StatusOr<cli::BuiltSnapshot> built = cli::BuildSnapshot(source, "");
-    EXPECT_TRUE(built.ok()) << built.status();
-    if (!built.ok()) return "";
-    for (const auto& [digest, file] : built->file_of_digest) {
-      absl::StatusOr<std::string> put = server_.PutFile(file);
-      EXPECT_TRUE(put.ok()) << put.status();
-      EXPECT_EQ(put.value_or(""), digest);
-    }
-    absl::StatusOr<std::string> id = server_.Put(built->manifest_bytes);
-    EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_EQ(id.value_or(""), built->id);
-    return built->id;
-  }
-
-  common::CasDirectory& server() { return server_; }
-  std::vector<std::string> fetched() {
-    std::lock_guard lock(mutex_);
-    return fetched_;
-  }
-
- private:
-  common::CasDirectory server_;
-  std::mutex mutex_;
-  std::vector<std::string> fetched_;
-};
-
-// Records everything; thread-safe (the launcher, the sync loop and the runner all report).
-class RecordingObserver : public RunObserver {
- public:
-  explicit RecordingObserver(std::string log_marker = "") : log_marker_(std::move(log_marker)) {}
-
-  void OnStatus(RunStatus status) override {
-    std::lock_guard lock(mutex_);
-    statuses_.push_back(status);
-  }
-
-  void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
-                   bool truncate) override {
-    std::lock_guard lock(mutex_);
-    if (finished_count_ > 0) bytes_after_finish_ = true;
-    std::string& file = files_[path];
-    if (truncate) file.clear();
-    if (static_cast<int64_t>(file.size()) != offset) {
-      bad_offsets_.push_back(path + " @" + std::to_string(offset) + " (have " +
-                             std::to_string(file.size()) + ")");
-    }
-    file.resize(static_cast<size_t>(std::max<int64_t>(offset, 0)));
-    file.append(data);
-    if (!log_marker_.empty() && !marker_seen_ && path == "user_logs/std_log.txt" &&
-        file.find(log_marker_) != std::string::npos) {
-      marker_seen_ = true;
-      marker_.set_value();
-    }
-  }
-
-  void OnFinished(const RunOutcome& outcome) override {
-    std::lock_guard lock(mutex_);
-    ++finished_count_;
-    outcome_ = outcome;
-  }
-
-  std::future<void> MarkerSeen() { return marker_.get_future(); }
-
-  std::vector<RunStatus> statuses() {
-    std::lock_guard lock(mutex_);
-    return statuses_;
-  }
-  // The content of a run-history file as rebuilt from the reported bytes.
-  std::string file(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    auto found = files_.find(path);
-    return found == files_.end() ? "<never reported>" : found->second;
-  }
-  int finished_count() {
-    std::lock_guard lock(mutex_);
-    return finished_count_;
-  }
-  RunOutcome outcome() {
-    std::lock_guard lock(mutex_);
-    return outcome_;
-  }
-  bool bytes_after_finish() {
-    std::lock_guard lock(mutex_);
-    return bytes_after_finish_;
-  }
-  std::vector<std::string> bad_offsets() {
-    std::lock_guard lock(mutex_);
-    return bad_offsets_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<RunStatus> statuses_;
-  std::map<std::string, std::string> files_;
-  std::vector<std::string> bad_offsets_;
-  int finished_count_ = 0;
-  RunOutcome outcome_;
-  bool bytes_after_finish_ = false;
-  std::string log_marker_;
-  bool marker_seen_ = false;
-  std::promise<void> marker_;
-};
 
 class RunnerTest : public ::testing::Test {
  protected:
@@ -186,7 +64,7 @@ class RunnerTest : public ::testing::Test {
     spec.set_experiment("exp");
     spec.add_command("/bin/sh");
     spec.add_command("train.sh");
-    spec.set_snapshot_id(blobs_.Add(source()));
+    spec.set_snapshot_id(UploadSnapshot(source()));
     return spec;
   }
 
@@ -207,7 +85,25 @@ class RunnerTest : public ::testing::Test {
     options.materialization = materialization_;
     options.kill_grace = std::chrono::milliseconds(500);
     options.sync_interval = std::chrono::milliseconds(100);
+    options.bubblewrap = bubblewrap_;
     return options;
+  }
+
+  // Builds the snapshot of `folder` as the CLI would, puts its blobs and manifest on the
+  // "server", and returns the snapshot id.
+  std::string UploadSnapshot(const fs::path& folder) {
+    absl::StatusOr<cli::BuiltSnapshot> built = cli::BuildSnapshot(folder, "");
+    EXPECT_TRUE(built.ok()) << built.status();
+    if (!built.ok()) return "";
+    for (const auto& [digest, file] : built->file_of_digest) {
+      absl::StatusOr<std::string> put = blobs_.server().PutFile(file);
+      EXPECT_TRUE(put.ok()) << put.status();
+      EXPECT_EQ(put.value_or(""), digest);
+    }
+    absl::StatusOr<std::string> id = blobs_.server().Put(built->manifest_bytes);
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(id.value_or(""), built->id);
+    return built->id;
   }
 
   // Stores `manifest` on the "server" (its file blobs are not) and returns its id.
@@ -225,6 +121,7 @@ class RunnerTest : public ::testing::Test {
   FakeBlobSource blobs_{tmp_.path() / "server-blobs"};
   BlobCache cache_{tmp_.path() / "node-cache", 0};
   Materialization materialization_ = Materialization::kAuto;
+  std::optional<sandbox::BubblewrapPolicy> bubblewrap_;
   CancelToken cancel_;
 };
 
@@ -296,7 +193,7 @@ TEST_F(RunnerTest, PythonScriptRunsWithTheGivenInterpreter) {
   spec.add_arguments("1.0");
   spec.mutable_environment()->mutable_python()->set_user_managed_dependencies(true);
   spec.mutable_environment()->mutable_python()->set_interpreter_path("/usr/bin/python3");
-  spec.set_snapshot_id(blobs_.Add(source()));
+  spec.set_snapshot_id(UploadSnapshot(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
@@ -340,7 +237,7 @@ TEST_F(RunnerTest, MissingInterpreterIsAnEnvironmentFailure) {
   spec.set_script("train.py");
   spec.mutable_environment()->mutable_python()->set_interpreter_path(
       (tmp_.path() / "no-python" / "bin" / "python3").string());
-  spec.set_snapshot_id(blobs_.Add(source()));
+  spec.set_snapshot_id(UploadSnapshot(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -355,7 +252,7 @@ TEST_F(RunnerTest, ScriptMissingFromTheSnapshotIsAUserError) {
   runyard::v1::RunSpec spec;
   spec.set_script("train.py");
   spec.mutable_environment()->mutable_python()->set_interpreter_path("/usr/bin/python3");
-  spec.set_snapshot_id(blobs_.Add(source()));
+  spec.set_snapshot_id(UploadSnapshot(source()));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -380,7 +277,7 @@ TEST_F(RunnerTest, SnapshotWithAFileBlobMissingOnTheServerIsUnavailable) {
   runyard::v1::RunSpec spec;
   spec.add_command("/bin/sh");
   spec.add_command("train.sh");
-  spec.set_snapshot_id(blobs_.Add(source()));
+  spec.set_snapshot_id(UploadSnapshot(source()));
   fs::remove(blobs_.server().PathOf(common::Sha256Hex("lost data\n")));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
@@ -602,6 +499,36 @@ TEST_F(RunnerTest, AgentShutdownFailsTheRunInsteadOfCancelingIt) {
   canceller.join();
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
   EXPECT_EQ(outcome.error.code(), "AgentShutdown");
+}
+
+TEST_F(RunnerTest, BubblewrapRunIsSandboxedAndSaysSo) {
+  absl::StatusOr<fs::path> bwrap = sandbox::CheckBubblewrap("bwrap");
+  if (!bwrap.ok()) GTEST_SKIP() << bwrap.status().message();
+  bubblewrap_.emplace().bwrap = *bwrap;
+  RecordingObserver observer;
+  RunOutcome outcome = Run(ShellSpec("echo sandboxed > outputs/model.txt\n"
+                                     "touch /etc/runyard-runner-test 2>/dev/null || echo etc-readonly\n"),
+                           observer);
+  ASSERT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
+  EXPECT_EQ(observer.file("outputs/model.txt"), "sandboxed\n");
+  EXPECT_EQ(observer.file("user_logs/std_log.txt"), "etc-readonly\n");
+  EXPECT_THAT(observer.file("system_logs/runtime.txt"),
+              HasSubstr("sandboxed by bubblewrap: system read-only, writable " + working_dir().string()));
+}
+
+TEST_F(RunnerTest, SandboxThatCannotBeBuiltIsASandboxSetupFailure) {
+  absl::StatusOr<fs::path> bwrap = sandbox::CheckBubblewrap("bwrap");
+  if (!bwrap.ok()) GTEST_SKIP() << bwrap.status().message();
+  sandbox::BubblewrapPolicy& policy = bubblewrap_.emplace();
+  policy.bwrap = *bwrap;
+  policy.writable = {tmp_.path() / "does-not-exist"};
+  RecordingObserver observer;
+  RunOutcome outcome = Run(ShellSpec("echo the script ran\n"), observer);
+  EXPECT_EQ(outcome.status, runyard::v1::FAILED);
+  EXPECT_EQ(outcome.error.code(), "SandboxSetupFailed");
+  EXPECT_THAT(outcome.error.message(), HasSubstr("bubblewrap could not set up the run's sandbox: "));
+  EXPECT_THAT(outcome.error.message(), HasSubstr("does-not-exist"));
+  EXPECT_THAT(observer.file("user_logs/std_log.txt"), Not(HasSubstr("the script ran")));
 }
 
 TEST_F(RunnerTest, BadRunIdFailsWithoutTouchingTheDisk) {

@@ -1,0 +1,324 @@
+#include "server/sqlite_connection_store.h"
+
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/sqlite_transaction.h"
+
+namespace runyard::server {
+namespace {
+
+constexpr char kRunColumns[] =
+    "run_id, experiment, target, spec, status, has_exit_code, exit_code, error_code, "
+    "error_message, error_details, agent_id, created_ms, usage";
+
+runyard::v1::Run RunFromRow(const Statement& row) {
+  runyard::v1::Run run;
+  run.set_run_id(row.Text(0));
+  run.set_experiment(row.Text(1));
+  run.set_target(row.Text(2));
+  run.mutable_spec()->ParseFromString(row.Text(3));
+  run.set_status(static_cast<runyard::v1::RunStatus>(row.Int(4)));
+  run.set_has_exit_code(row.Int(5) != 0);
+  run.set_exit_code(static_cast<int32_t>(row.Int(6)));
+  run.mutable_error()->set_code(row.Text(7));
+  run.mutable_error()->set_message(row.Text(8));
+  run.mutable_error()->set_details(row.Text(9));
+  run.set_agent_id(row.Text(10));
+  run.set_created_unix_ms(row.Int(11));
+  run.mutable_usage()->ParseFromString(row.Text(12));
+  return run;
+}
+
+LeaseRecord LeaseFromRow(const Statement& row) {
+  return LeaseRecord{row.Text(0), row.Text(1), row.Text(2),
+                     row.Int(3),  row.Int(4),  static_cast<runyard::v1::RunStatus>(row.Int(5))};
+}
+
+constexpr char kLeaseColumns[] =
+    "run_id, agent_id, lease_id, fencing_token, lease_expiry_ms, status";
+
+absl::Status RunNotFound(const std::string& run_id) {
+  return absl::NotFoundError(absl::StrCat("run '", run_id, "' not found"));
+}
+
+absl::Status InsertHistory(Database& db, const std::string& run_id, runyard::v1::RunStatus status,
+                           int64_t time_ms) {
+  Statement history =
+      db.Prepare("INSERT INTO status_history(run_id, status, time_ms) VALUES(?, ?, ?)");
+  history.Bind(1, run_id).Bind(2, static_cast<int64_t>(status)).Bind(3, time_ms);
+  return history.Run();
+}
+
+}  // namespace
+
+absl::Status SqliteConnectionStore::InTransaction(
+    const std::function<absl::Status(Store& txn)>& body) {
+  if (db_.InTransaction()) return body(*this);
+  return InWriteTransaction(db_, [&] { return body(*this); });
+}
+
+absl::Status SqliteConnectionStore::Snapshot(const std::function<absl::Status()>& body) {
+  if (db_.InTransaction()) return body();
+  return InReadTransaction(db_, body);
+}
+
+absl::Status SqliteConnectionStore::InsertRun(const runyard::v1::Run& run) {
+  return InTransaction([&](Store&) -> absl::Status {
+    Statement experiment =
+        db_.Prepare("INSERT OR IGNORE INTO experiments(name, created_ms) VALUES(?, ?)");
+    experiment.Bind(1, run.experiment()).Bind(2, run.created_unix_ms());
+    RETURN_IF_ERROR(experiment.Run());
+    Statement insert = db_.Prepare(
+        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?)");
+    insert.Bind(1, run.run_id())
+        .Bind(2, run.experiment())
+        .Bind(3, run.target())
+        .BindBlob(4, run.spec().SerializeAsString())
+        .Bind(5, static_cast<int64_t>(run.status()))
+        .Bind(6, run.created_unix_ms());
+    RETURN_IF_ERROR(insert.Run());
+    for (const auto& event : run.history()) {
+      RETURN_IF_ERROR(InsertHistory(db_, run.run_id(), event.status(), event.time_unix_ms()));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SqliteConnectionStore::LoadHistory(runyard::v1::Run* run) {
+  // rowid: the order the transitions were written in (two may share a millisecond).
+  Statement history =
+      db_.Prepare("SELECT status, time_ms FROM status_history WHERE run_id = ? ORDER BY rowid");
+  history.Bind(1, run->run_id());
+  while (history.Step()) {
+    auto* event = run->add_history();
+    event->set_status(static_cast<runyard::v1::RunStatus>(history.Int(0)));
+    event->set_time_unix_ms(history.Int(1));
+  }
+  return history.status();
+}
+
+absl::StatusOr<runyard::v1::Run> SqliteConnectionStore::GetRun(const std::string& run_id) {
+  runyard::v1::Run run;
+  RETURN_IF_ERROR(Snapshot([&]() -> absl::Status {
+    Statement select =
+        db_.Prepare(absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE run_id = ?"));
+    select.Bind(1, run_id);
+    if (!select.Step()) return select.status().ok() ? RunNotFound(run_id) : select.status();
+    run = RunFromRow(select);
+    return LoadHistory(&run);
+  }));
+  return run;
+}
+
+absl::StatusOr<bool> SqliteConnectionStore::RunExists(const std::string& run_id) {
+  Statement select = db_.Prepare("SELECT 1 FROM runs WHERE run_id = ?");
+  select.Bind(1, run_id);
+  const bool found = select.Step();
+  if (!select.status().ok()) return select.status();
+  return found;
+}
+
+absl::StatusOr<std::vector<runyard::v1::Run>> SqliteConnectionStore::ListRuns(
+    const std::string& experiment, int limit) {
+  std::vector<runyard::v1::Run> runs;
+  RETURN_IF_ERROR(Snapshot([&]() -> absl::Status {
+    // rowid breaks ties between runs submitted in the same millisecond: the later first.
+    Statement select = db_.Prepare(absl::StrCat("SELECT ", kRunColumns,
+                                                " FROM runs WHERE (?1 = '' OR experiment = ?1) "
+                                                "ORDER BY created_ms DESC, rowid DESC LIMIT ?2"));
+    select.Bind(1, experiment).Bind(2, static_cast<int64_t>(limit > 0 ? limit : 50));
+    while (select.Step()) runs.push_back(RunFromRow(select));
+    RETURN_IF_ERROR(select.status());
+    for (auto& run : runs) RETURN_IF_ERROR(LoadHistory(&run));
+    return absl::OkStatus();
+  }));
+  return runs;
+}
+
+absl::Status SqliteConnectionStore::AppendStatus(const std::string& run_id,
+                                                 runyard::v1::RunStatus status, int64_t time_ms) {
+  return InTransaction([&](Store&) -> absl::Status {
+    Statement update = db_.Prepare("UPDATE runs SET status = ? WHERE run_id = ?");
+    update.Bind(1, static_cast<int64_t>(status)).Bind(2, run_id);
+    RETURN_IF_ERROR(update.Run());
+    return InsertHistory(db_, run_id, status, time_ms);
+  });
+}
+
+absl::Status SqliteConnectionStore::SetOutcome(const std::string& run_id, bool has_exit_code,
+                                               int exit_code, const runyard::v1::RunError& error) {
+  Statement update = db_.Prepare(
+      "UPDATE runs SET has_exit_code = ?, exit_code = ?, error_code = ?, error_message = ?, "
+      "error_details = ? WHERE run_id = ?");
+  update.Bind(1, has_exit_code ? 1 : 0)
+      .Bind(2, static_cast<int64_t>(exit_code))
+      .Bind(3, error.code())
+      .Bind(4, error.message())
+      .Bind(5, error.details())
+      .Bind(6, run_id);
+  return update.Run();
+}
+
+absl::Status SqliteConnectionStore::SetUsage(const std::string& run_id,
+                                             const runyard::v1::RunUsage& usage) {
+  Statement update = db_.Prepare("UPDATE runs SET usage = ? WHERE run_id = ?");
+  update.BindBlob(1, usage.SerializeAsString()).Bind(2, run_id);
+  return update.Run();
+}
+
+absl::Status SqliteConnectionStore::SetLease(const LeaseRecord& lease) {
+  Statement update = db_.Prepare(
+      "UPDATE runs SET agent_id = ?, lease_id = ?, fencing_token = ?, lease_expiry_ms = ? "
+      "WHERE run_id = ?");
+  update.Bind(1, lease.agent_id)
+      .Bind(2, lease.lease_id)
+      .Bind(3, lease.fencing_token)
+      .Bind(4, lease.expiry_ms)
+      .Bind(5, lease.run_id);
+  return update.Run();
+}
+
+absl::StatusOr<LeaseRecord> SqliteConnectionStore::GetLease(const std::string& run_id) {
+  Statement select =
+      db_.Prepare(absl::StrCat("SELECT ", kLeaseColumns, " FROM runs WHERE run_id = ?"));
+  select.Bind(1, run_id);
+  if (!select.Step()) return select.status().ok() ? RunNotFound(run_id) : select.status();
+  return LeaseFromRow(select);
+}
+
+absl::Status SqliteConnectionStore::RenewLease(const std::string& run_id, int64_t expiry_ms) {
+  Statement update = db_.Prepare("UPDATE runs SET lease_expiry_ms = ? WHERE run_id = ?");
+  update.Bind(1, expiry_ms).Bind(2, run_id);
+  return update.Run();
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteConnectionStore::QueuedRuns(const std::string& pool,
+                                                                           int limit) {
+  // rowid: submit order among runs created in the same millisecond.
+  Statement select = db_.Prepare(
+      "SELECT run_id FROM runs WHERE target = ? AND status = ? AND lease_id = '' "
+      "ORDER BY created_ms, rowid LIMIT ?");
+  select.Bind(1, pool)
+      .Bind(2, static_cast<int64_t>(runyard::v1::QUEUED))
+      .Bind(3, static_cast<int64_t>(limit));
+  std::vector<std::string> ids;
+  while (select.Step()) ids.push_back(select.Text(0));
+  RETURN_IF_ERROR(select.status());
+  return ids;
+}
+
+absl::StatusOr<std::vector<RunCount>> SqliteConnectionStore::CountRuns() {
+  Statement select = db_.Prepare(
+      "SELECT target, status, COUNT(*) FROM runs GROUP BY target, status ORDER BY target, status");
+  std::vector<RunCount> counts;
+  while (select.Step()) {
+    counts.push_back(RunCount{select.Text(0), static_cast<runyard::v1::RunStatus>(select.Int(1)),
+                              select.Int(2)});
+  }
+  RETURN_IF_ERROR(select.status());
+  return counts;
+}
+
+absl::StatusOr<std::vector<LeaseRecord>> SqliteConnectionStore::ActiveLeases() {
+  Statement select = db_.Prepare(absl::StrCat("SELECT ", kLeaseColumns,
+                                              " FROM runs WHERE lease_id != '' AND status NOT IN "
+                                              "(?, ?, ?)"));
+  select.Bind(1, static_cast<int64_t>(runyard::v1::COMPLETED))
+      .Bind(2, static_cast<int64_t>(runyard::v1::FAILED))
+      .Bind(3, static_cast<int64_t>(runyard::v1::CANCELED));
+  std::vector<LeaseRecord> leases;
+  while (select.Step()) leases.push_back(LeaseFromRow(select));
+  RETURN_IF_ERROR(select.status());
+  return leases;
+}
+
+absl::Status SqliteConnectionStore::UpsertAgent(const AgentRecord& agent) {
+  Statement upsert = db_.Prepare(
+      "INSERT INTO agents(agent_id, name, pool, slots, hostname, version, capabilities, "
+      "registered_ms, last_seen_ms, draining) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0) "
+      "ON CONFLICT(agent_id) DO UPDATE SET name = ?2, pool = ?3, slots = ?4, hostname = ?5, "
+      "version = ?6, capabilities = ?7, last_seen_ms = ?8, draining = 0");
+  upsert.Bind(1, agent.agent_id)
+      .Bind(2, agent.name)
+      .Bind(3, agent.pool)
+      .Bind(4, static_cast<int64_t>(agent.slots))
+      .Bind(5, agent.hostname)
+      .Bind(6, agent.version)
+      .BindBlob(7, agent.capabilities.SerializeAsString())
+      .Bind(8, agent.registered_ms);
+  return upsert.Run();
+}
+
+absl::StatusOr<std::string> SqliteConnectionStore::AgentPool(const std::string& agent_id) {
+  Statement select = db_.Prepare("SELECT pool FROM agents WHERE agent_id = ?");
+  select.Bind(1, agent_id);
+  if (!select.Step()) {
+    RETURN_IF_ERROR(select.status());
+    return absl::NotFoundError(absl::StrCat("agent '", agent_id, "' is not registered"));
+  }
+  return select.Text(0);
+}
+
+absl::Status SqliteConnectionStore::TouchAgent(const std::string& agent_id, int64_t now_ms,
+                                               bool draining) {
+  Statement update =
+      db_.Prepare("UPDATE agents SET last_seen_ms = ?, draining = ? WHERE agent_id = ?");
+  update.Bind(1, now_ms).Bind(2, draining ? 1 : 0).Bind(3, agent_id);
+  return update.Run();
+}
+
+absl::StatusOr<std::vector<AgentRecord>> SqliteConnectionStore::ListAgents(
+    const std::string& pool) {
+  Statement select = db_.Prepare(
+      "SELECT agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, "
+      "last_seen_ms, draining FROM agents WHERE (?1 = '' OR pool = ?1) "
+      "ORDER BY pool, name, registered_ms, agent_id");
+  select.Bind(1, pool);
+  std::vector<AgentRecord> agents;
+  while (select.Step()) {
+    AgentRecord agent;
+    agent.agent_id = select.Text(0);
+    agent.name = select.Text(1);
+    agent.pool = select.Text(2);
+    agent.slots = static_cast<int>(select.Int(3));
+    agent.hostname = select.Text(4);
+    agent.version = select.Text(5);
+    agent.capabilities.ParseFromString(select.Text(6));
+    agent.registered_ms = select.Int(7);
+    agent.last_seen_ms = select.Int(8);
+    agent.draining = select.Int(9) != 0;
+    agents.push_back(std::move(agent));
+  }
+  RETURN_IF_ERROR(select.status());
+  return agents;
+}
+
+absl::Status SqliteConnectionStore::SetFileSize(const std::string& run_id, const std::string& path,
+                                                int64_t size, int64_t now_ms) {
+  Statement upsert = db_.Prepare(
+      "INSERT INTO files(run_id, path, size, updated_ms) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(run_id, path) DO UPDATE SET size = ?3, updated_ms = ?4");
+  upsert.Bind(1, run_id).Bind(2, path).Bind(3, size).Bind(4, now_ms);
+  return upsert.Run();
+}
+
+absl::StatusOr<std::vector<runyard::v1::FileInfo>> SqliteConnectionStore::ListFiles(
+    const std::string& run_id) {
+  Statement select = db_.Prepare("SELECT path, size FROM files WHERE run_id = ? ORDER BY path");
+  select.Bind(1, run_id);
+  std::vector<runyard::v1::FileInfo> files;
+  while (select.Step()) {
+    runyard::v1::FileInfo info;
+    info.set_path(select.Text(0));
+    info.set_size(select.Int(1));
+    files.push_back(info);
+  }
+  RETURN_IF_ERROR(select.status());
+  return files;
+}
+
+}  // namespace runyard::server

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "server/sqlite.h"
+#include "server/store.h"
+
+namespace runyard::server {
+
+// The store's SQL, run on one connection by the calling thread: SqliteStore lends one to
+// each call, and InTransaction's `txn` is one bound to the writer connection. Not
+// thread-safe, and it takes no lock: whoever lent the connection holds what it needs.
+// While the connection is in a transaction, every call (InTransaction too) joins it.
+class SqliteConnectionStore final : public Store {
+ public:
+  explicit SqliteConnectionStore(Database& db) : db_(db) {}
+
+  absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) override;
+
+  absl::Status InsertRun(const runyard::v1::Run& run) override;
+  absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) override;
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
+                                                         int limit) override;
+  absl::StatusOr<bool> RunExists(const std::string& run_id) override;
+
+  absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
+                            int64_t time_ms) override;
+  absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
+                          const runyard::v1::RunError& error) override;
+  absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) override;
+
+  absl::Status SetLease(const LeaseRecord& lease) override;
+  absl::StatusOr<LeaseRecord> GetLease(const std::string& run_id) override;
+  absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms) override;
+  absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit) override;
+  absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases() override;
+  absl::StatusOr<std::vector<RunCount>> CountRuns() override;
+
+  absl::Status UpsertAgent(const AgentRecord& agent) override;
+  absl::StatusOr<std::string> AgentPool(const std::string& agent_id) override;
+  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) override;
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) override;
+
+  absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
+                           int64_t now_ms) override;
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
+
+ private:
+  // Several reads that must see one state of the database; joins an open transaction.
+  absl::Status Snapshot(const std::function<absl::Status()>& body);
+  absl::Status LoadHistory(runyard::v1::Run* run);
+
+  Database& db_;
+};
+
+}  // namespace runyard::server

@@ -1,0 +1,161 @@
+#include "server/sqlite_store.h"
+
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "common/logging.h"
+#include "server/sqlite_connection_store.h"
+#include "server/sqlite_schema.h"
+
+namespace runyard::server {
+namespace {
+
+// Enough for the gRPC handlers that read at once (most reads take well under a millisecond);
+// each connection costs a file handle and its page cache.
+constexpr int kMaxReaders = 8;
+
+// The store whose writer connection this thread holds, if any: a write on that store from
+// inside its own InTransaction body would wait for itself forever.
+thread_local const SqliteStore* writing_store = nullptr;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<Database>> writer = Database::Open(path);
+  if (!writer.ok()) return writer.status();
+  if (absl::Status migrated = MigrateSchema(**writer); !migrated.ok()) return migrated;
+  return std::unique_ptr<SqliteStore>(new SqliteStore(path, std::move(*writer)));
+}
+
+SqliteStore::SqliteStore(std::string path, std::unique_ptr<Database> writer)
+    : path_(std::move(path)), readers_(path_, kMaxReaders), writer_(std::move(writer)) {}
+
+template <typename Result>
+Result SqliteStore::Read(const std::function<Result(Store&)>& read) {
+  absl::StatusOr<SqliteReaderPool::Lease> reader = readers_.Borrow();
+  if (!reader.ok()) return reader.status();
+  SqliteConnectionStore connection(reader->db());
+  return read(connection);
+}
+
+absl::Status SqliteStore::Write(const std::function<absl::Status(Store&)>& write) {
+  if (writing_store == this) {
+    return absl::FailedPreconditionError(
+        "a write on the store inside its own InTransaction: write through `txn`");
+  }
+  std::lock_guard lock(writer_mutex_);
+  writing_store = this;
+  absl::Cleanup not_writing = [] { writing_store = nullptr; };
+  if (!writer_) {
+    absl::StatusOr<std::unique_ptr<Database>> reopened = Database::Open(path_);
+    if (!reopened.ok()) return reopened.status();
+    writer_ = std::move(*reopened);
+  }
+  SqliteConnectionStore connection(*writer_);
+  absl::Status result = write(connection);
+  if (writer_->InTransaction()) {
+    // Its ROLLBACK failed (the error is in `result`): a connection stuck in a transaction
+    // would fail every later write, so it is closed, which rolls back, and opened afresh.
+    common::Logger("store")->error(
+        "sqlite store {}: writer connection left in a transaction, reopening", path_);
+    writer_.reset();
+  }
+  return result;
+}
+
+absl::Status SqliteStore::InTransaction(const std::function<absl::Status(Store& txn)>& body) {
+  return Write([&](Store& writer) { return writer.InTransaction(body); });
+}
+
+absl::Status SqliteStore::InsertRun(const runyard::v1::Run& run) {
+  return Write([&](Store& writer) { return writer.InsertRun(run); });
+}
+
+absl::StatusOr<runyard::v1::Run> SqliteStore::GetRun(const std::string& run_id) {
+  return Read<absl::StatusOr<runyard::v1::Run>>(
+      [&](Store& reader) { return reader.GetRun(run_id); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::Run>> SqliteStore::ListRuns(const std::string& experiment,
+                                                                    int limit) {
+  return Read<absl::StatusOr<std::vector<runyard::v1::Run>>>(
+      [&](Store& reader) { return reader.ListRuns(experiment, limit); });
+}
+
+absl::StatusOr<bool> SqliteStore::RunExists(const std::string& run_id) {
+  return Read<absl::StatusOr<bool>>([&](Store& reader) { return reader.RunExists(run_id); });
+}
+
+absl::Status SqliteStore::AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
+                                       int64_t time_ms) {
+  return Write([&](Store& writer) { return writer.AppendStatus(run_id, status, time_ms); });
+}
+
+absl::Status SqliteStore::SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
+                                     const runyard::v1::RunError& error) {
+  return Write(
+      [&](Store& writer) { return writer.SetOutcome(run_id, has_exit_code, exit_code, error); });
+}
+
+absl::Status SqliteStore::SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) {
+  return Write([&](Store& writer) { return writer.SetUsage(run_id, usage); });
+}
+
+absl::Status SqliteStore::SetLease(const LeaseRecord& lease) {
+  return Write([&](Store& writer) { return writer.SetLease(lease); });
+}
+
+absl::StatusOr<LeaseRecord> SqliteStore::GetLease(const std::string& run_id) {
+  return Read<absl::StatusOr<LeaseRecord>>([&](Store& reader) { return reader.GetLease(run_id); });
+}
+
+absl::Status SqliteStore::RenewLease(const std::string& run_id, int64_t expiry_ms) {
+  return Write([&](Store& writer) { return writer.RenewLease(run_id, expiry_ms); });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::QueuedRuns(const std::string& pool,
+                                                                 int limit) {
+  return Read<absl::StatusOr<std::vector<std::string>>>(
+      [&](Store& reader) { return reader.QueuedRuns(pool, limit); });
+}
+
+absl::StatusOr<std::vector<LeaseRecord>> SqliteStore::ActiveLeases() {
+  return Read<absl::StatusOr<std::vector<LeaseRecord>>>(
+      [&](Store& reader) { return reader.ActiveLeases(); });
+}
+
+absl::StatusOr<std::vector<RunCount>> SqliteStore::CountRuns() {
+  return Read<absl::StatusOr<std::vector<RunCount>>>(
+      [&](Store& reader) { return reader.CountRuns(); });
+}
+
+absl::Status SqliteStore::UpsertAgent(const AgentRecord& agent) {
+  return Write([&](Store& writer) { return writer.UpsertAgent(agent); });
+}
+
+absl::StatusOr<std::string> SqliteStore::AgentPool(const std::string& agent_id) {
+  return Read<absl::StatusOr<std::string>>(
+      [&](Store& reader) { return reader.AgentPool(agent_id); });
+}
+
+absl::Status SqliteStore::TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) {
+  return Write([&](Store& writer) { return writer.TouchAgent(agent_id, now_ms, draining); });
+}
+
+absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::string& pool) {
+  return Read<absl::StatusOr<std::vector<AgentRecord>>>(
+      [&](Store& reader) { return reader.ListAgents(pool); });
+}
+
+absl::Status SqliteStore::SetFileSize(const std::string& run_id, const std::string& path,
+                                      int64_t size, int64_t now_ms) {
+  return Write([&](Store& writer) { return writer.SetFileSize(run_id, path, size, now_ms); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::FileInfo>> SqliteStore::ListFiles(
+    const std::string& run_id) {
+  return Read<absl::StatusOr<std::vector<runyard::v1::FileInfo>>>(
+      [&](Store& reader) { return reader.ListFiles(run_id); });
+}
+
+}  // namespace runyard::server

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "server/sqlite.h"
+#include "server/sqlite_reader_pool.h"
+#include "server/store.h"
+
+namespace runyard::server {
+
+// The embedded store: one SQLite file in WAL mode. Reads borrow a query-only connection
+// from a pool and run in parallel with each other and with the write in progress. Writes
+// (and InTransaction) take the process's one writer connection under a mutex: SQLite allows
+// one writer per database anyway, and waiting on a mutex wakes a thread as soon as the
+// writer is free, where waiting on SQLite's lock polls with sleeps (its busy handler). Other
+// processes on the same file are serialized by SQLite's lock and busy timeout.
+class SqliteStore final : public Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  // `body` gets the writer connection: it writes through `txn`. A write on this store from
+  // inside `body` fails (FailedPrecondition) rather than wait for the writer `body` holds;
+  // a read on it sees what was committed before the transaction.
+  absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) override;
+
+  absl::Status InsertRun(const runyard::v1::Run& run) override;
+  absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) override;
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
+                                                         int limit) override;
+  absl::StatusOr<bool> RunExists(const std::string& run_id) override;
+
+  absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
+                            int64_t time_ms) override;
+  absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
+                          const runyard::v1::RunError& error) override;
+  absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) override;
+
+  absl::Status SetLease(const LeaseRecord& lease) override;
+  absl::StatusOr<LeaseRecord> GetLease(const std::string& run_id) override;
+  absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms) override;
+  absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit) override;
+  absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases() override;
+  absl::StatusOr<std::vector<RunCount>> CountRuns() override;
+
+  absl::Status UpsertAgent(const AgentRecord& agent) override;
+  absl::StatusOr<std::string> AgentPool(const std::string& agent_id) override;
+  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) override;
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) override;
+
+  absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
+                           int64_t now_ms) override;
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
+
+ private:
+  SqliteStore(std::string path, std::unique_ptr<Database> writer);
+
+  // Runs `read` on a pooled reader connection.
+  template <typename Result>
+  Result Read(const std::function<Result(Store&)>& read);
+  // Runs `write` on the writer connection, holding the writer mutex.
+  absl::Status Write(const std::function<absl::Status(Store&)>& write);
+
+  const std::string path_;
+  SqliteReaderPool readers_;
+  std::mutex writer_mutex_;
+  // Null after a failure left it unusable: reopened by the next write.
+  std::unique_ptr<Database> writer_ ABSL_GUARDED_BY(writer_mutex_);
+};
+
+}  // namespace runyard::server
