@@ -22,7 +22,12 @@ namespace {
 // The test process is the subreaper only within a test.
 class ChildReaperTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(BecomeChildSubreaper()); }
+  void SetUp() override {
+    ASSERT_TRUE(BecomeChildSubreaper());
+    // Zombies an earlier test left to this process (one that made it a subreaper and
+    // orphaned processes) are not this test's to count.
+    ReapOrphans();
+  }
   void TearDown() override { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
 
   static bool IsZombieChild(pid_t pid) {
