@@ -121,7 +121,8 @@ void Agent::PauseBeforeRetry(std::chrono::milliseconds delay) {
   wake_.wait_for(lock, delay, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return shutting_down_; });
 }
 
-runyard::v1::RegisterRequest Agent::RegistrationRequest(const runyard::v1::Capabilities& capabilities) const {
+runyard::v1::RegisterRequest Agent::RegistrationRequest(
+    const runyard::v1::Capabilities& capabilities) const {
   runyard::v1::RegisterRequest request;
   request.set_name(config_.name.empty() ? HostName() : config_.name);
   request.set_pool(config_.pool);
@@ -135,7 +136,8 @@ runyard::v1::RegisterRequest Agent::RegistrationRequest(const runyard::v1::Capab
 bool Agent::Register() {
   RegisterBackoff backoff;
   // Measured once, not on every retry: nvidia-smi alone may take seconds.
-  const runyard::v1::Capabilities capabilities = ProbeCapabilities(config_.labels, *dependencies_.commands);
+  const runyard::v1::Capabilities capabilities =
+      ProbeCapabilities(config_.labels, *dependencies_.commands);
   const runyard::v1::RegisterRequest request = RegistrationRequest(capabilities);
   while (!stopping()) {
     absl::StatusOr<runyard::v1::RegisterResponse> response = link_.Register(request);
@@ -153,7 +155,8 @@ bool Agent::Register() {
       Log()->critical("server refused registration: {}", std::string(response.status().message()));
       return false;
     }
-    Log()->warn("cannot reach {} ({}); retrying", config_.server, std::string(response.status().message()));
+    Log()->warn("cannot reach {} ({}); retrying", config_.server,
+                std::string(response.status().message()));
     PauseBeforeRetry(backoff.Next());
   }
   return false;
@@ -182,8 +185,10 @@ std::optional<runyard::v1::PollRequest> Agent::NextPollLocked() {
     if (slots_.empty()) return std::nullopt;  // drained
     const auto left = drain_deadline_ - clock_.SteadyNow();
     if (left <= std::chrono::milliseconds(0)) {
-      Log()->warn("drain timeout ({} s) reached: canceling {} run(s)", config_.drain_timeout_seconds, slots_.size());
-      for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
+      Log()->warn("drain timeout ({} s) reached: canceling {} run(s)",
+                  config_.drain_timeout_seconds, slots_.size());
+      for (auto& [run_id, slot] : slots_)
+        slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
       shutting_down_ = true;
       return std::nullopt;
     }
@@ -371,7 +376,12 @@ void Agent::WaitForRunsToEnd() {
     JoinFinishedSlots();
     std::unique_lock lock(mutex_);
     if (slots_.empty()) return;
-    wake_.wait(lock);
+    // A slot that ended since JoinFinishedSlots let go of the lock has notified already:
+    // its `done` flag, not the notification, is what ends the wait.
+    wake_.wait(lock, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return std::any_of(slots_.begin(), slots_.end(),
+                         [](const auto& slot) { return slot.second->done; });
+    });
   }
 }
 
@@ -388,8 +398,8 @@ int Agent::Run() {
   }
   if (!SetUpRunIsolation()) return 1;
   // Before the unmount below: a run left running may still have its overlay mounted.
-  salvage_ =
-      std::make_unique<runtime::UploadSalvage>(&link_.reporter(), config_.work_dir / "spool", config_.work_dir / "runs");
+  salvage_ = std::make_unique<runtime::UploadSalvage>(&link_.reporter(), config_.work_dir / "spool",
+                                                      config_.work_dir / "runs");
   if (const int left = salvage_->Start(); left > 0) {
     Log()->warn("finishing the upload of {} run(s) left by an agent that did not stop cleanly", left);
   }

@@ -78,18 +78,22 @@ class Agent {
   bool stopping();  // shutting down or draining
   bool SetUpRunIsolation();
   bool Register();
-  runyard::v1::RegisterRequest RegistrationRequest(const runyard::v1::Capabilities& capabilities) const;
+  runyard::v1::RegisterRequest RegistrationRequest(
+      const runyard::v1::Capabilities& capabilities) const;
   bool PollOnce();
   // Under mutex_: the poll to send now, or nothing when the agent should stop polling.
   std::optional<runyard::v1::PollRequest> NextPollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ApplyPollResponseLocked(const runyard::v1::PollResponse& response) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void StartRunLocked(const runyard::v1::Assignment& assignment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ApplyPollResponseLocked(const runyard::v1::PollResponse& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void StartRunLocked(const runyard::v1::Assignment& assignment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void RunInSlot(Slot* slot, runyard::v1::RunSpec spec);
   void JoinFinishedSlots();
   void WaitForRunsToEnd();
   void PauseBeforeRetry(std::chrono::milliseconds delay);
   void ServerAnswered();
-  void ReportStatusToSystemdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);  // STATUS=: busy slots, draining
+  // STATUS= for systemd: busy slots, draining.
+  void ReportStatusToSystemdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Feeds systemd's watchdog while the server answers (see packaging/systemd).
   void FeedWatchdogWhileServerAnswers();
 

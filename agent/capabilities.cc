@@ -205,7 +205,8 @@ int AffinityCpus() {
 GpuProbe ProbeGpus(common::CommandRunner& commands, std::chrono::milliseconds timeout) {
   GpuProbe probe;
   common::HelperCommand nvidia_smi;
-  nvidia_smi.argv = {"nvidia-smi", "--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader,nounits"};
+  nvidia_smi.argv = {"nvidia-smi", "--query-gpu=index,name,memory.total,uuid",
+                     "--format=csv,noheader,nounits"};
   nvidia_smi.timeout = timeout;  // it can hang with its driver
   absl::StatusOr<common::HelperCommandResult> ran = commands.Run(nvidia_smi);
   if (absl::IsNotFound(ran.status())) return probe;  // no NVIDIA driver tools: no GPUs

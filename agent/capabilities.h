@@ -55,7 +55,8 @@ struct GpuProbe {
   std::string warning;  // why nvidia-smi gave no answer; empty when it is simply not there
 };
 // nvidia-smi on PATH, run by `commands` and bounded by `timeout`. Missing: no GPUs, no warning.
-GpuProbe ProbeGpus(common::CommandRunner& commands, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+GpuProbe ProbeGpus(common::CommandRunner& commands,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Everything together, with `labels` from the agent's config; a GPU probe's warning is
 // logged as one line.

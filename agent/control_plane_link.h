@@ -31,7 +31,8 @@ class ControlPlaneLink {
   virtual ~ControlPlaneLink() = default;
 
   // INVALID_ARGUMENT: the control plane refuses this agent for good; others are retried.
-  virtual absl::StatusOr<runyard::v1::RegisterResponse> Register(const runyard::v1::RegisterRequest& request) = 0;
+  virtual absl::StatusOr<runyard::v1::RegisterResponse> Register(
+      const runyard::v1::RegisterRequest& request) = 0;
   // NOT_FOUND from Wait(): the control plane does not know this agent (register again).
   virtual std::unique_ptr<PendingPoll> StartPoll(const runyard::v1::PollRequest& request) = 0;
 

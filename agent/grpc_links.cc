@@ -56,7 +56,8 @@ absl::StatusOr<runyard::v1::RegisterResponse> GrpcControlPlaneLink::Register(
   return response;
 }
 
-std::unique_ptr<PendingPoll> GrpcControlPlaneLink::StartPoll(const runyard::v1::PollRequest& request) {
+std::unique_ptr<PendingPoll> GrpcControlPlaneLink::StartPoll(
+    const runyard::v1::PollRequest& request) {
   return std::make_unique<GrpcPendingPoll>(stub_.get(), request);
 }
 

@@ -1,12 +1,12 @@
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "agent/control_plane_link.h"
 #include "runtime/observer.h"
@@ -61,7 +61,8 @@ class GrpcControlPlaneLink final : public ControlPlaneLink {
  public:
   explicit GrpcControlPlaneLink(std::shared_ptr<grpc::Channel> channel);
 
-  absl::StatusOr<runyard::v1::RegisterResponse> Register(const runyard::v1::RegisterRequest& request) override;
+  absl::StatusOr<runyard::v1::RegisterResponse> Register(
+      const runyard::v1::RegisterRequest& request) override;
   std::unique_ptr<PendingPoll> StartPoll(const runyard::v1::PollRequest& request) override;
   runtime::RunReporter& reporter() override { return reporter_; }
   runtime::BlobSource& blobs() override { return blobs_; }

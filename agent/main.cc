@@ -1,10 +1,9 @@
 // runyard-agent: pulls runs from runyard-server and runs them on this machine.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "agent/agent.h"
 #include "agent/config.h"

@@ -17,26 +17,34 @@ using common::MetricType;
 void Checked(const absl::Status& status) {
   static std::atomic<bool> logged{false};
   if (!status.ok() && !logged.exchange(true)) {
-    common::Logger("agent")->error("metrics: {} (a bug; later metric errors are not logged)", status.ToString());
+    common::Logger("agent")->error("metrics: {} (a bug; later metric errors are not logged)",
+                                   status.ToString());
   }
 }
 
 }  // namespace
 
-AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges gauges, const common::Clock& clock)
+AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges gauges,
+                                       const common::Clock& clock)
     : config_(config), gauges_(std::move(gauges)), clock_(clock), started_(clock.SteadyNow()) {
-  Checked(metrics_.Describe("runyard_agent_runs_started_total", MetricType::kCounter, "Runs this agent started."));
+  Checked(metrics_.Describe("runyard_agent_runs_started_total", MetricType::kCounter,
+                            "Runs this agent started."));
   Checked(metrics_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
                             "Runs this agent finished, by terminal status and error code."));
-  Checked(metrics_.Describe("runyard_agent_active_runs", MetricType::kGauge, "Runs in progress on this agent."));
-  Checked(metrics_.Describe("runyard_agent_slots", MetricType::kGauge, "Runs this agent may hold at once."));
-  Checked(metrics_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains."));
-  Checked(metrics_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
-                            "Bytes of run files (logs, outputs) the server accepted from this agent."));
+  Checked(metrics_.Describe("runyard_agent_active_runs", MetricType::kGauge,
+                            "Runs in progress on this agent."));
+  Checked(metrics_.Describe("runyard_agent_slots", MetricType::kGauge,
+                            "Runs this agent may hold at once."));
+  Checked(
+      metrics_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains."));
+  Checked(
+      metrics_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
+                        "Bytes of run files (logs, outputs) the server accepted from this agent."));
   Checked(metrics_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
                             "Seconds since the server last answered this agent."));
-  Checked(metrics_.Describe("runyard_agent_environment_cache_total", MetricType::kCounter,
-                            "Managed environments a run needed, by result: hit (found in the node cache) or built."));
+  Checked(metrics_.Describe(
+      "runyard_agent_environment_cache_total", MetricType::kCounter,
+      "Managed environments a run needed, by result: hit (found in the node cache) or built."));
   Checked(metrics_.Add("runyard_agent_runs_started_total", {}, 0));
   Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "hit"}}, 0));
   Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "built"}}, 0));
@@ -45,7 +53,8 @@ AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges ga
     Checked(registry.Set("runyard_agent_slots", {}, config_.slots));
     Checked(registry.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0));
     Checked(registry.ClearSamples("runyard_agent_upload_bytes_total"));
-    Checked(registry.Add("runyard_agent_upload_bytes_total", {}, static_cast<double>(gauges_.upload_bytes())));
+    Checked(registry.Add("runyard_agent_upload_bytes_total", {},
+                         static_cast<double>(gauges_.upload_bytes())));
     Checked(registry.Set("runyard_agent_heartbeat_age_seconds", {}, ServerSilenceSeconds()));
   });
 }
@@ -63,7 +72,9 @@ absl::Status AgentObservability::Start() {
   return absl::OkStatus();
 }
 
-void AgentObservability::RunStarted() { Checked(metrics_.Add("runyard_agent_runs_started_total", {})); }
+void AgentObservability::RunStarted() {
+  Checked(metrics_.Add("runyard_agent_runs_started_total", {}));
+}
 
 void AgentObservability::RunFinished(const runtime::RunOutcome& outcome) {
   Checked(metrics_.Add("runyard_agent_runs_finished_total",
@@ -71,7 +82,8 @@ void AgentObservability::RunFinished(const runtime::RunOutcome& outcome) {
                         {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}}));
   if (outcome.environment != runtime::RunOutcome::EnvironmentSource::kNone) {
     const bool hit = outcome.environment == runtime::RunOutcome::EnvironmentSource::kCacheHit;
-    Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}}));
+    Checked(
+        metrics_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}}));
   }
 }
 

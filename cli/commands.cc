@@ -187,9 +187,11 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     std::thread status_printer([&] {
       // Only the status lines are lost when watching fails: how the run ended comes from
       // ExecuteLocalRun below.
-      absl::StatusOr<runyard::v1::Run> watched = local_backend->Watch(run_id, 0, [](std::string_view) {}, print_status);
+      absl::StatusOr<runyard::v1::Run> watched = local_backend->Watch(
+          run_id, 0, [](std::string_view) {}, print_status);
       if (!watched.ok() && !global.json) {
-        std::cerr << "runyard: cannot follow the status of " << run_id << ": " << watched.status().message() << "\n";
+        std::cerr << "runyard: cannot follow the status of " << run_id << ": "
+                  << watched.status().message() << "\n";
       }
     });
     final_run = ExecuteLocalRun(*local_backend, run_id, cancel, execution);

@@ -88,28 +88,9 @@ absl::Status LocalBackend::UploadBlobs(
 
 absl::Status LocalBackend::UploadFileBlob(const std::string& digest, const fs::path& file,
                                           const std::function<void(int64_t)>& on_progress) {
-  ASSIGN_OR_RETURN(const runyard::v1::GetUploadOffsetResponse where,
-                   plane_->BlobUploadOffset(digest));
-  if (where.complete()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::unique_ptr<server::BlobUploads::Upload> upload,
-                   plane_->StartBlobUpload(digest, where.offset()));
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read " + file.string());
-  in.seekg(upload->offset());
-  std::string buffer(1 << 20, '\0');
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() <= 0) break;
-    RETURN_IF_ERROR(
-        upload->Append(std::string_view(buffer.data(), static_cast<size_t>(in.gcount()))));
-    if (on_progress) on_progress(in.gcount());
-  }
-  if (absl::Status committed = upload->Commit(); !committed.ok()) {
-    if (absl::IsDataLoss(committed))
-      return absl::DataLossError(file.string() + " changed while it was stored");
-    return committed;
-  }
-  return absl::OkStatus();
+  absl::Status stored = plane_->PutBlobFile(digest, file, on_progress);
+  if (absl::IsDataLoss(stored)) return absl::DataLossError(file.string() + " changed while it was stored");
+  return stored;
 }
 
 absl::Status LocalBackend::ReadBlob(const std::string& digest,

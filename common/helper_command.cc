@@ -59,7 +59,8 @@ struct Pipe {
 
 absl::StatusOr<Pipe> MakePipe() {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   Pipe pipe;
   pipe.read = Fd(fds[0]);
   pipe.write = Fd(fds[1]);
@@ -67,7 +68,8 @@ absl::StatusOr<Pipe> MakePipe() {
 }
 
 int MillisecondsUntil(SteadyClock::time_point deadline) {
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
 }
 
@@ -110,13 +112,15 @@ class SpawnSetup {
     sigset_t none, defaults;
     sigemptyset(&none);
     sigemptyset(&defaults);
-    for (int signal : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&defaults, signal);
-    int rc = posix_spawnattr_setflags(&attributes_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                         POSIX_SPAWN_SETSIGDEF);
+    for (int signal : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD})
+      sigaddset(&defaults, signal);
+    int rc = posix_spawnattr_setflags(
+        &attributes_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc == 0) rc = posix_spawnattr_setpgroup(&attributes_, 0);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes_, &none);
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes_, &defaults);
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+      rc = posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stdout_fd, STDOUT_FILENO);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions_, stderr_fd, STDERR_FILENO);
     if (rc == 0 && command.working_directory) {
@@ -138,7 +142,9 @@ class SpawnSetup {
 class Supervision {
  public:
   Supervision(pid_t pid, SteadyClock::time_point deadline, size_t max_output_bytes)
-      : pid_(pid), deadline_(deadline), max_output_bytes_(max_output_bytes),
+      : pid_(pid),
+        deadline_(deadline),
+        max_output_bytes_(max_output_bytes),
         // Readable when the child has exited (Linux 5.3+); without it, exits are polled.
         exit_fd_(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
 
@@ -146,11 +152,12 @@ class Supervision {
   // or the deadline: then its whole group is killed.
   void Supervise(int out, int err, HelperCommandResult* result) {
     std::array<std::string*, 2> sinks{&result->output, &result->errors};
-    std::array<pollfd, 3> fds{pollfd{out, POLLIN, 0}, pollfd{err, POLLIN, 0}, pollfd{exit_fd_.get(), POLLIN, 0}};
+    std::array<pollfd, 3> fds{pollfd{out, POLLIN, 0}, pollfd{err, POLLIN, 0},
+                              pollfd{exit_fd_.get(), POLLIN, 0}};
     while (!exited_ || fds[0].fd >= 0 || fds[1].fd >= 0) {
       int wait_ms = MillisecondsUntil(deadline_);
       if (wait_ms == 0) break;
-      if (!exited_ && exit_fd_.get() < 0) wait_ms = std::min(wait_ms, 10);  // no pidfd: look again soon
+      if (!exited_ && exit_fd_.get() < 0) wait_ms = std::min(wait_ms, 10);  // no pidfd: look soon
       const int ready = ::poll(fds.data(), fds.size(), wait_ms);
       if (ready < 0 && errno != EINTR) break;
       for (size_t i = 0; i < 2 && ready > 0; ++i) {
@@ -185,7 +192,8 @@ class Supervision {
   // open until the timeout, and nothing of a helper outlives it.
   bool TakeExit() {
     siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != pid_) {
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_) {
       return false;
     }
     KillGroup();
@@ -226,7 +234,8 @@ class Supervision {
 class PosixCommandRunner final : public CommandRunner {
  public:
   absl::StatusOr<HelperCommandResult> Run(const HelperCommand& command) override {
-    if (command.argv.empty() || command.argv[0].empty()) return absl::InvalidArgumentError("empty command");
+    if (command.argv.empty() || command.argv[0].empty())
+      return absl::InvalidArgumentError("empty command");
     if (command.working_directory) {
       std::error_code ec;
       if (!std::filesystem::is_directory(*command.working_directory, ec)) {
@@ -244,7 +253,9 @@ class PosixCommandRunner final : public CommandRunner {
       err = std::move(*made);
     }
     SpawnSetup setup;
-    if (const int rc = setup.Prepare(command, out->write.get(), err ? err->write.get() : out->write.get()); rc != 0) {
+    if (const int rc =
+            setup.Prepare(command, out->write.get(), err ? err->write.get() : out->write.get());
+        rc != 0) {
       return absl::InternalError(absl::StrCat("posix_spawn setup: ", strerror(rc)));
     }
     std::vector<std::string> argv = command.argv;
@@ -254,11 +265,12 @@ class PosixCommandRunner final : public CommandRunner {
 
     OwnedChild owned;  // the agent's orphan reaper leaves this child to us
     pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, argv_pointers[0], setup.actions(), setup.attributes(), argv_pointers.data(),
-                                environment_pointers.data());
+    const int rc = posix_spawnp(&pid, argv_pointers[0], setup.actions(), setup.attributes(),
+                                argv_pointers.data(), environment_pointers.data());
     if (rc != 0) {
       const std::string why = absl::StrCat("cannot run ", command.argv[0], ": ", strerror(rc));
-      if (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR || rc == ELOOP || rc == ENAMETOOLONG) {
+      if (rc == ENOENT || rc == EACCES || rc == ENOEXEC || rc == ENOTDIR || rc == ELOOP ||
+          rc == ENAMETOOLONG) {
         return absl::NotFoundError(why);
       }
       return absl::InternalError(why);
@@ -277,7 +289,8 @@ class PosixCommandRunner final : public CommandRunner {
 }  // namespace
 
 CommandRunner* CommandRunner::Real() {
-  static CommandRunner* const runner = new PosixCommandRunner();  // never destroyed: used until _Exit
+  static CommandRunner* const runner =
+      new PosixCommandRunner();  // never destroyed: used until _Exit
   return runner;
 }
 

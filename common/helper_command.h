@@ -21,7 +21,7 @@ struct HelperCommand {
   // Output past this many bytes (of each stream) is read and dropped, so a chatty helper
   // cannot fill memory or block on a full pipe.
   size_t max_output_bytes = 4 << 20;
-  bool merge_stderr = false;                           // stderr into `output`
+  bool merge_stderr = false;                               // stderr into `output`
   std::optional<std::filesystem::path> working_directory;  // else the caller's
   // Variables set (or replaced) on top of the caller's environment.
   std::map<std::string, std::string> environment;

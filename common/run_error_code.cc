@@ -6,15 +6,18 @@
 namespace runyard::common {
 namespace {
 
-constexpr std::array<std::pair<RunErrorCode, std::string_view>, 8> kNames = {{
+constexpr std::array<std::pair<RunErrorCode, std::string_view>, 11> kNames = {{
     {RunErrorCode::kUserError, "UserError"},
     {RunErrorCode::kMaxRunDurationExceeded, "MaxRunDurationExceeded"},
     {RunErrorCode::kCanceled, "Canceled"},
     {RunErrorCode::kEnvironmentBuildFailed, "EnvironmentBuildFailed"},
     {RunErrorCode::kSnapshotRejected, "SnapshotRejected"},
+    {RunErrorCode::kSnapshotUnavailable, "SnapshotUnavailable"},
     {RunErrorCode::kSandboxSetupFailed, "SandboxSetupFailed"},
     {RunErrorCode::kOutOfMemory, "OutOfMemory"},
     {RunErrorCode::kAgentLost, "AgentLost"},
+    {RunErrorCode::kAgentShutdown, "AgentShutdown"},
+    {RunErrorCode::kNodeError, "NodeError"},
 }};
 
 }  // namespace

@@ -15,10 +15,13 @@ enum class RunErrorCode {
   kMaxRunDurationExceeded,  // the deadline struck (status Canceled)
   kCanceled,                // a user canceled the run
   kEnvironmentBuildFailed,  // pip / venv / conda failed
-  kSnapshotRejected,        // the snapshot was missing, hostile or over its limits
+  kSnapshotRejected,        // the snapshot was hostile or over its limits
+  kSnapshotUnavailable,     // a blob of the snapshot could not be fetched
   kSandboxSetupFailed,      // the run's containment could not be set up
   kOutOfMemory,             // the run's memory limit killed it
   kAgentLost,               // its agent stopped responding and did not come back
+  kAgentShutdown,           // its agent stopped the run when it shut down
+  kNodeError,               // the node itself failed (its run folders could not be made)
 };
 
 // "UserError", "AgentLost", ...

@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/read_file.h"
-#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/read_file.h"
+#include "common/status_macros.h"
 #include "runtime/command_line.h"
 #include "runtime/launcher.h"
 
@@ -175,12 +175,15 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
   if (definition.kind == EnvironmentKind::kUserManaged) return prepared;
 
   prepared.key = definition.key;
-  log.Line(absl::StrCat("environment ", definition.key.substr(0, 12), " defined by:\n", definition.canonical));
+  log.Line(absl::StrCat("environment ", definition.key.substr(0, 12), " defined by:\n",
+                        definition.canonical));
   ASSIGN_OR_RETURN(prepared.in_use, cache.Use(definition.key));
 
   std::optional<fs::path> found = cache.Find(definition.key);
   if (!found) {
-    const auto on_wait = [&] { log.Line("another run is building this environment: waiting for it"); };
+    const auto on_wait = [&] {
+      log.Line("another run is building this environment: waiting for it");
+    };
     ASSIGN_OR_RETURN(const std::unique_ptr<EnvironmentCache::Lock> building,
                      cache.LockForBuild(definition.key, cancel, on_wait));
     found = cache.Find(definition.key);  // built by the run we waited for
@@ -212,7 +215,8 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
   prepared.interpreter = env / "bin" / "python";
   prepared.packages = common::ReadFileOrEmpty(*found / ".runyard" / "packages.txt");
   prepared.variables["PATH"] = (env / "bin").string() + ":" + PathVariable();
-  prepared.variables[definition.kind == EnvironmentKind::kPip ? "VIRTUAL_ENV" : "CONDA_PREFIX"] = env.string();
+  prepared.variables[definition.kind == EnvironmentKind::kPip ? "VIRTUAL_ENV" : "CONDA_PREFIX"] =
+      env.string();
   return prepared;
 }
 

@@ -2,18 +2,18 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
-#include <tuple>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/digest.h"
+#include "common/helper_command.h"
 #include "common/relative_path.h"
 #include "common/status_macros.h"
-#include "common/helper_command.h"
 #include "runtime/command_line.h"
 
 namespace runyard::runtime {
@@ -66,7 +66,8 @@ std::pair<std::string, std::string> SplitFileOption(const std::string& line) {
 absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative, int depth,
                                  std::vector<std::string>* lines) {
   if (depth > 8) return Problem("pip_requirements_file: '-r' includes nest too deep");
-  ASSIGN_OR_RETURN(const std::string text, ReadSpecFile(working_dir, relative, "pip_requirements_file"));
+  ASSIGN_OR_RETURN(const std::string text,
+                   ReadSpecFile(working_dir, relative, "pip_requirements_file"));
   for (const std::string& line : NormalizeRequirements(text)) {
     const auto [option, argument] = SplitFileOption(line);
     if (option.empty()) {
@@ -94,16 +95,18 @@ absl::Status CollectRequirements(const fs::path& working_dir, const std::string&
 constexpr auto kInterpreterProbeTimeout = std::chrono::seconds(60);
 
 // "3.11.2 (main, ...) [GCC 12.2.0]\nLinux-6.1.0-...-x86_64-with-glibc2.36" of an interpreter.
-absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python, common::CommandRunner& commands) {
+absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python,
+                                                common::CommandRunner& commands) {
   common::HelperCommand probe;
-  probe.argv = {python.string(), "-c", "import sys, platform; print(sys.version); print(platform.platform())"};
+  probe.argv = {python.string(), "-c",
+                "import sys, platform; print(sys.version); print(platform.platform())"};
   probe.timeout = kInterpreterProbeTimeout;
   absl::StatusOr<common::HelperCommandResult> result = commands.Run(probe);
   if (!result.ok() || !result->ok()) {
     const bool hung = result.ok() && result->timed_out;
-    return Problem(absl::StrCat("python interpreter '", python.string(), "' does not run",
-                                hung ? absl::StrCat(" (no answer within ", kInterpreterProbeTimeout.count(), " s)")
-                                     : ""));
+    return Problem(absl::StrCat(
+        "python interpreter '", python.string(), "' does not run",
+        hung ? absl::StrCat(" (no answer within ", kInterpreterProbeTimeout.count(), " s)") : ""));
   }
   return Trim(result->output);
 }
@@ -187,9 +190,11 @@ std::vector<std::string> NormalizeRequirements(const std::string& text) {
   return {unique.begin(), unique.end()};
 }
 
-absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSpec& spec, const fs::path& working_dir,
+absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSpec& spec,
+                                                        const fs::path& working_dir,
                                                         const std::string& default_base_python,
-                                                        const PipSettings& pip, const std::string& conda_executable,
+                                                        const PipSettings& pip,
+                                                        const std::string& conda_executable,
                                                         const std::string& path_var,
                                                         common::CommandRunner* commands) {
   const auto& python = spec.environment().python();
@@ -224,8 +229,9 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
                            "(agent conda_executable) and none is on PATH"
                          : absl::StrCat("conda executable '", conda_executable, "' was not found"));
     }
-    ASSIGN_OR_RETURN(const std::string file,
-                     ReadSpecFile(working_dir, python.conda_dependencies_file(), "conda_dependencies_file"));
+    ASSIGN_OR_RETURN(
+        const std::string file,
+        ReadSpecFile(working_dir, python.conda_dependencies_file(), "conda_dependencies_file"));
     definition.definition_file = working_dir / python.conda_dependencies_file();
     canonical = {"kind: conda", "tool: " + fs::path(definition.conda_executable).filename().string()};
     std::istringstream lines(file);
@@ -242,11 +248,13 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     std::error_code ec;
     definition.base_interpreter = fs::canonical(*found, ec);
     if (ec) definition.base_interpreter = *found;
-    ASSIGN_OR_RETURN(const std::string identity, InterpreterIdentity(definition.base_interpreter, *commands));
+    ASSIGN_OR_RETURN(const std::string identity,
+                     InterpreterIdentity(definition.base_interpreter, *commands));
 
     std::vector<std::string> requirements;
     if (!python.pip_requirements_file().empty()) {
-      RETURN_IF_ERROR(CollectRequirements(working_dir, python.pip_requirements_file(), 0, &requirements));
+      RETURN_IF_ERROR(
+          CollectRequirements(working_dir, python.pip_requirements_file(), 0, &requirements));
     }
     for (const auto& package : python.pip_packages()) {
       for (const auto& line : NormalizeRequirements(package)) requirements.push_back(line);
@@ -254,11 +262,15 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     std::sort(requirements.begin(), requirements.end());
     requirements.erase(std::unique(requirements.begin(), requirements.end()), requirements.end());
 
-    canonical = {"kind: pip", "base: " + definition.base_interpreter.string(), "python: " + identity,
-                 "system_site_packages: " + std::string(pip.system_site_packages ? "true" : "false"),
-                 "index_url: " + pip.index_url, "extra_index_urls: " + absl::StrJoin(pip.extra_index_urls, " "),
-                 "find_links: " + absl::StrJoin(pip.find_links, " "),
-                 "no_index: " + std::string(pip.no_index ? "true" : "false")};
+    canonical = {
+        "kind: pip",
+        "base: " + definition.base_interpreter.string(),
+        "python: " + identity,
+        "system_site_packages: " + std::string(pip.system_site_packages ? "true" : "false"),
+        "index_url: " + pip.index_url,
+        "extra_index_urls: " + absl::StrJoin(pip.extra_index_urls, " "),
+        "find_links: " + absl::StrJoin(pip.find_links, " "),
+        "no_index: " + std::string(pip.no_index ? "true" : "false")};
     for (const auto& line : requirements) {
       canonical.push_back("requirement: " + line);
       if (auto digest = LocalContentDigest(working_dir, line)) canonical.push_back("  content: " + *digest);

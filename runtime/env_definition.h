@@ -41,14 +41,11 @@ struct EnvironmentDefinition {
 // base interpreter's path, version and platform, and the pip or conda settings, are part
 // of the key. Errors are FailedPrecondition (EnvironmentBuildFailed) naming the problem.
 // The base interpreter's identity is asked of it through `commands`.
-absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSpec& spec,
-                                                        const std::filesystem::path& working_dir,
-                                                        const std::string& default_base_python,
-                                                        const PipSettings& pip,
-                                                        const std::string& conda_executable,
-                                                        const std::string& path_var,
-                                                        common::CommandRunner* commands =
-                                                            common::CommandRunner::Real());
+absl::StatusOr<EnvironmentDefinition> DefineEnvironment(
+    const runyard::v1::RunSpec& spec, const std::filesystem::path& working_dir,
+    const std::string& default_base_python, const PipSettings& pip,
+    const std::string& conda_executable, const std::string& path_var,
+    common::CommandRunner* commands = common::CommandRunner::Real());
 
 // Normalized requirement lines of a requirements text (exposed for tests).
 std::vector<std::string> NormalizeRequirements(const std::string& text);

@@ -10,17 +10,12 @@
 namespace runyard::runtime {
 using common::RunErrorCode;
 
-RunOutcome Failure(runyard::v1::RunStatus status, const std::string& code,
-                   const std::string& message) {
+RunOutcome Failure(runyard::v1::RunStatus status, RunErrorCode code, const std::string& message) {
   RunOutcome outcome;
   outcome.status = status;
-  outcome.error.set_code(code);
+  outcome.error.set_code(common::ToString(code));
   outcome.error.set_message(message);
   return outcome;
-}
-
-RunOutcome Failure(runyard::v1::RunStatus status, RunErrorCode code, const std::string& message) {
-  return Failure(status, common::ToString(code), message);
 }
 
 RunOutcome JudgeProcess(const LaunchResult& result, const runyard::v1::RunSpec& spec,
@@ -40,7 +35,7 @@ RunOutcome JudgeProcess(const LaunchResult& result, const runyard::v1::RunSpec& 
   if (result.canceled) {
     return with_exit_code(
         cancel_reason == CancelToken::Reason::kAgentShutdown
-            ? Failure(runyard::v1::FAILED, kAgentShutdown,
+            ? Failure(runyard::v1::FAILED, common::RunErrorCode::kAgentShutdown,
                       "the agent was shut down while the run was running")
             : Failure(runyard::v1::CANCELED, RunErrorCode::kCanceled, "the run was canceled"));
   }

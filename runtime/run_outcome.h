@@ -13,16 +13,8 @@
 
 namespace runyard::runtime {
 
-// Codes the runtime gives that common::RunErrorCode does not (yet) hold.
-inline constexpr const char* kNodeError = "NodeError";  // the node itself failed
-inline constexpr const char* kSnapshotUnavailable =
-    "SnapshotUnavailable";                                      // a blob could not be had
-inline constexpr const char* kAgentShutdown = "AgentShutdown";  // the agent stopped the run
-
 // A run that ended with `status`, `code` and `message`.
 RunOutcome Failure(runyard::v1::RunStatus status, common::RunErrorCode code,
-                   const std::string& message);
-RunOutcome Failure(runyard::v1::RunStatus status, const std::string& code,
                    const std::string& message);
 
 // What the run's process did, judged: Completed when it exited with a successful code;

@@ -179,7 +179,14 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::EndIfHolderGone(runyard::v1::Run 
                 failed.ToString());
     return run;
   }
-  return store_->GetRun(run.run_id());
+  absl::StatusOr<runyard::v1::Run> ended = store_->GetRun(run.run_id());
+  if (!ended.ok()) {
+    // Ended in the store; this reader sees the old row once, the next read the new one.
+    Log()->warn("run {}: ended, but cannot be read again: {}", run.run_id(),
+                ended.status().ToString());
+    return run;
+  }
+  return ended;
 }
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::Get(const std::string& run_id) {
@@ -264,14 +271,18 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
 
 absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string& run_id,
                                                               const std::string& agent_id) {
-  ASSIGN_OR_RETURN(const LeaseRecord previous, store_->GetLease(run_id));
   LeaseRecord lease;
   lease.run_id = run_id;
   lease.agent_id = agent_id;
   lease.lease_id = common::NewLeaseId();
-  lease.fencing_token = previous.fencing_token + 1;
   lease.expiry_ms = clock_->NowUnixMs() + options_.lease_duration.count();
-  RETURN_IF_ERROR(store_->SetLease(lease));
+  // The token is read and raised in one transaction, so that every hand-out gets a higher
+  // one than the last, whoever else writes to the store.
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(const LeaseRecord previous, txn.GetLease(run_id));
+    lease.fencing_token = previous.fencing_token + 1;
+    return txn.SetLease(lease);
+  }));
   runyard::v1::Lease out;
   out.set_run_id(run_id);
   out.set_lease_id(lease.lease_id);
@@ -399,7 +410,7 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
       if (!lease.ok() || lease->status != runyard::v1::QUEUED ||
           lease->agent_id != request.agent_id())
         continue;
-      if (absl::Status requeued = RequeueLocked(*lease); !requeued.ok()) {
+      if (absl::Status requeued = RequeueLocked(*lease).status(); !requeued.ok()) {
         // Its lease expires unused, and the reaper queues it then.
         Log()->warn(
             "run {}: agent {} went away before it got the run, which cannot be queued again yet: "
@@ -555,11 +566,25 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& 
 
 // ------------------------------------------------------------------ leases
 
-absl::Status ControlPlane::RequeueLocked(const LeaseRecord& lease) {
-  LeaseRecord cleared = lease;
-  cleared.agent_id.clear();
-  cleared.lease_id.clear();  // the fencing token stays: the next lease gets a higher one
-  return store_->SetLease(cleared);
+absl::StatusOr<bool> ControlPlane::IfLeaseUnchanged(
+    const LeaseRecord& seen, const std::function<absl::Status(Store& txn)>& change) {
+  bool unchanged = false;
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(const LeaseRecord current, txn.GetLease(seen.run_id));
+    unchanged = current.lease_id == seen.lease_id && current.status == seen.status &&
+                current.expiry_ms == seen.expiry_ms;
+    return unchanged ? change(txn) : absl::OkStatus();
+  }));
+  return unchanged;
+}
+
+absl::StatusOr<bool> ControlPlane::RequeueLocked(const LeaseRecord& lease) {
+  return IfLeaseUnchanged(lease, [&](Store& txn) {
+    LeaseRecord cleared = lease;
+    cleared.agent_id.clear();
+    cleared.lease_id.clear();  // the fencing token stays: the next lease gets a higher one
+    return txn.SetLease(cleared);
+  });
 }
 
 absl::Status ControlPlane::RecordLost(Store& store, const std::string& run_id,
@@ -612,40 +637,44 @@ void ControlPlane::ReapExpiredLeasesLocked() {
   bool changed = false;
   for (const LeaseRecord& lease : *leases) {
     if (lease.expiry_ms >= now) continue;
-    absl::Status recorded;
+    // Each change is made only if the lease is still as read: a report or poll that came
+    // in meanwhile (or another control plane on the same store) wins.
+    absl::StatusOr<bool> applied = false;
+    std::string what;
     if (lease.status == runyard::v1::QUEUED) {
       // Handed out but never started: the agent went away before it could. Queue it again.
-      recorded = RequeueLocked(lease);
-      if (recorded.ok()) {
-        Log()->warn("run {}: agent {} never started it; queued again", lease.run_id,
-                    lease.agent_id);
-        // Unread, it waits for the next poll of its pool, which dispatches too.
-        if (absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id); run.ok()) {
-          DispatchLocked(run->target());
-        }
-      }
+      applied = RequeueLocked(lease);
+      what = absl::StrCat("agent ", lease.agent_id, " never started it; queued again");
     } else if (lease.status != runyard::v1::NOT_RESPONDING &&
                lease.status != runyard::v1::CANCEL_REQUESTED) {
-      recorded = Transition(*store_, lease.run_id, runyard::v1::NOT_RESPONDING);
-      if (recorded.ok())
-        Log()->warn("run {}: agent {} stopped responding", lease.run_id, lease.agent_id);
+      applied = IfLeaseUnchanged(lease, [&](Store& txn) {
+        return Transition(txn, lease.run_id, runyard::v1::NOT_RESPONDING);
+      });
+      what = absl::StrCat("agent ", lease.agent_id, " stopped responding");
     } else if (lease.expiry_ms + options_.agent_lost_after.count() < now) {
       // A CancelRequested run stays so while its agent is silent (the cancel must still
       // reach it if it comes back); when the agent is gone for good, the run is lost.
       const std::string message =
           absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back");
-      recorded =
-          store_->InTransaction([&](Store& txn) { return RecordLost(txn, lease.run_id, message); });
-      if (recorded.ok()) Log()->warn("run {}: Failed (AgentLost): {}", lease.run_id, message);
+      applied = IfLeaseUnchanged(lease, [&](Store& txn) { return RecordLost(txn, lease.run_id, message); });
+      what = absl::StrCat("Failed (AgentLost): ", message);
     } else {
       continue;
     }
-    if (!recorded.ok()) {
+    if (!applied.ok()) {
       Log()->warn(
           "run {}: the lease reaper cannot record the silence of agent {} (next pass tries again): "
           "{}",
-          lease.run_id, lease.agent_id, recorded.ToString());
+          lease.run_id, lease.agent_id, applied.status().ToString());
       continue;
+    }
+    if (!*applied) continue;
+    Log()->warn("run {}: {}", lease.run_id, what);
+    if (lease.status == runyard::v1::QUEUED) {
+      // Unread, it waits for the next poll of its pool, which dispatches too.
+      if (absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id); run.ok()) {
+        DispatchLocked(run->target());
+      }
     }
     changed = true;
   }

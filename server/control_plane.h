@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -108,6 +109,12 @@ class ControlPlane {
   // Stores a whole blob; its bytes must hash to `digest` (DataLoss when they do not). A
   // blob already stored is kept as it is.
   absl::Status PutBlob(const std::string& digest, std::string_view bytes);
+  // The same from a file, streamed (local mode's large files). Not resumable on purpose:
+  // each call writes its own temporary file, so CLI processes sharing a local store never
+  // append to one partial file (the resumable path's guard is per process).
+  // `on_progress` gets the bytes of each piece stored.
+  absl::Status PutBlobFile(const std::string& digest, const std::filesystem::path& file,
+                           const std::function<void(int64_t)>& on_progress);
   // Where a resumable upload of `digest` stands: complete, or the bytes already received.
   absl::StatusOr<runyard::v1::GetUploadOffsetResponse> BlobUploadOffset(const std::string& digest);
   // Starts (or resumes) an upload of `digest` whose first bytes are at `offset`, which
@@ -184,7 +191,12 @@ class ControlPlane {
   // store).
   absl::Status RecordLost(Store& store, const std::string& run_id, const std::string& message);
   // A run handed out but not started goes back to its pool's queue.
-  absl::Status RequeueLocked(const LeaseRecord& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // True when it was queued again; false when the lease changed since `lease` was read.
+  absl::StatusOr<bool> RequeueLocked(const LeaseRecord& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Runs `change` in a transaction if the run's lease is still `seen` (holder, status,
+  // expiry); whether it ran.
+  absl::StatusOr<bool> IfLeaseUnchanged(const LeaseRecord& seen,
+                                        const std::function<absl::Status(Store& txn)>& change);
   bool Stopping();
 
   Store* store_;

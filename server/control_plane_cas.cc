@@ -34,6 +34,23 @@ absl::Status ControlPlane::PutBlob(const std::string& digest, std::string_view b
   return writer->Commit();  // checks the bytes against the digest
 }
 
+absl::Status ControlPlane::PutBlobFile(const std::string& digest, const std::filesystem::path& file,
+                                       const std::function<void(int64_t)>& on_progress) {
+  RETURN_IF_ERROR(CheckDigest(digest));
+  if (blobs_->Has(digest)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(ChunkReader reader, ChunkReader::Open(file));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobStore::Writer> writer, blobs_->StartWrite(digest));
+  std::string piece;
+  for (int64_t offset = 0; offset < reader.size();) {
+    RETURN_IF_ERROR(reader.ReadAt(offset, &piece));
+    if (piece.empty()) break;  // the file shrank: Commit below finds the digest wrong
+    RETURN_IF_ERROR(writer->Append(piece));
+    offset += static_cast<int64_t>(piece.size());
+    if (on_progress) on_progress(static_cast<int64_t>(piece.size()));
+  }
+  return writer->Commit();  // checks the bytes against the digest
+}
+
 absl::StatusOr<runyard::v1::GetUploadOffsetResponse> ControlPlane::BlobUploadOffset(
     const std::string& digest) {
   RETURN_IF_ERROR(CheckDigest(digest));

@@ -87,7 +87,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
 
 Database::~Database() {
   for (auto& [sql, stmt] : idle_statements_) sqlite3_finalize(stmt);
-  sqlite3_close(db_);
+  sqlite3_close_v2(db_);  // _v2: never fails; frees once the last statement is gone
 }
 
 absl::Status Database::Exec(std::string_view sql) {

@@ -44,8 +44,9 @@ absl::Status SqliteStore::Write(const std::function<absl::Status(Store&)>& write
         "a write on the store inside its own InTransaction: write through `txn`");
   }
   std::lock_guard lock(writer_mutex_);
-  writing_store = this;
-  absl::Cleanup not_writing = [] { writing_store = nullptr; };
+  // Restored, not cleared: a body of another store's transaction may write to this one.
+  const SqliteStore* const outer = std::exchange(writing_store, this);
+  absl::Cleanup not_writing = [outer] { writing_store = outer; };
   if (!writer_) {
     absl::StatusOr<std::unique_ptr<Database>> reopened = Database::Open(path_);
     if (!reopened.ok()) return reopened.status();

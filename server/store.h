@@ -58,14 +58,22 @@ class Store {
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
 
   // Runs `body` as one transaction: every call it makes on `txn` commits together when it
-  // returns OK, and none does when it returns an error (which is returned). `txn` is valid
-  // only inside `body`; a call to InTransaction on `txn` runs inside the same transaction.
+  // returns OK, and none does when it returns an error (which is returned). What every
+  // implementation must keep to, and every body may rely on:
+  // - `body` runs exactly once (an implementation that must retry a serialization failure
+  //   returns it as Aborted instead; the caller decides);
+  // - `body` returns as soon as a call on `txn` fails (some databases abort the whole
+  //   transaction at the first error);
+  // - `txn` is valid only inside `body`, on the body's thread; a call to InTransaction on
+  //   `txn` runs inline in the same transaction (no savepoint: a nested error that the
+  //   outer body swallows does not undo the nested writes);
+  // - writes go through `txn`, never through this Store, while `body` runs.
   virtual absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) = 0;
 
   virtual absl::Status InsertRun(const runyard::v1::Run& run) = 0;
   virtual absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) = 0;
-  // The newest runs first (of `experiment`, or of all when empty); at most `limit`
-  // (50 when not positive).
+  // The newest runs first (of `experiment`, or of all when empty; of two created in the
+  // same millisecond, the later submitted first); at most `limit` (50 when not positive).
   virtual absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
                                                                  int limit) = 0;
   virtual absl::StatusOr<bool> RunExists(const std::string& run_id) = 0;

@@ -5,8 +5,10 @@ directory, its own RUNYARD_HOME, its own server/agents on free ports, and a sess
 marker in the environment of every process it starts (and so of everything those
 start), so that tearDown can find and kill whatever is left over.
 
-Nothing here sleeps for a guessed duration: readiness is waited for on log lines,
-statuses are polled with a short interval and a generous bound.
+Nothing here sleeps for a guessed duration: readiness is waited for on log lines, scripts
+are held and let go by latches (FIFOs), and what nothing signals (statuses, /proc) is
+polled by wait_for, the one polling loop of these tests, with a short interval and a
+generous bound.
 """
 import json
 import os
@@ -290,20 +292,59 @@ def unmount_below(folder):
 
 
 def kill_processes(needle, in_cmdline=False):
-    """SIGKILLs every live process carrying `needle`, until none is left (bounded)."""
-    deadline = time.monotonic() + 10
+    """SIGKILLs every live process carrying `needle`, until none is left (bounded: 10 s)."""
     killed = []
-    while True:
+
+    def none_left():
         found = find_processes(needle, in_environ=True, in_cmdline=in_cmdline)
-        if not found or time.monotonic() > deadline:
-            return killed
         for pid, cmdline in found:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed.append((pid, cmdline))
             except (ProcessLookupError, PermissionError):
                 pass
-        time.sleep(0.05)
+        return not found
+
+    try:
+        wait_for(none_left, timeout=10, interval=0.05, what="processes with %s to be gone" % needle)
+    except WaitTimeout:
+        pass  # cleanup goes on; what is left is in `killed` (the caller logs it)
+    return killed
+
+
+# ----------------------------------------------------------------------------- latches
+
+# A script that must hold until the test lets it go waits on a latch (RunyardTestCase.latch):
+# a FIFO the test makes and keeps open read-write until the test ends. Releasing it puts
+# LATCH_WAITS bytes into the FIFO and each wait takes one, so, like a release file, a
+# released latch lets every waiter through, those already waiting and those that come later,
+# and a waiter blocks on the FIFO instead of polling for a file. Neither side can hang: the
+# test's end is non-blocking (no open waits for a reader, no write for room), and a waiter
+# gives up at its own deadline, or at once when the test has gone (end of file).
+LATCH_WAITS = 4096  # PIPE_BUF: one atomic write, which fits a pipe of even a single page
+
+# Python source defining wait_for_latch(path, timeout): put it at the top of a script.
+LATCH_WAITER = '''
+def wait_for_latch(path, timeout):
+    """True once the test released the latch at `path`; False after `timeout` s or when the
+    test has gone."""
+    import os, select, time
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(int(left * 1000) + 1):
+                return False
+            try:
+                return os.read(fd, 1) != b""  # b"": no writer left, the test has gone
+            except BlockingIOError:
+                pass  # another waiter took the last byte first
+    finally:
+        os.close(fd)
+'''.lstrip()
 
 
 # ----------------------------------------------------------------------------- scripts
@@ -316,19 +357,15 @@ SCRIPTS = {
         print("exiting with", sys.argv[1], flush=True)
         sys.exit(int(sys.argv[1]))
     """,
-    # Prints 'ready <run id>', then waits until the file named by argv[1] exists.
-    "wait_for_file.py": """
-        import os, sys, time
-        release = sys.argv[1]
+    # Prints 'ready <run id>', then waits until the test releases the latch at argv[1].
+    "wait_for_file.py": LATCH_WAITER + textwrap.dedent("""
+        import os, sys
         print("ready", os.environ.get("RUNYARD_RUN_ID", "?"), flush=True)
-        deadline = time.monotonic() + 300
-        while not os.path.exists(release):
-            if time.monotonic() > deadline:
-                print("release file never appeared", flush=True)
-                sys.exit(9)
-            time.sleep(0.05)
+        if not wait_for_latch(sys.argv[1], 300):
+            print("never released", flush=True)
+            sys.exit(9)
         print("released", flush=True)
-    """,
+    """),
     # Starts a child `sleep`, prints 'ready', sleeps. argv[1] (optional): 'trap' to
     # ignore SIGTERM (printing a line when it arrives).
     "sleeper.py": """
@@ -393,6 +430,7 @@ class RunyardTestCase(unittest.TestCase):
         self.servers = []
         self.agents = []
         self.popens = []
+        self._latches = {}  # path -> the test's fd, until released
         self.addCleanup(self._cleanup)
 
     # ------------------------------------------------------------------ fixtures
@@ -412,6 +450,23 @@ class RunyardTestCase(unittest.TestCase):
 
     def new_marker(self):
         return "m" + uuid.uuid4().hex
+
+    def latch(self, path=None):
+        """A fresh latch (see LATCH_WAITER) at `path` (default: a new name under the test's
+        folder), held until the test ends; returns its path, for a script's wait_for_latch."""
+        path = path or os.path.join(self.tmp, "latch-" + uuid.uuid4().hex[:8])
+        os.mkfifo(path, 0o644)
+        # O_RDWR: opening does not wait for a reader. Not inherited by what the test starts.
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        self._latches[path] = fd
+        return path
+
+    def release_latch(self, path):
+        """Lets every script waiting on the latch at `path` go on, and any that waits later."""
+        fd = self._latches.pop(path, None)
+        if fd is not None:  # released once only: a second write would find no room
+            os.write(fd, b"x" * LATCH_WAITS)
 
     def start_server(self, lease_seconds=None, agent_lost_seconds=None, timeout=60):
         index = len(self.servers)

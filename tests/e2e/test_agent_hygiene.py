@@ -2,13 +2,12 @@
 (it is their child subreaper), and what an agent killed with SIGKILL left behind (processes,
 cgroups) is cleaned up when an agent starts again on the same work dir.
 
-Nothing sleeps for a guessed duration: scripts report pids and wait for release files, and the
+Nothing sleeps for a guessed duration: scripts report pids and wait on latches, and the
 test waits (bounded) on /proc for processes to appear, be reparented and disappear.
 """
 import os
 import re
 import signal
-import time
 import unittest
 import uuid
 
@@ -16,38 +15,41 @@ import harness
 from harness import AGENT_BIN, PYTHON
 
 # The main process forks a child that forks a grandchild and exits at once: the grandchild
-# is an orphan. It waits until it has been reparented, reports its new parent, and exits
-# when told to; the main process waits for the release file.
-ORPHAN_SCRIPT = r'''
-import os, sys, time
+# is an orphan. Once the main process has reaped the child (so the orphan has been
+# reparented) it tells the orphan, which reports its new parent and exits when its latch is
+# released; the main process waits for its own latch.
+ORPHAN_SCRIPT = harness.LATCH_WAITER + r'''
+import os, sys
 release, orphan_release = sys.argv[1], sys.argv[2]
-r, w = os.pipe()
+report_r, report_w = os.pipe()
+reaped_r, reaped_w = os.pipe()
 child = os.fork()
 if child == 0:
-    middle = os.getpid()
     if os.fork() == 0:
-        os.close(r)
-        while os.getppid() == middle:             # the middle process is exiting
-            time.sleep(0.01)
-        os.write(w, b"%d %d\n" % (os.getpid(), os.getppid()))
-        os.close(w)
-        while not os.path.exists(orphan_release):
-            time.sleep(0.02)
+        os.close(report_r)
+        os.close(reaped_w)
+        os.read(reaped_r, 1)                      # the middle process is reaped: reparented
+        os.write(report_w, b"%d %d\n" % (os.getpid(), os.getppid()))
+        os.close(report_w)
+        wait_for_latch(orphan_release, 300)
         os._exit(0)
     os._exit(0)
-os.close(w)
-os.waitpid(child, 0)
-with os.fdopen(r) as f:
+os.close(report_w)
+os.close(reaped_r)
+os.waitpid(child, 0)                              # returns once the child's orphans are moved
+os.write(reaped_w, b"x")
+os.close(reaped_w)
+with os.fdopen(report_r) as f:
     pid, parent = f.readline().split()
 print("orphan", pid, "parent", parent, flush=True)
-while not os.path.exists(release):
-    time.sleep(0.02)
+if not wait_for_latch(release, 300):
+    sys.exit("never released")
 print("released", flush=True)
 '''
 
 # Leaves a setsid'd, double-forked grandchild that ignores SIGTERM and sleeps, then sleeps.
 ESCAPE_SCRIPT = r'''
-import os, signal, sys, time
+import os, signal, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 r, w = os.pipe()
 if os.fork() == 0:
@@ -61,7 +63,7 @@ with os.fdopen(r) as f:
     grandchild = f.readline().strip()
 print("ready", os.getpid(), grandchild, flush=True)
 while True:
-    time.sleep(3600)
+    signal.pause()                                # until killed (SIGTERM is ignored)
 '''
 
 
@@ -96,8 +98,8 @@ class AgentHygieneTest(harness.RunyardTestCase):
 
     def test_orphans_come_to_the_agent_and_are_reaped(self):
         agent = self.start_agent(self.server, pool="orphans-" + uuid.uuid4().hex[:6])
-        release = os.path.join(self.tmp, "release")
-        orphan_release = os.path.join(self.tmp, "orphan-release")
+        release = self.latch()
+        orphan_release = self.latch()
         run_id = self.submit_script("orphan.py", agent.pool, [release, orphan_release])
         self.wait_for_log(run_id, "orphan ", server=self.server)
         match = re.search(r"orphan (\d+) parent (\d+)", self.logs(run_id, server=self.server))
@@ -105,12 +107,12 @@ class AgentHygieneTest(harness.RunyardTestCase):
         self.assertEqual(parent, agent.process.pid, "the orphan went to %d, not to the agent (%d)" % (
             parent, agent.process.pid))
         # It exits while the run goes on: the agent reaps it (no zombie stays behind).
-        open(orphan_release, "w").close()
+        self.release_latch(orphan_release)
         harness.wait_for(lambda: not process_exists(orphan), timeout=30,
                          what="orphan %d reaped by the agent" % orphan,
                          describe=lambda: "state of %d: %s" % (orphan, harness.process_state(orphan)))
         self.assertEqual(self.status(run_id, server=self.server)["status"], "Running")
-        open(release, "w").close()
+        self.release_latch(release)
         run = self.wait_for_terminal(run_id, server=self.server)
         self.assertEqual(run["status"], "Completed", run)
 

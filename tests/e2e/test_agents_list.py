@@ -71,9 +71,9 @@ class AgentsListTest(harness.RunyardTestCase):
         self.assertIn("gpu=none,zone=a", row)
         self.assertRegex(row, r"\d+s ago$")
 
-        # A run that waits for the test's release file keeps its agent busy.
+        # A run that waits on the test's latch keeps its agent busy.
         source = self.source_dir("wait_for_file.py")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         marker = self.new_marker()
         run_id = self.submit(["--source-directory", source, "--script", "wait_for_file.py",
                               "--interpreter", PYTHON, "--target", "cpu",
@@ -88,8 +88,7 @@ class AgentsListTest(harness.RunyardTestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn(run_id, table)
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         run = self.wait_for_terminal(run_id, server=server)
         self.assertEqual(run["status"], "Completed", run)
         agents = self.agents_by_name(server)

@@ -57,7 +57,7 @@ class CancelTest(harness.RunyardTestCase):
         server = self.start_server()
         self.start_agent(server, pool="cpu", slots=1)
         source = self.source_dir("wait_for_file.py", "hello.py")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         blocker = self.submit(["--source-directory", source, "--script", "wait_for_file.py",
                                "--interpreter", PYTHON, "--target", "cpu", "--", release], server=server)
         self.wait_for_status(blocker["run_id"], "Running", server=server)
@@ -71,8 +71,7 @@ class CancelTest(harness.RunyardTestCase):
         self.assertEqual(run["status"], "Canceled", run)
         self.assertEqual(run["error"]["code"], "Canceled", run)
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         self.assertEqual(self.wait_for_terminal(blocker["run_id"], server=server)["status"], "Completed")
         # The freed slot must not pick the canceled run up: a third run goes through, and the
         # canceled one still never ran.

@@ -31,25 +31,21 @@ SCRIPTS = {
         write("logs/not-an-output.txt", b"a log, not an output\\n")
         print("all written", flush=True)
     """,
-    # Writes outputs/live/early.txt, then waits for the release file named by argv[1],
+    # Writes outputs/live/early.txt, then waits until the latch at argv[1] is released,
     # then writes outputs/late.txt.
-    "live_output.py": """
-        import os, sys, time
-        release = sys.argv[1]
+    "live_output.py": harness.LATCH_WAITER + textwrap.dedent("""
+        import os, sys
         os.makedirs("outputs/live", exist_ok=True)
         with open("outputs/live/early.txt", "w") as f:
             f.write("written while the run runs\\n")
         print("early written", flush=True)
-        deadline = time.monotonic() + 300
-        while not os.path.exists(release):
-            if time.monotonic() > deadline:
-                print("release file never appeared", flush=True)
-                sys.exit(9)
-            time.sleep(0.05)
+        if not wait_for_latch(sys.argv[1], 300):
+            print("never released", flush=True)
+            sys.exit(9)
         with open("outputs/late.txt", "w") as f:
             f.write("written after the release\\n")
         print("released", flush=True)
-    """,
+    """),
 }
 
 EARLY_TEXT = b"written while the run runs\n"
@@ -206,7 +202,7 @@ class CliFilesTest(harness.RunyardTestCase):
 
     def test_files_written_while_running_are_listed_and_downloadable_before_the_end(self):
         source = self.scripts_dir("live_output.py")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         run_id = self.submit(self.script_args(source, "live_output.py", release), server=self.server)["run_id"]
         follower = self.popen_cli(["logs", "-f", run_id], server=self.server)
         follower.wait_for_line(r"^early written$", timeout=120)
@@ -233,12 +229,11 @@ class CliFilesTest(harness.RunyardTestCase):
         self.assertIn("still uploading", err)
         with open(os.path.join(into, "outputs", "live", "early.txt"), "rb") as f:
             self.assertEqual(f.read(), EARLY_TEXT)
-        # All of that happened before the end: the script cannot end before the release file.
+        # All of that happened before the end: the script cannot end before its latch is released.
         self.assertEqual(self.status(run_id, server=self.server)["status"], "Running")
         self.assertTrue(follower.alive())
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         self.assertEqual(follower.proc.wait(timeout=120), 0, follower.output())
         follower.kill()  # joins its reader threads
         logs = self.logs(run_id, server=self.server)

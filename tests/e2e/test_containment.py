@@ -34,8 +34,8 @@ MODES = ("v2", "v1", "none")
 MODE_NAMES = {"v2": "cgroup v2", "v1": "cgroup v1", "none": "process group"}
 V1_CONTROLLERS = ("freezer", "pids", "memory")
 
-ESCAPE_SCRIPT = r'''
-import os, signal, sys, time
+ESCAPE_SCRIPT = harness.LATCH_WAITER + r'''
+import os, signal, sys
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)   # inherited by the forks, kept across exec
 r, w = os.pipe()
@@ -54,16 +54,16 @@ if child == 0:
     os.write(w, b"c%d\n" % os.getpid())
     os.close(w)
     while True:
-        time.sleep(3600)
+        signal.pause()                          # until killed (SIGTERM is ignored)
 os.close(w)
 with os.fdopen(r, "rb") as f:
     pids = f.read().split()                     # EOF once child and grandchild have written
 print("ready", os.getpid(), b" ".join(pids).decode(), flush=True)
-if sys.argv[1:] == ["exit"]:                    # the main process ends, its tree does not
-    time.sleep(0.5)
+if sys.argv[1:2] == ["exit"]:                   # the main process ends, its tree does not,
+    wait_for_latch(sys.argv[2], 300)            # once the test has seen that tree
     sys.exit(0)
 while True:
-    time.sleep(3600)
+    signal.pause()
 '''
 
 _MARKER_RE = re.compile(rb"(?:^|\0)" + harness.MARKER_VAR.encode() + rb"=(m[0-9a-f]{32})(?:\0|$)")
@@ -271,9 +271,12 @@ class ContainmentTest(harness.RunyardTestCase):
     def assert_gone_by(self, marker, reference, mode, case, run_id):
         """No process with `marker` is left GRACE + 1 s after `reference` (wall clock, s)."""
         limit = reference + GRACE_SECONDS + 1
-        wait_until = max(limit, time.time()) + 0.5  # room for the watcher's own scan lag
-        while time.time() < wait_until and self.watcher.state(marker)[1] is None:
-            time.sleep(0.02)
+        patience = max(limit, time.time()) + 0.5 - time.time()  # room for the watcher's own scan lag
+        try:
+            harness.wait_for(lambda: self.watcher.state(marker)[1] is not None, timeout=patience,
+                             interval=0.02, what="the watcher to find the processes of %s gone" % run_id)
+        except harness.WaitTimeout:
+            pass  # the checks below say what is left
         last_seen, gone_at, _ = self.watcher.state(marker)
         self.assertIsNotNone(last_seen, "the watcher never saw the processes of %s" % run_id)
         self.assertNotIn(marker, self.watcher.reappeared, "processes of %s reappeared" % run_id)
@@ -394,7 +397,9 @@ class ContainmentTest(harness.RunyardTestCase):
         # The deadline runs go first and end by themselves while the cancels are done.
         deadline_runs = {mode: self.submit_escape(agents[mode].pool, server, max_seconds=MAX_SECONDS)
                          for mode in MODES}
-        exit_runs = {mode: self.submit_escape(agents[mode].pool, server, script_args=["exit"]) for mode in MODES}
+        exit_latches = {mode: self.latch() for mode in MODES}
+        exit_runs = {mode: self.submit_escape(agents[mode].pool, server, script_args=["exit", exit_latches[mode]])
+                     for mode in MODES}
         for mode in MODES:
             with self.subTest(mode=mode, case="cancel"):
                 run_id, marker = self.submit_escape(agents[mode].pool, server)
@@ -412,6 +417,9 @@ class ContainmentTest(harness.RunyardTestCase):
             with self.subTest(mode=mode, case="main exits"):
                 # The main process exits 0: its setsid'd child and orphaned grandchild die with the run.
                 run_id, marker = exit_runs[mode]
+                self.wait_for_log(run_id, "ready", server=server)
+                self.check_escaped_tree(run_id, marker, MODE_NAMES[mode])
+                self.release_latch(exit_latches[mode])
                 run = self.wait_for_terminal(run_id, server=server, timeout=60)
                 self.assertEqual(run["status"], "Completed", run)
                 self.assertIn("ready", self.logs(run_id, server=server))

@@ -12,7 +12,7 @@
   - --cgroup-mode none: the run still runs, runtime.txt says "limits NOT enforced", usage null.
 
 Nothing sleeps for a guessed duration: the scripts report what they did, runs are waited for
-by status, and a neighbour run is held open by a release file while the hog/bomb is killed.
+by status, and a neighbour run is held open by a latch while the hog/bomb is killed.
 
 The tests need the agent (root here) to be able to create cgroups with a memory and a pids
 controller (cgroup v1 hierarchies, or cgroup v2 with them delegated); elsewhere they are skipped.
@@ -46,10 +46,10 @@ while total < limit:
 print("hog done: 2 GiB allocated and nobody stopped it", flush=True)
 '''
 
-# Forks children that sleep until fork fails; prints how many it made, then waits for the
-# release file (so that a neighbour run can be checked while the bomb holds its processes)
-# and exits 1. A cap keeps a missing limit from hurting the machine.
-BOMB_SCRIPT = r'''
+# Forks children that sleep until fork fails; prints how many it made, then waits for its
+# latch (so that a neighbour run can be checked while the bomb holds its processes) and
+# exits 1. A cap keeps a missing limit from hurting the machine.
+BOMB_SCRIPT = harness.LATCH_WAITER + r'''
 import os, sys, time
 release = sys.argv[1]
 cap = int(sys.argv[2])
@@ -70,9 +70,7 @@ if error is None:
 else:
     print("fork failed after", children, "children:", error, flush=True)
 print("children", children, flush=True)
-deadline = time.monotonic() + 300
-while not os.path.exists(release) and time.monotonic() < deadline:
-    time.sleep(0.05)
+wait_for_latch(release, 300)
 print("released", flush=True)
 sys.exit(1)
 '''
@@ -343,22 +341,14 @@ class LimitsTest(harness.RunyardTestCase):
         except harness.WaitTimeout:
             self.fail("cgroup leak after %s: %s" % (run_id, [p for p in paths if os.path.exists(p)]))
 
-    def release_file(self):
-        return os.path.join(self.tmp, "release-" + uuid.uuid4().hex[:8])
-
-    @staticmethod
-    def touch(path):
-        with open(path, "w"):
-            pass
-
     # ------------------------------------------------------------------ 1. memory hog
 
     def test_memory_hog_is_out_of_memory_agent_keeps_working(self):
         server = self.start_server()
         agent = self.start_limited_agent(server, slots=2)
         self.assert_cgroup_agent(agent)
-        # A neighbour that is running while the hog is killed, held open by a release file.
-        release = self.release_file()
+        # A neighbour that is running while the hog is killed, held open by a latch.
+        release = self.latch()
         neighbour = self.submit_script("wait_for_file.py", agent.pool, server, arguments=[release])
         self.wait_for_status(neighbour, "Running", server=server)
         self.wait_for_log(neighbour, "ready", server=server)
@@ -374,7 +364,7 @@ class LimitsTest(harness.RunyardTestCase):
 
         # The neighbour survived the kill and completes once released.
         self.assertEqual(self.status(neighbour, server=server)["status"], "Running")
-        self.touch(release)
+        self.release_latch(release)
         done = self.assert_completed(neighbour, server=server)
         self.assertIn("released", self.logs(neighbour, server=server))
         self.assertIsNone(done["error"])
@@ -395,7 +385,7 @@ class LimitsTest(harness.RunyardTestCase):
         counter = MarkerCounter(marker)
         counter.start()
         self.addCleanup(counter.stop)
-        release = self.release_file()
+        release = self.latch()
         bomb = self.submit_script("bomb.py", agent.pool, server, arguments=[release, 1000], marker=marker)
         self.wait_for_log(bomb, "children ", server=server, timeout=120)
         log_text = self.logs(bomb, server=server)
@@ -418,7 +408,7 @@ class LimitsTest(harness.RunyardTestCase):
         self.assert_completed(beside, server=server)
         self.assertIn("hello from runyard", self.logs(beside, server=server))
 
-        self.touch(release)
+        self.release_latch(release)
         run = self.wait_for_terminal(bomb, server=server, timeout=120)
         details = self.explain(run, server)
         self.assertEqual(run["status"], "Failed", details)

@@ -86,17 +86,12 @@ class OperateTest(harness.RunyardTestCase):
         self.wait_for_status(run["run_id"], "Running", server=server)
         return run["run_id"], source
 
-    @staticmethod
-    def release(path):
-        with open(path, "w") as f:
-            f.write("go\n")
-
     # ------------------------------------------------------------------ drain
 
     def test_first_sigterm_drains_the_running_run_completes_and_no_new_run_is_taken(self):
         server = self.start_server()
         agent = self.start_agent_process(server, "drain", ["--drain-timeout-seconds", "300"])
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         running, source = self.blocker(server, release)
 
         agent.process.proc.send_signal(signal.SIGTERM)
@@ -108,7 +103,7 @@ class OperateTest(harness.RunyardTestCase):
         harness.wait_for(shown_draining, timeout=30, what="runyard agents to show the agent draining")
         queued = self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
                               "--target", "cpu"], server=server)
-        self.release(release)
+        self.release_latch(release)
         self.assertEqual(self.wait_for_terminal(running, server=server)["status"], "Completed")
         self.assertEqual(agent.process.proc.wait(timeout=60), 0, agent.process.tail())
         # The agent is gone and never took the run submitted while it drained.
@@ -118,7 +113,7 @@ class OperateTest(harness.RunyardTestCase):
     def test_second_sigterm_cancels_the_runs(self):
         server = self.start_server()
         agent = self.start_agent_process(server, "twice", ["--drain-timeout-seconds", "300"])
-        running, _ = self.blocker(server, os.path.join(self.tmp, "never"))
+        running, _ = self.blocker(server, self.latch())  # never released
         agent.process.proc.send_signal(signal.SIGTERM)
         agent.process.wait_for_line(r"draining: taking no new run")
         agent.process.proc.send_signal(signal.SIGTERM)
@@ -131,7 +126,7 @@ class OperateTest(harness.RunyardTestCase):
     def test_drain_timeout_cancels_what_is_still_running(self):
         server = self.start_server()
         agent = self.start_agent_process(server, "timeout", ["--drain-timeout-seconds", "2"])
-        running, _ = self.blocker(server, os.path.join(self.tmp, "never"))
+        running, _ = self.blocker(server, self.latch())  # never released
         agent.process.proc.send_signal(signal.SIGTERM)
         agent.process.wait_for_line(r"drain timeout \(2 s\) reached: canceling 1 run")
         self.assertEqual(agent.process.proc.wait(timeout=60), 0, agent.process.tail())
@@ -147,13 +142,13 @@ class OperateTest(harness.RunyardTestCase):
     def test_drain_command_drains_the_live_agent_and_waits_for_it(self):
         server = self.start_server()
         agent = self.start_agent_process(server, "cmd", ["--drain-timeout-seconds", "300"])
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         running, _ = self.blocker(server, release)
         drain = subprocess.Popen([AGENT_BIN, "drain", "--work-dir", agent.work_dir, "--wait"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
         agent.process.wait_for_line(r"draining: taking no new run")
         self.assertIsNone(drain.poll(), "drain --wait returned while the run still ran")
-        self.release(release)
+        self.release_latch(release)
         out, err = drain.communicate(timeout=60)
         self.assertEqual(drain.returncode, 0, err)
         self.assertIn("is draining", out)

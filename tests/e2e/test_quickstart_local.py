@@ -56,19 +56,18 @@ class QuickstartLocalTest(harness.RunyardTestCase):
     def test_output_is_live(self):
         """A line the script prints is shown by `runyard run` while the run is still Running."""
         source = self.source_dir("wait_for_file.py")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         cli = self.popen_cli(["run", "--source-directory", source, "--script", "wait_for_file.py",
                               "--interpreter", PYTHON, "--", release])
         match = cli.wait_for_line(r"^ready (run-[0-9a-zA-Z]+)", timeout=120)
         run_id = match.group(1)
-        # The script cannot end before the release file exists: it is Running now.
+        # The script cannot end before its latch is released: it is Running now.
         run = self.status(run_id)
         self.assertEqual(run["status"], "Running")
         self.assertTrue(cli.alive())
         self.assertNotIn("released", cli.output())
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         rc = cli.proc.wait(timeout=120)
         cli.kill()  # joins the reader threads
         self.assertEqual(rc, 0, cli.output())

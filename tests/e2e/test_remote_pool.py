@@ -55,7 +55,7 @@ class RemotePoolTest(harness.RunyardTestCase):
 
     def test_two_runs_at_once_use_both_agents(self):
         source = self.source_dir("wait_for_file.py")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
         markers = [self.new_marker(), self.new_marker()]
         run_ids = []
         for marker in markers:
@@ -67,15 +67,14 @@ class RemotePoolTest(harness.RunyardTestCase):
             run_ids.append(submitted["run_id"])
 
         runs = [self.wait_for_status(r, "Running", server=self.server, timeout=60) for r in run_ids]
-        # Both scripts block until the release file exists, so they are running at the same time.
+        # Both scripts block until their latch is released, so they are running at the same time.
         for run_id in run_ids:
             self.wait_for_log(run_id, "ready " + run_id, server=self.server)
         agent_ids = [run["agent_id"] for run in runs]
         self.assertNotEqual(agent_ids[0], agent_ids[1])
         self.assertEqual(set(agent_ids), set(self.agents_by_id))
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         for run_id in run_ids:
             run = self.wait_for_terminal(run_id, server=self.server)
             self.assertEqual(run["status"], "Completed", run)

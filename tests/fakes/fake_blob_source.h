@@ -11,7 +11,7 @@
 #include "common/cas_directory.h"
 #include "runtime/observer.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // The "server" side of snapshots: a CasDirectory holding every blob and manifest the test
 // put there; FetchMissing copies the blobs a node cache lacks into it, each checked by
@@ -59,4 +59,4 @@ class FakeBlobSource : public runtime::BlobSource {
   std::vector<std::string> fetched_ ABSL_GUARDED_BY(mutex_);
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

@@ -6,7 +6,7 @@
 
 #include "common/clock.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // A clock that stands still until the test moves it: lease expiry, NotResponding and drain
 // deadlines are tested by Advance() instead of waiting. Thread-safe.
@@ -25,4 +25,4 @@ class FakeClock final : public common::Clock {
   std::atomic<int64_t> now_ms_;
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "common/helper_command.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // A CommandRunner that starts nothing: it records every command and answers with what the
 // test scripted for its program (argv[0]): results in order, the last one repeated. A
@@ -54,4 +54,4 @@ class FakeCommandRunner final : public common::CommandRunner {
   std::vector<common::HelperCommand> commands_;
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

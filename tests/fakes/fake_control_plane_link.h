@@ -18,7 +18,7 @@
 #include "common/status_names.h"
 #include "tests/fakes/fake_blob_source.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // What runs report through the fake link, by run id, with the server's append rules
 // (bytes at an offset, what it has is skipped, a gap is OUT_OF_RANGE). Thread-safe; waits
@@ -34,7 +34,8 @@ class FakeRunReporter final : public runtime::RunReporter {
     return runyard::v1::UpdateStatusResponse{};
   }
 
-  absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override {
+  absl::StatusOr<runyard::v1::AppendResponse> Append(
+      const runyard::v1::AppendRequest& request) override {
     std::lock_guard lock(mutex_);
     std::string& file = files_[request.lease().run_id() + "/" + request.path()];
     if (request.truncate()) file.clear();
@@ -69,10 +70,12 @@ class FakeRunReporter final : public runtime::RunReporter {
     });
   }
   // Waits until `run_id` reported a terminal status, and returns that report.
-  std::optional<runyard::v1::UpdateStatusRequest> WaitForEnd(const std::string& run_id,
-                                                             std::chrono::seconds limit = std::chrono::seconds(30)) {
+  std::optional<runyard::v1::UpdateStatusRequest> WaitForEnd(
+      const std::string& run_id, std::chrono::seconds limit = std::chrono::seconds(30)) {
     std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, limit, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return final_.contains(run_id); })) {
+    if (!changed_.wait_for(lock, limit, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return final_.contains(run_id);
+        })) {
       return std::nullopt;
     }
     return final_[run_id];
@@ -114,7 +117,8 @@ class FakeControlPlaneLink final : public agent::ControlPlaneLink {
     });
   }
 
-  absl::StatusOr<runyard::v1::RegisterResponse> Register(const runyard::v1::RegisterRequest& request) override {
+  absl::StatusOr<runyard::v1::RegisterResponse> Register(
+      const runyard::v1::RegisterRequest& request) override {
     std::lock_guard lock(mutex_);
     registrations_.push_back(request);
     changed_.notify_all();
@@ -181,7 +185,8 @@ class FakeControlPlaneLink final : public agent::ControlPlaneLink {
 
   class Pending final : public agent::PendingPoll {
    public:
-    Pending(FakeControlPlaneLink* link, std::shared_ptr<PollCall> call) : link_(link), call_(std::move(call)) {}
+    Pending(FakeControlPlaneLink* link, std::shared_ptr<PollCall> call)
+        : link_(link), call_(std::move(call)) {}
     absl::StatusOr<runyard::v1::PollResponse> Wait() override { return link_->WaitFor(call_); }
     void Cancel() override { link_->Cancel(call_); }
 
@@ -217,7 +222,8 @@ class FakeControlPlaneLink final : public agent::ControlPlaneLink {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<absl::StatusOr<runyard::v1::RegisterResponse>> register_answers_ ABSL_GUARDED_BY(mutex_);
+  std::deque<absl::StatusOr<runyard::v1::RegisterResponse>> register_answers_
+      ABSL_GUARDED_BY(mutex_);
   std::vector<runyard::v1::RegisterRequest> registrations_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<PollCall> waiting_ ABSL_GUARDED_BY(mutex_);  // the poll the agent waits on
   std::shared_ptr<PollCall> taken_ ABSL_GUARDED_BY(mutex_);    // the poll the test answers next
@@ -226,4 +232,4 @@ class FakeControlPlaneLink final : public agent::ControlPlaneLink {
   FakeBlobSource blobs_;
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

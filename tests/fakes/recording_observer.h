@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "runtime/observer.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // A RunObserver that records everything a run reports: its statuses, each run file as
 // rebuilt from the bytes at their offsets, and its outcome. Thread-safe (the launcher,
@@ -97,4 +97,4 @@ class RecordingObserver : public runtime::RunObserver {
   std::promise<void> marker_;
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

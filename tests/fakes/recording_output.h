@@ -11,7 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 
-namespace runyard::testing {
+namespace runyard::fakes {
 
 // Collects the output a launcher hands to its `on_output` callback (on the launcher's
 // thread). `marker`: MarkerSeen() becomes ready the first time the output holds it, so
@@ -66,4 +66,4 @@ class RecordingOutput {
   std::promise<void> seen_;
 };
 
-}  // namespace runyard::testing
+}  // namespace runyard::fakes

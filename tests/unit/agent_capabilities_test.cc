@@ -2,8 +2,6 @@
 // cgroup files, /proc/self/mountinfo + /proc/self/cgroup), and the GPU probe against
 // scripted answers of a FakeCommandRunner (and once a stand-in nvidia-smi on PATH).
 
-#include "agent/capabilities.h"
-
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -11,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "agent/capabilities.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_command_runner.h"
@@ -172,7 +171,7 @@ TEST(CgroupFoldersTest, NoSuchHierarchyIsNoFolder) {
 
 // ------------------------------------------------------------------ the GPU probe
 
-using ::runyard::testing::FakeCommandRunner;
+using ::runyard::fakes::FakeCommandRunner;
 
 TEST(GpuProbeTest, AsksNvidiaSmiForTheFourFieldsWithinTheTimeout) {
   FakeCommandRunner commands;
@@ -212,8 +211,9 @@ TEST(GpuProbeTest, NvidiaSmiThatCannotRunIsNoGpuWithAWarning) {
 
 TEST(GpuProbeTest, FailingNvidiaSmiIsNoGpuWithItsWords) {
   FakeCommandRunner commands;
-  commands.AnswerOutput("nvidia-smi",
-                        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9);
+  commands.AnswerOutput(
+      "nvidia-smi",
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9);
   const GpuProbe probe = ProbeGpus(commands);
   EXPECT_THAT(probe.gpus, IsEmpty());
   EXPECT_THAT(probe.warning, HasSubstr("exit code 9"));
@@ -269,7 +269,8 @@ TEST(GpuProbeTest, StandInNvidiaSmiOnPathIsRunForReal) {
 TEST(CapabilitiesProbeTest, ThisMachineHasCpusMemoryAndTheLabels) {
   FakeCommandRunner commands;
   commands.AnswerOutput("nvidia-smi", "0, Tesla T4, 15360, GPU-bbbb\n");
-  const runyard::v1::Capabilities capabilities = ProbeCapabilities({{"gpu", "none"}, {"zone", "a"}}, commands);
+  const runyard::v1::Capabilities capabilities =
+      ProbeCapabilities({{"gpu", "none"}, {"zone", "a"}}, commands);
   EXPECT_GE(capabilities.cpus(), 1);
   EXPECT_GT(capabilities.memory_bytes(), 0);
   EXPECT_EQ(capabilities.labels().at("gpu"), "none");

@@ -3,8 +3,6 @@
 // cancels, drains and their timeout (on a FakeClock), and retries after server errors.
 // The runs are tiny real shell runs through the real runtime in a temporary work dir.
 
-#include "agent/agent.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent.h"
 #include "cli/snapshot_builder.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,9 +30,9 @@ namespace runyard::agent {
 namespace {
 
 namespace fs = std::filesystem;
-using ::runyard::testing::FakeClock;
-using ::runyard::testing::FakeCommandRunner;
-using ::runyard::testing::FakeControlPlaneLink;
+using ::runyard::fakes::FakeClock;
+using ::runyard::fakes::FakeCommandRunner;
+using ::runyard::fakes::FakeControlPlaneLink;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -263,7 +262,8 @@ TEST_F(AgentLoopTest, DrainTakesNoNewRunAndStopsWhenTheRunsEnd) {
   const fs::path gate = MakeGate();
   Start();
   NextPoll();
-  link_.AnswerPoll(Assigning(Assignment("run-1", "read x < " + gate.string() + "\necho released\n")));
+  link_.AnswerPoll(
+      Assigning(Assignment("run-1", "read x < " + gate.string() + "\necho released\n")));
   NextPoll();  // held by the agent until the drain cuts it short
   agent_->Drain();
   EXPECT_TRUE(agent_->draining());
@@ -312,9 +312,11 @@ TEST_F(AgentLoopTest, RegisterErrorsAreRetriedWithBackoffAndDoNotCountAsContact)
   NextPoll();
   EXPECT_THAT(link_.registrations(), ::testing::SizeIs(8));
   using std::chrono::milliseconds;
-  EXPECT_THAT(pauses(), ElementsAre(milliseconds(200), milliseconds(400), milliseconds(800), milliseconds(1600),
-                                    milliseconds(3200), milliseconds(5000), milliseconds(5000)));
-  for (const auto contact : contact_at_pauses()) EXPECT_EQ(contact, std::chrono::steady_clock::time_point{});
+  EXPECT_THAT(pauses(), ElementsAre(milliseconds(200), milliseconds(400), milliseconds(800),
+                                    milliseconds(1600), milliseconds(3200), milliseconds(5000),
+                                    milliseconds(5000)));
+  for (const auto contact : contact_at_pauses())
+    EXPECT_EQ(contact, std::chrono::steady_clock::time_point{});
   // Contact is when the server answered: after the 16.2 s of retries.
   EXPECT_EQ(agent_->LastServerContact(), clock_.SteadyNow());
   EXPECT_EQ(clock_.SteadyNow() - FakeClock().SteadyNow(), milliseconds(16200));

@@ -1,10 +1,9 @@
 // Tests for agent/observability.h: /healthz and /metrics read the server's silence and the
 // agent's uptime from the injected clock, so a FakeClock moves them without waiting.
 
-#include "agent/observability.h"
-
 #include <chrono>
 
+#include "agent/observability.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
@@ -19,11 +18,12 @@ class AgentObservabilityTest : public ::testing::Test {
   AgentObservabilityTest() { config_.healthz_server_silence_seconds = 60; }
 
   AgentGauges Gauges() {
-    return AgentGauges{[this] { return contact_; }, [] { return 2; }, [] { return false; }, [] { return 1234; }};
+    return AgentGauges{[this] { return contact_; }, [] { return 2; }, [] { return false; },
+                       [] { return 1234; }};
   }
 
   AgentConfig config_;
-  runyard::testing::FakeClock clock_;
+  runyard::fakes::FakeClock clock_;
   std::chrono::steady_clock::time_point contact_{};  // none yet
 };
 

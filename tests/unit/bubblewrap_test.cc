@@ -27,7 +27,7 @@ namespace runyard::sandbox {
 namespace {
 
 namespace fs = std::filesystem;
-using ::runyard::testing::RecordingOutput;
+using ::runyard::fakes::RecordingOutput;
 using ::runyard::testutil::ScopedTempDir;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;

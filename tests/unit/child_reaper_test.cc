@@ -11,13 +11,16 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
-#include <thread>
 
 #include "common/owned_children.h"
 #include "gtest/gtest.h"
+#include "tests/unit/wait_for.h"
 
 namespace runyard::sandbox {
 namespace {
+
+using ::runyard::testutil::ExitsWithin;
+using ::runyard::testutil::PollUntil;
 
 // The test process is the subreaper only within a test.
 class ChildReaperTest : public ::testing::Test {
@@ -35,16 +38,7 @@ class ChildReaperTest : public ::testing::Test {
     return std::find(zombies.begin(), zombies.end(), pid) != zombies.end();
   }
 
-  // Waits (bounded: 10 s) until `done` holds, checking every few ms.
-  template <typename Condition>
-  static bool WaitFor(Condition done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > until) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-  }
+  static constexpr std::chrono::seconds kPatience{10};
 
   // Forks a child that forks a grandchild and exits; the grandchild (now an orphan, ours
   // as subreaper) writes its pid and exits too. Returns the grandchild's pid.
@@ -74,7 +68,8 @@ class ChildReaperTest : public ::testing::Test {
 TEST_F(ChildReaperTest, OrphanComesToTheSubreaperAndIsReaped) {
   const pid_t orphan = MakeOrphanThatExits();
   ASSERT_GT(orphan, 0);
-  ASSERT_TRUE(WaitFor([&] { return IsZombieChild(orphan); })) << "the orphan did not come to this subreaper";
+  ASSERT_TRUE(ExitsWithin(orphan, kPatience));
+  ASSERT_TRUE(IsZombieChild(orphan)) << "the orphan did not come to this subreaper";
   EXPECT_EQ(ReapOrphans(), 1);
   EXPECT_FALSE(IsZombieChild(orphan));
   EXPECT_EQ(::waitpid(orphan, nullptr, WNOHANG), -1);  // already reaped
@@ -85,7 +80,8 @@ TEST_F(ChildReaperTest, OwnedChildIsLeftToItsOwner) {
   const pid_t child = ::fork();
   if (child == 0) ::_exit(42);
   owned.Own(child);
-  ASSERT_TRUE(WaitFor([&] { return IsZombieChild(child); }));
+  ASSERT_TRUE(ExitsWithin(child, kPatience));
+  ASSERT_TRUE(IsZombieChild(child));
   EXPECT_EQ(ReapOrphans(), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
@@ -94,7 +90,8 @@ TEST_F(ChildReaperTest, OwnedChildIsLeftToItsOwner) {
 
 TEST_F(ChildReaperTest, NothingIsReapedWhileASpawnsPidIsUnknown) {
   const pid_t orphan = MakeOrphanThatExits();
-  ASSERT_TRUE(WaitFor([&] { return IsZombieChild(orphan); }));
+  ASSERT_TRUE(ExitsWithin(orphan, kPatience));
+  ASSERT_TRUE(IsZombieChild(orphan));
   {
     common::OwnedChild spawning;  // forked, pid not told yet: any zombie might be it
     EXPECT_EQ(ReapOrphans(), 0);
@@ -107,8 +104,9 @@ TEST_F(ChildReaperTest, BackgroundReaperReapsOrphansOnItsOwn) {
   OrphanReaper reaper(std::chrono::milliseconds(20));
   const pid_t orphan = MakeOrphanThatExits();
   ASSERT_GT(orphan, 0);
-  EXPECT_TRUE(WaitFor([&] { return reaper.reaped() >= 1; }));
-  EXPECT_TRUE(WaitFor([&] { return !IsZombieChild(orphan); }));
+  // The reaper signals nothing when it reaps: its count is polled.
+  EXPECT_TRUE(PollUntil([&] { return reaper.reaped() >= 1; }, kPatience));
+  EXPECT_FALSE(IsZombieChild(orphan));  // counted after its waitpid()
 }
 
 TEST(ZombieChildrenTest, NoneWhenNothingExited) {

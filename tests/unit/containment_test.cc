@@ -15,7 +15,6 @@
 #include <fstream>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "sandbox/containment_choice.h"
 #include "tests/unit/contained_workload.h"
+#include "tests/unit/wait_for.h"
 
 namespace runyard::sandbox {
 namespace {
@@ -35,6 +35,7 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 
 using ::runyard::testutil::ContainedWorkload;
+using ::runyard::testutil::PollUntil;
 using Preference = ContainmentFactory::Preference;
 
 std::string PreferenceName(Preference preference) {
@@ -167,14 +168,10 @@ TEST(ContainmentFactoryTest, AutoAlwaysFindsAMode) {
 
 // ------------------------------------------------------------------ each mode, real processes
 
-// Polls until the containment has no process left; false after the deadline.
+// Polls until the containment has no process left (Empty() reads cgroup.procs or /proc,
+// which nothing signals); false after the deadline.
 bool BecomesEmpty(Containment& containment) {
-  const auto deadline = std::chrono::steady_clock::now() + ContainedWorkload::kPatience;
-  while (!containment.Empty()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
+  return PollUntil([&] { return containment.Empty(); }, ContainedWorkload::kPatience);
 }
 
 std::vector<pid_t> ListedIn(const fs::path& procs) {

@@ -139,7 +139,7 @@ class ControlPlaneAgentsTest : public ::testing::Test {
   }
 
   testutil::ScopedTempDir tmp_;
-  ::runyard::testing::FakeClock clock_;
+  ::runyard::fakes::FakeClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;

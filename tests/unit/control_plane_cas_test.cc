@@ -1,6 +1,10 @@
 // Tests for ControlPlane's blob store operations (server/control_plane_cas.cc, and
 // server/blob_uploads.h): what is missing, whole and resumable uploads, blobs streamed out.
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +42,27 @@ TEST_F(ControlPlaneCasTest, PutBlobRefusesBytesThatDoNotHashToTheDigest) {
   const std::string digest = common::Sha256Hex("expected");
   EXPECT_EQ(Plane().PutBlob(digest, "something else").code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(*Plane().FindMissingBlobs({digest}), ElementsAre(digest));
+}
+
+// Local mode's large files: streamed from the file, each call into a temporary file of its
+// own (two CLI processes storing one new file must not append to one partial file).
+TEST_F(ControlPlaneCasTest, PutBlobFileStoresAFileAndLeavesNoPartialBehind) {
+  const std::string data(3 << 20, 'x');  // three chunks
+  const std::filesystem::path file = std::filesystem::temp_directory_path() /
+                                     ("runyard-put-blob-file-" + std::to_string(::getpid()));
+  { std::ofstream(file, std::ios::binary) << data; }
+  const std::string digest = common::Sha256Hex(data);
+  int64_t progress = 0;
+  ASSERT_TRUE(Plane().PutBlobFile(digest, file, [&](int64_t bytes) { progress += bytes; }).ok());
+  EXPECT_EQ(progress, static_cast<int64_t>(data.size()));
+  EXPECT_THAT(*Plane().FindMissingBlobs({digest}), IsEmpty());
+  EXPECT_EQ(Plane().BlobUploadOffset(digest)->offset(), 0);
+
+  const std::string other = common::Sha256Hex("another file");
+  EXPECT_EQ(Plane().PutBlobFile(other, file, nullptr).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(*Plane().FindMissingBlobs({other}), ElementsAre(other));
+  EXPECT_EQ(Plane().BlobUploadOffset(other)->offset(), 0) << "a failed whole write leaves no partial";
+  std::filesystem::remove(file);
 }
 
 TEST_F(ControlPlaneCasTest, ABrokenOffUploadResumesWhereItsBytesEnd) {

@@ -217,7 +217,7 @@ class ControlPlaneTest : public ::testing::Test {
   }
 
   ScopedTempDir tmp_;
-  ::runyard::testing::FakeClock clock_;  // the plane's and the run files' time
+  ::runyard::fakes::FakeClock clock_;  // the plane's and the run files' time
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;

@@ -17,8 +17,8 @@
 #include "common/helper_command.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/unit/scoped_temp_dir.h"
 #include "runtime/observer.h"
+#include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
 namespace {

@@ -318,15 +318,16 @@ TEST_F(EnvDefinitionTest, BaseInterpreterThatDoesNotRunIsFailedPrecondition) {
 // The interpreter's identity, asked through a CommandRunner: a fake answers for it.
 class EnvDefinitionProbeTest : public EnvDefinitionTest {
  protected:
-  absl::StatusOr<EnvironmentDefinition> DefineWith(runyard::testing::FakeCommandRunner& commands) {
+  absl::StatusOr<EnvironmentDefinition> DefineWith(runyard::fakes::FakeCommandRunner& commands) {
     WriteFile(dir_.path() / "requirements.txt", "requests\n");
-    return DefineEnvironment(PipSpec("requirements.txt"), dir_.path(), kPython, {}, "", kPathVar, &commands);
+    return DefineEnvironment(PipSpec("requirements.txt"), dir_.path(), kPython, {}, "", kPathVar,
+                             &commands);
   }
   const std::string python_ = fs::canonical(kPython).string();  // what the probe runs
 };
 
 TEST_F(EnvDefinitionProbeTest, AsksTheResolvedInterpreterForItsVersionAndPlatform) {
-  runyard::testing::FakeCommandRunner commands;
+  runyard::fakes::FakeCommandRunner commands;
   commands.AnswerOutput(python_, "3.99.0 (test)\nLinux-test\n");
   absl::StatusOr<EnvironmentDefinition> definition = DefineWith(commands);
   ASSERT_TRUE(definition.ok()) << definition.status();
@@ -340,7 +341,7 @@ TEST_F(EnvDefinitionProbeTest, AsksTheResolvedInterpreterForItsVersionAndPlatfor
 }
 
 TEST_F(EnvDefinitionProbeTest, KeyChangesWithTheInterpretersVersion) {
-  runyard::testing::FakeCommandRunner commands;
+  runyard::fakes::FakeCommandRunner commands;
   commands.AnswerOutput(python_, "3.11.2\nLinux\n");
   commands.AnswerOutput(python_, "3.11.9\nLinux\n");
   absl::StatusOr<EnvironmentDefinition> before = DefineWith(commands);
@@ -350,7 +351,7 @@ TEST_F(EnvDefinitionProbeTest, KeyChangesWithTheInterpretersVersion) {
 }
 
 TEST_F(EnvDefinitionProbeTest, InterpreterThatHangsIsFailedPreconditionSayingSo) {
-  runyard::testing::FakeCommandRunner commands;
+  runyard::fakes::FakeCommandRunner commands;
   common::HelperCommandResult hung;
   hung.timed_out = true;
   commands.Answer(python_, hung);
@@ -360,7 +361,7 @@ TEST_F(EnvDefinitionProbeTest, InterpreterThatHangsIsFailedPreconditionSayingSo)
 }
 
 TEST_F(EnvDefinitionProbeTest, InterpreterThatCannotStartIsFailedPrecondition) {
-  runyard::testing::FakeCommandRunner commands;  // NotFound for everything
+  runyard::fakes::FakeCommandRunner commands;  // NotFound for everything
   absl::StatusOr<EnvironmentDefinition> definition = DefineWith(commands);
   EXPECT_EQ(definition.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(definition.status().message(), HasSubstr("does not run"));

@@ -27,7 +27,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-HelperCommand Shell(const std::string& script, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+HelperCommand Shell(const std::string& script,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   HelperCommand command;
   command.argv = {"sh", "-c", script};
   command.timeout = timeout;
@@ -58,7 +59,8 @@ TEST(HelperCommandTest, CapturesStdout) {
 }
 
 TEST(HelperCommandTest, StderrIsSeparateAndTheExitCodeKept) {
-  absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(Shell("echo out; echo err >&2; exit 3"));
+  absl::StatusOr<HelperCommandResult> ran =
+      RunHelperCommand(Shell("echo out; echo err >&2; exit 3"));
   ASSERT_TRUE(ran.ok()) << ran.status();
   EXPECT_FALSE(ran->ok());
   EXPECT_FALSE(ran->timed_out);
@@ -95,7 +97,8 @@ TEST(HelperCommandTest, StdinIsDevNull) {
 
 TEST(HelperCommandTest, RunsInItsOwnProcessGroup) {
   // Field 5 of /proc/PID/stat is the process group; sh's comm has no space.
-  absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(Shell("echo $$; cut -d' ' -f5 /proc/$$/stat"));
+  absl::StatusOr<HelperCommandResult> ran =
+      RunHelperCommand(Shell("echo $$; cut -d' ' -f5 /proc/$$/stat"));
   ASSERT_TRUE(ran.ok()) << ran.status();
   const std::vector<std::string> lines = absl::StrSplit(ran->output, '\n', absl::SkipEmpty());
   ASSERT_THAT(lines, SizeIs(2)) << ran->output;
@@ -109,7 +112,8 @@ TEST(HelperCommandTest, SignalsTheCallerBlocksAreNotBlockedInTheCommand) {
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
   ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &term, &saved), 0);
-  absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(Shell("kill -TERM $$; echo not killed"));
+  absl::StatusOr<HelperCommandResult> ran =
+      RunHelperCommand(Shell("kill -TERM $$; echo not killed"));
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   ASSERT_TRUE(ran.ok()) << ran.status();
   EXPECT_EQ(ran->exit_code, -1);
@@ -120,8 +124,8 @@ TEST(HelperCommandTest, CommandIgnoringSigtermWithAGrandchildHoldingThePipeIsKil
   // The shell ignores SIGTERM, and its child (sleep) keeps the output pipe open: only
   // killing the whole group ends both; the call returns at the timeout, not after 60 s.
   const auto started = std::chrono::steady_clock::now();
-  absl::StatusOr<HelperCommandResult> ran =
-      RunHelperCommand(Shell("trap '' TERM; sleep 60 & echo $!; wait", std::chrono::milliseconds(300)));
+  absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(
+      Shell("trap '' TERM; sleep 60 & echo $!; wait", std::chrono::milliseconds(300)));
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_TRUE(ran.ok()) << ran.status();
   EXPECT_TRUE(ran->timed_out);
@@ -130,14 +134,17 @@ TEST(HelperCommandTest, CommandIgnoringSigtermWithAGrandchildHoldingThePipeIsKil
   EXPECT_GE(took, std::chrono::milliseconds(300));
   EXPECT_LT(took, std::chrono::seconds(10));
   pid_t grandchild = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(ran->output), &grandchild)) << ran->output;
-  EXPECT_TRUE(EndsWithin(grandchild, std::chrono::seconds(10))) << "sleep " << grandchild << " outlived its group";
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(ran->output), &grandchild))
+      << ran->output;
+  EXPECT_TRUE(EndsWithin(grandchild, std::chrono::seconds(10)))
+      << "sleep " << grandchild << " outlived its group";
 }
 
 TEST(HelperCommandTest, WhatTheCommandLeftRunningInItsGroupDoesNotHoldTheCall) {
   // The shell exits at once; its background sleep still holds the output pipe.
   const auto started = std::chrono::steady_clock::now();
-  absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(Shell("sleep 60 & echo $!", std::chrono::seconds(60)));
+  absl::StatusOr<HelperCommandResult> ran =
+      RunHelperCommand(Shell("sleep 60 & echo $!", std::chrono::seconds(60)));
   ASSERT_TRUE(ran.ok()) << ran.status();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
   EXPECT_TRUE(ran->ok());
@@ -149,7 +156,8 @@ TEST(HelperCommandTest, WhatTheCommandLeftRunningInItsGroupDoesNotHoldTheCall) {
 
 TEST(HelperCommandTest, OutputPastTheBoundIsReadAndDropped) {
   // 1 MB on each stream, far more than a pipe holds: the command still ends normally.
-  HelperCommand command = Shell("head -c 1000000 /dev/zero; head -c 1000000 /dev/zero >&2; echo done >&2");
+  HelperCommand command =
+      Shell("head -c 1000000 /dev/zero; head -c 1000000 /dev/zero >&2; echo done >&2");
   command.max_output_bytes = 1000;
   absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(command);
   ASSERT_TRUE(ran.ok()) << ran.status();
@@ -200,8 +208,11 @@ TEST(HelperCommandTest, EnvironmentIsTheCallersWithTheExtraVariablesOnTop) {
   ::setenv("RUNYARD_HELPER_TEST_INHERITED", "inherited", 1);
   ::setenv("RUNYARD_HELPER_TEST_REPLACED", "old", 1);
   HelperCommand command = Shell(
-      "echo \"$RUNYARD_HELPER_TEST_INHERITED|$RUNYARD_HELPER_TEST_REPLACED|$RUNYARD_HELPER_TEST_ADDED\"");
-  command.environment = {{"RUNYARD_HELPER_TEST_REPLACED", "new"}, {"RUNYARD_HELPER_TEST_ADDED", "a b"}};
+      "echo "
+      "\"$RUNYARD_HELPER_TEST_INHERITED|$RUNYARD_HELPER_TEST_REPLACED|$RUNYARD_HELPER_TEST_"
+      "ADDED\"");
+  command.environment = {{"RUNYARD_HELPER_TEST_REPLACED", "new"},
+                         {"RUNYARD_HELPER_TEST_ADDED", "a b"}};
   absl::StatusOr<HelperCommandResult> ran = RunHelperCommand(command);
   ::unsetenv("RUNYARD_HELPER_TEST_INHERITED");
   ::unsetenv("RUNYARD_HELPER_TEST_REPLACED");

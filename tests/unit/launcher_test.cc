@@ -35,7 +35,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-using ::runyard::testing::RecordingOutput;
+using ::runyard::fakes::RecordingOutput;
 using ::runyard::testutil::ScopedTempDir;
 
 // Orphaned descendants (a run's background children) are reparented to this process

@@ -41,7 +41,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-using ::runyard::testing::FakeBlobSource;
+using ::runyard::fakes::FakeBlobSource;
 using ::runyard::testutil::ScopedTempDir;
 
 // Sets the process umask for the lifetime of the object.

@@ -42,8 +42,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-using ::runyard::testing::FakeBlobSource;
-using ::runyard::testing::RecordingObserver;
+using ::runyard::fakes::FakeBlobSource;
+using ::runyard::fakes::RecordingObserver;
 using ::runyard::testutil::ScopedTempDir;
 
 class RunnerTest : public ::testing::Test {
