@@ -1,7 +1,5 @@
 #include "agent/observability.h"
 
-#include <atomic>
-
 #include "common/logging.h"
 #include "common/ops_endpoint.h"
 #include "common/status_names.h"
@@ -11,51 +9,39 @@ namespace {
 
 using common::MetricType;
 
-// The agent's metric names and labels are fixed, so the registry refuses an update only
-// for a bug (a family not described, a counter set). Said in the log once, not at every
-// scrape; the update is dropped, and the agent goes on.
-void Checked(const absl::Status& status) {
-  static std::atomic<bool> logged{false};
-  if (!status.ok() && !logged.exchange(true)) {
-    common::Logger("agent")->error("metrics: {} (a bug; later metric errors are not logged)",
-                                   status.ToString());
-  }
-}
-
 }  // namespace
 
 AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges gauges,
                                        const common::Clock& clock)
     : config_(config), gauges_(std::move(gauges)), clock_(clock), started_(clock.SteadyNow()) {
-  Checked(metrics_.Describe("runyard_agent_runs_started_total", MetricType::kCounter,
-                            "Runs this agent started."));
-  Checked(metrics_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
-                            "Runs this agent finished, by terminal status and error code."));
-  Checked(metrics_.Describe("runyard_agent_active_runs", MetricType::kGauge,
-                            "Runs in progress on this agent."));
-  Checked(metrics_.Describe("runyard_agent_slots", MetricType::kGauge,
-                            "Runs this agent may hold at once."));
-  Checked(
-      metrics_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains."));
-  Checked(
-      metrics_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
-                        "Bytes of run files (logs, outputs) the server accepted from this agent."));
-  Checked(metrics_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
-                            "Seconds since the server last answered this agent."));
-  Checked(metrics_.Describe(
+  checked_.Describe("runyard_agent_runs_started_total", MetricType::kCounter,
+                            "Runs this agent started.");
+  checked_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
+                            "Runs this agent finished, by terminal status and error code.");
+  checked_.Describe("runyard_agent_active_runs", MetricType::kGauge,
+                            "Runs in progress on this agent.");
+  checked_.Describe("runyard_agent_slots", MetricType::kGauge,
+                            "Runs this agent may hold at once.");
+  checked_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains.");
+  checked_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
+                        "Bytes of run files (logs, outputs) the server accepted from this agent.");
+  checked_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
+                            "Seconds since the server last answered this agent.");
+  checked_.Describe(
       "runyard_agent_environment_cache_total", MetricType::kCounter,
-      "Managed environments a run needed, by result: hit (found in the node cache) or built."));
-  Checked(metrics_.Add("runyard_agent_runs_started_total", {}, 0));
-  Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "hit"}}, 0));
-  Checked(metrics_.Add("runyard_agent_environment_cache_total", {{"result", "built"}}, 0));
+      "Managed environments a run needed, by result: hit (found in the node cache) or built.");
+  checked_.Add("runyard_agent_runs_started_total", {}, 0);
+  checked_.Add("runyard_agent_environment_cache_total", {{"result", "hit"}}, 0);
+  checked_.Add("runyard_agent_environment_cache_total", {{"result", "built"}}, 0);
   metrics_.AddCollector([this](common::MetricsRegistry& registry) {
-    Checked(registry.Set("runyard_agent_active_runs", {}, gauges_.active_runs()));
-    Checked(registry.Set("runyard_agent_slots", {}, config_.slots));
-    Checked(registry.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0));
-    Checked(registry.ClearSamples("runyard_agent_upload_bytes_total"));
-    Checked(registry.Add("runyard_agent_upload_bytes_total", {},
-                         static_cast<double>(gauges_.upload_bytes())));
-    Checked(registry.Set("runyard_agent_heartbeat_age_seconds", {}, ServerSilenceSeconds()));
+    common::CheckedMetrics checked(registry, "agent");
+    checked.Set("runyard_agent_active_runs", {}, gauges_.active_runs());
+    checked.Set("runyard_agent_slots", {}, config_.slots);
+    checked.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0);
+    checked.ClearSamples("runyard_agent_upload_bytes_total");
+    checked.Add("runyard_agent_upload_bytes_total", {},
+                         static_cast<double>(gauges_.upload_bytes()));
+    checked.Set("runyard_agent_heartbeat_age_seconds", {}, ServerSilenceSeconds());
   });
 }
 
@@ -73,17 +59,16 @@ absl::Status AgentObservability::Start() {
 }
 
 void AgentObservability::RunStarted() {
-  Checked(metrics_.Add("runyard_agent_runs_started_total", {}));
+  checked_.Add("runyard_agent_runs_started_total", {});
 }
 
 void AgentObservability::RunFinished(const runtime::RunOutcome& outcome) {
-  Checked(metrics_.Add("runyard_agent_runs_finished_total",
+  checked_.Add("runyard_agent_runs_finished_total",
                        {{"status", common::StatusName(outcome.status)},
-                        {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}}));
+                        {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}});
   if (outcome.environment != runtime::RunOutcome::EnvironmentSource::kNone) {
     const bool hit = outcome.environment == runtime::RunOutcome::EnvironmentSource::kCacheHit;
-    Checked(
-        metrics_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}}));
+    checked_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}});
   }
 }
 

@@ -49,6 +49,7 @@ class AgentObservability {
   const common::Clock& clock_;
   const std::chrono::steady_clock::time_point started_;
   common::MetricsRegistry metrics_;
+  common::CheckedMetrics checked_{metrics_, "agent"};
   std::unique_ptr<common::HttpListener> listener_;
 };
 

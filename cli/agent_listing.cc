@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/render.h"
+#include "common/status_names.h"
 
 namespace runyard::cli {
 namespace {
@@ -44,23 +45,6 @@ std::string LabelText(const runyard::v1::Capabilities& capabilities) {
 
 }  // namespace
 
-std::string AgentStateName(runyard::v1::AgentState state) {
-  switch (state) {
-    case runyard::v1::AGENT_STATE_IDLE:
-      return "idle";
-    case runyard::v1::AGENT_STATE_BUSY:
-      return "busy";
-    case runyard::v1::AGENT_STATE_DRAINING:
-      return "draining";
-    case runyard::v1::AGENT_STATE_LOST:
-      return "lost";
-    case runyard::v1::AGENT_STATE_OFFLINE:
-      return "offline";
-    default:
-      return "unknown";
-  }
-}
-
 std::string Ago(int64_t then_unix_ms, int64_t now_unix_ms) {
   const int64_t seconds = std::max<int64_t>(now_unix_ms - then_unix_ms, 0) / 1000;  // clocks may differ a little
   if (seconds < 60) return absl::StrCat(seconds, "s ago");
@@ -86,7 +70,7 @@ nlohmann::json AgentsToJson(const std::vector<runyard::v1::AgentInfo>& agents) {
         {"pool", agent.pool()},
         {"hostname", agent.hostname()},
         {"version", agent.version()},
-        {"state", AgentStateName(agent.state())},
+        {"state", common::AgentStateName(agent.state())},
         {"slots", agent.slots()},
         {"active_run_ids", std::vector<std::string>(agent.active_run_ids().begin(), agent.active_run_ids().end())},
         {"capabilities",
@@ -104,7 +88,7 @@ std::string AgentTable(const std::vector<runyard::v1::AgentInfo>& agents, int64_
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "POOL", "STATE", "CPUS", "MEMORY", "GPUS", "LABELS", "ACTIVE RUNS", "HEARTBEAT"}};
   for (const auto& agent : agents) {
-    rows.push_back({agent.name(), agent.pool(), AgentStateName(agent.state()),
+    rows.push_back({agent.name(), agent.pool(), common::AgentStateName(agent.state()),
                     absl::StrCat(agent.capabilities().cpus()), MemoryText(agent.capabilities().memory_bytes()),
                     GpuText(agent.capabilities()), LabelText(agent.capabilities()),
                     agent.active_run_ids().empty() ? "-" : absl::StrJoin(agent.active_run_ids(), ","),

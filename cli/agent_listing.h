@@ -6,12 +6,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/status_names.h"
 #include "runyard/v1/services.pb.h"
 
 namespace runyard::cli {
 
-// "idle", "busy", "draining", "lost", "offline"
-std::string AgentStateName(runyard::v1::AgentState state);
+// "idle", "busy", "draining", "lost", "offline": one table for the CLI and the server.
+using common::AgentStateName;
 
 // "3s ago", "5m ago", "2h ago", "4d ago": how long before `now_unix_ms` that was.
 std::string Ago(int64_t then_unix_ms, int64_t now_unix_ms);

@@ -2,7 +2,11 @@
 
 #include <charconv>
 #include <cmath>
+#include <set>
 #include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "common/logging.h"
 
 namespace runyard::common {
 namespace {
@@ -156,6 +160,47 @@ std::string MetricsRegistry::Render() {
     }
   }
   return text;
+}
+
+namespace {
+
+// The metrics whose failure was logged already.
+class LoggedMetricFailures {
+ public:
+  // True the first time `metric` is named.
+  bool First(std::string_view metric) {
+    std::lock_guard lock(mutex_);
+    return logged_.emplace(metric).second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string, std::less<>> logged_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace
+
+void CheckedMetrics::Describe(std::string_view name, MetricType type, std::string_view help) {
+  Check(name, registry_.Describe(name, type, help));
+}
+
+void CheckedMetrics::Add(std::string_view name, const MetricLabels& labels, double delta) {
+  Check(name, registry_.Add(name, labels, delta));
+}
+
+void CheckedMetrics::Set(std::string_view name, const MetricLabels& labels, double value) {
+  Check(name, registry_.Set(name, labels, value));
+}
+
+void CheckedMetrics::ClearSamples(std::string_view name) {
+  Check(name, registry_.ClearSamples(name));
+}
+
+void CheckedMetrics::Check(std::string_view name, const absl::Status& status) {
+  static LoggedMetricFailures* const logged = new LoggedMetricFailures;  // never destroyed
+  if (status.ok() || !logged->First(name)) return;
+  Logger(component_)->error("metrics: {} (a bug; later errors of {} are not logged)",
+                            status.ToString(), name);
 }
 
 }  // namespace runyard::common

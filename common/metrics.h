@@ -74,4 +74,25 @@ class MetricsRegistry {
   std::map<std::string, Family, std::less<>> families_;  // guarded by mutex_
 };
 
+// MetricsRegistry's updates for call sites whose names and labels are constants, where a
+// refusal can only be a bug (Describe at startup is where names get checked): the update
+// is dropped and logged on `component`'s log, the first failure of each metric once per
+// process, not at every scrape.
+class CheckedMetrics {
+ public:
+  CheckedMetrics(MetricsRegistry& registry, std::string component)
+      : registry_(registry), component_(std::move(component)) {}
+
+  void Describe(std::string_view name, MetricType type, std::string_view help);
+  void Add(std::string_view name, const MetricLabels& labels, double delta = 1);
+  void Set(std::string_view name, const MetricLabels& labels, double value);
+  void ClearSamples(std::string_view name);
+
+ private:
+  void Check(std::string_view name, const absl::Status& status);
+
+  MetricsRegistry& registry_;
+  const std::string component_;
+};
+
 }  // namespace runyard::common

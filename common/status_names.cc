@@ -42,4 +42,21 @@ bool IsTerminal(RunStatus status) {
          status == runyard::v1::CANCELED;
 }
 
+std::string AgentStateName(runyard::v1::AgentState state) {
+  switch (state) {
+    case runyard::v1::AGENT_STATE_IDLE:
+      return "idle";
+    case runyard::v1::AGENT_STATE_BUSY:
+      return "busy";
+    case runyard::v1::AGENT_STATE_DRAINING:
+      return "draining";
+    case runyard::v1::AGENT_STATE_LOST:
+      return "lost";
+    case runyard::v1::AGENT_STATE_OFFLINE:
+      return "offline";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace runyard::common

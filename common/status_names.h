@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "runyard/v1/run.pb.h"
+#include "runyard/v1/services.pb.h"
 
 namespace runyard::common {
 
@@ -14,5 +15,8 @@ std::optional<runyard::v1::RunStatus> ParseStatusName(std::string_view name);
 
 // Completed, Failed or Canceled: nothing will change any more.
 bool IsTerminal(runyard::v1::RunStatus status);
+
+// "idle", "busy", "draining", "lost", "offline" (`runyard agents`, the server's metrics).
+std::string AgentStateName(runyard::v1::AgentState state);
 
 }  // namespace runyard::common

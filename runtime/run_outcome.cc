@@ -35,7 +35,7 @@ RunOutcome JudgeProcess(const LaunchResult& result, const runyard::v1::RunSpec& 
   if (result.canceled) {
     return with_exit_code(
         cancel_reason == CancelToken::Reason::kAgentShutdown
-            ? Failure(runyard::v1::FAILED, common::RunErrorCode::kAgentShutdown,
+            ? Failure(runyard::v1::FAILED, RunErrorCode::kAgentShutdown,
                       "the agent was shut down while the run was running")
             : Failure(runyard::v1::CANCELED, RunErrorCode::kCanceled, "the run was canceled"));
   }

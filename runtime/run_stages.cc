@@ -77,7 +77,7 @@ RunStages::RunStages(const RunnerOptions& options, BlobSource* blobs, RunObserve
 StageResult RunStages::CreateWorkspace() {
   absl::StatusOr<Workspace> workspace = runtime::CreateWorkspace(options_.work_dir, run_id_);
   if (!workspace.ok()) {
-    return Failure(runyard::v1::FAILED, common::RunErrorCode::kNodeError, std::string(workspace.status().message()));
+    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError, std::string(workspace.status().message()));
   }
   workspace_ = std::move(*workspace);
   system_log_.emplace(workspace_->system_logs / "runtime.txt", "system_logs/runtime.txt",
@@ -98,7 +98,7 @@ StageResult RunStages::FetchSnapshot() {
       return Failure(runyard::v1::FAILED, RunErrorCode::kSnapshotRejected,
                      std::string(snapshot.status().message()));
     }
-    return Failure(runyard::v1::FAILED, common::RunErrorCode::kSnapshotUnavailable,
+    return Failure(runyard::v1::FAILED, RunErrorCode::kSnapshotUnavailable,
                    absl::StrCat("cannot fetch snapshot: ", snapshot.status().message()));
   }
   system_log_->Line(absl::StrCat(
@@ -123,7 +123,7 @@ StageResult RunStages::PrepareRunFolders() {
   fs::create_directories(home_, ec);
   if (absl::Status given = GiveTo(*options_.run_as, {workspace_->working_dir, home_});
       !given.ok()) {
-    return Failure(runyard::v1::FAILED, common::RunErrorCode::kNodeError, std::string(given.message()));
+    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError, std::string(given.message()));
   }
   system_log_->Line(
       absl::StrCat("runs as user ", options_.run_as->name, " (uid ", options_.run_as->uid, ")"));

@@ -14,30 +14,6 @@ using common::MetricType;
 
 auto Log() { return common::Logger("server"); }
 
-// A refused metric update (an undescribed family, a bad label) can only be a bug here,
-// where every name is a constant checked by DescribeMetrics (common/metrics.h): logged,
-// never fatal to a scrape.
-void Checked(const absl::Status& status) {
-  if (!status.ok()) Log()->error("metrics: {}", status.ToString());
-}
-
-std::string StateName(runyard::v1::AgentState state) {
-  switch (state) {
-    case runyard::v1::AGENT_STATE_IDLE:
-      return "idle";
-    case runyard::v1::AGENT_STATE_BUSY:
-      return "busy";
-    case runyard::v1::AGENT_STATE_DRAINING:
-      return "draining";
-    case runyard::v1::AGENT_STATE_LOST:
-      return "lost";
-    case runyard::v1::AGENT_STATE_OFFLINE:
-      return "offline";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace
 
 ServerObservability::ServerObservability(const ServerConfig& config, ControlPlane* plane,
@@ -65,38 +41,39 @@ ServerObservability::~ServerObservability() {
 }
 
 void ServerObservability::Collect(common::MetricsRegistry& registry) {
+  common::CheckedMetrics checked(registry, "server");
   for (const char* family : {"runyard_server_runs", "runyard_server_queue_length",
                              "runyard_server_agents", "runyard_server_upload_bytes_total"}) {
-    Checked(registry.ClearSamples(family));
+    checked.ClearSamples(family);
   }
   absl::StatusOr<std::vector<RunCount>> counts = plane_->CountRuns();
-  Checked(registry.Set("runyard_server_database_up", {}, counts.ok() ? 1 : 0));
+  checked.Set("runyard_server_database_up", {}, counts.ok() ? 1 : 0);
   if (counts.ok()) {
     std::map<std::string, int64_t> queued;
     for (const RunCount& count : *counts) {
-      Checked(registry.Set("runyard_server_runs",
+      checked.Set("runyard_server_runs",
                            {{"pool", count.target}, {"status", common::StatusName(count.status)}},
-                           static_cast<double>(count.count)));
+                           static_cast<double>(count.count));
       queued[count.target] += count.status == runyard::v1::QUEUED ? count.count : 0;
     }
     for (const auto& [pool, length] : queued) {
-      Checked(registry.Set("runyard_server_queue_length", {{"pool", pool}},
-                           static_cast<double>(length)));
+      checked.Set("runyard_server_queue_length", {{"pool", pool}},
+                           static_cast<double>(length));
     }
   }
   if (absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents("", false);
       agents.ok()) {
     std::map<std::pair<std::string, std::string>, int> by_state;
-    for (const auto& agent : *agents) ++by_state[{agent.pool(), StateName(agent.state())}];
+    for (const auto& agent : *agents) ++by_state[{agent.pool(), common::AgentStateName(agent.state())}];
     for (const auto& [key, number] : by_state) {
-      Checked(registry.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}},
-                           number));
+      checked.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}},
+                           number);
     }
   } else {
     Log()->warn("metrics: cannot list the agents: {}", agents.status().ToString());
   }
-  Checked(registry.Add("runyard_server_upload_bytes_total", {},
-                       static_cast<double>(appended_bytes_())));
+  checked.Add("runyard_server_upload_bytes_total", {},
+                       static_cast<double>(appended_bytes_()));
 }
 
 absl::Status ServerObservability::Start() {

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import Agent, ManagedProcess, RunyardTestCase, log
+from harness import Agent, ManagedProcess, RunyardTestCase, log, wait_for
 
 
 
@@ -273,19 +273,23 @@ class FaultTestCase(RunyardTestCase):
         restarts = getattr(server, "restarts", 0) + 1
         name = "%s-restart%d" % (server.process.name.split("-restart")[0], restarts)
         deadline = time.monotonic() + timeout
-        while True:
+        failures = []
+
+        def started():
             process = ManagedProcess(name, argv, self.env, os.path.join(self.tmp, "%s.log" % name))
             try:
                 process.wait_for_line(r"listening on 127\.0\.0\.1:%s\b" % port,
                                       timeout=max(1.0, deadline - time.monotonic()))
-                break
-            except AssertionError:
-                process.kill()
+                return process
+            except AssertionError as error:
                 # The port may be briefly unavailable after the kill: try again, bounded.
-                if time.monotonic() >= deadline:
-                    raise
+                process.kill()
+                failures.append(error)
                 log("server did not come back on port %s yet:\n%s" % (port, process.tail(5)))
-                time.sleep(0.2)
+                return None
+
+        process = wait_for(started, timeout=timeout, interval=0.2, what="the server to come back on port %s" % port,
+                           describe=lambda: "last attempt: %s" % (failures[-1] if failures else "none"))
         server.process = process
         server.pid = process.pid
         server.restarts = restarts

@@ -320,7 +320,7 @@ def kill_processes(needle, in_cmdline=False):
 # released latch lets every waiter through, those already waiting and those that come later,
 # and a waiter blocks on the FIFO instead of polling for a file. Neither side can hang: the
 # test's end is non-blocking (no open waits for a reader, no write for room), and a waiter
-# gives up at its own deadline, or at once when the test has gone (end of file).
+# gives up at its own deadline, or when it reads end of file (no writer: the test has gone).
 LATCH_WAITS = 4096  # PIPE_BUF: one atomic write, which fits a pipe of even a single page
 
 # Python source defining wait_for_latch(path, timeout): put it at the top of a script.

@@ -1,5 +1,4 @@
 """Acceptance: `runyard cancel` stops a running run and its whole process tree, remote and local."""
-import os
 import unittest
 
 import harness

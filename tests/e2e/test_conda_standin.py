@@ -34,14 +34,15 @@ only what runyard's environment builder runs:
 
 `create` copies F to P/environment.yml and makes P/bin/python a symlink to
 /usr/bin/python3. Markers in F change that: 'fail-me' (exit 1 with a message on stderr,
-after leaving a partial P behind), 'no-python' (no P/bin/python), 'hang-forever' (sleeps).
+after leaving a partial P behind), 'no-python' (no P/bin/python), 'hang-forever' (blocks
+until killed).
 Every call appends {"tool", "argv", "pid"} as one JSON line to $FAKE_CONDA_LOG.
 """
 import json
 import os
 import shutil
+import signal
 import sys
-import time
 
 
 def fail(message, code=2):
@@ -76,7 +77,7 @@ def create(prefix, definition):
     if "hang-forever" in text:
         print("solving environment: forever", flush=True)
         while True:
-            time.sleep(1)
+            signal.pause()  # until runyard stops it
     print("creating the environment in %s (stand-in)" % prefix, flush=True)
     os.makedirs(os.path.join(prefix, "bin"), exist_ok=True)
     os.makedirs(os.path.join(prefix, "conda-meta"), exist_ok=True)

@@ -52,23 +52,20 @@ SHOW_SCRIPT = """
     }), flush=True)
 """
 
-# Imports the package, says 'ready', waits for the release file (argv[1]), then proves its
-# environment is still whole: a fresh interpreter of the same environment imports it again.
-HOLD_SCRIPT = """
-    import json, os, subprocess, sys, time
+# Imports the package, says 'ready', waits until its latch (argv[1]) is released, then proves
+# its environment is still whole: a fresh interpreter of the same environment imports it again.
+HOLD_SCRIPT = harness.LATCH_WAITER + textwrap.dedent("""
+    import json, os, subprocess, sys
     import runyardhello
     print("ready", os.environ.get("RUNYARD_RUN_ID", "?"), runyardhello.__version__, flush=True)
-    deadline = time.monotonic() + 600
-    while not os.path.exists(sys.argv[1]):
-        if time.monotonic() > deadline:
-            sys.exit("release file never appeared")
-        time.sleep(0.05)
+    if not wait_for_latch(sys.argv[1], 600):
+        sys.exit("never released")
     again = subprocess.run([sys.executable, "-c", "import runyardhello; print(runyardhello.greet())"],
                            capture_output=True, text=True)
     print("AGAIN rc=%d out=%s err=%s" % (again.returncode, again.stdout.strip(), again.stderr.strip()[-300:]),
           flush=True)
     sys.exit(again.returncode)
-"""
+""")
 
 TORCH_SCRIPT = """
     import sys
@@ -547,7 +544,7 @@ class EvictionTest(EnvironmentTestCase):
     def test_lru_eviction_spares_environment_in_use(self):
         server = self.start_server()
         agent = self.start_env_agent(server, slots=2, extra_args=["--env-cache-max-bytes", str(self.QUOTA)])
-        release = os.path.join(self.tmp, "release-b")
+        release = self.latch()
 
         # A: built, used, done.
         src_a = self.show_project("a", "runyardhello==1.0\n")
@@ -600,8 +597,7 @@ class EvictionTest(EnvironmentTestCase):
         self.assertEqual(len(self.store_entries(agent.work_dir)), 1)
 
         # B, released, still has an intact environment and completes.
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         self.assert_completed(run_b, server=server)
         self.assertIn("AGAIN rc=0 out=hello from runyardhello 2.0", self.logs(run_b, server=server))
         final = self.env_list(agent.work_dir)

@@ -24,7 +24,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import time
 import unittest
 
 import harness
@@ -56,12 +55,18 @@ def run_dpkg(args, timeout=300):
     """dpkg ARGS, waiting (up to `timeout`) while apt or another dpkg holds dpkg's lock."""
     env = dict(os.environ)
     env["DEBIAN_FRONTEND"] = "noninteractive"
-    deadline = time.monotonic() + timeout
-    while True:
-        rc, out, err = run(["dpkg"] + list(args), env=env)
-        if rc == 0 or "lock" not in err or time.monotonic() > deadline:
-            return rc, out, err
-        time.sleep(1)
+    last = {}
+
+    def not_locked_out():
+        last["result"] = run(["dpkg"] + list(args), env=env)
+        rc, _, err = last["result"]
+        return rc == 0 or "lock" not in err
+
+    try:
+        harness.wait_for(not_locked_out, timeout=timeout, interval=1, what="dpkg's lock")
+    except harness.WaitTimeout:
+        pass  # the caller sees dpkg's own failure
+    return last["result"]
 
 
 def installed_state(package):
@@ -117,15 +122,18 @@ class PackagesTest(harness.RunyardTestCase):
         # the same for both, so a lock on it serializes them.
         self.lock = open(__file__, "rb")
         self.addCleanup(self.lock.close)
-        deadline = time.monotonic() + 600
-        while True:
+
+        def locked():
             try:
                 fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return True
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self.fail("another test_packages run held its lock for 10 minutes")
-                time.sleep(1)
+                return False
+
+        try:
+            harness.wait_for(locked, timeout=600, interval=1, what="the lock of test_packages")
+        except harness.WaitTimeout:
+            self.fail("another test_packages run held its lock for 10 minutes")
         if os.path.isdir("/run/systemd/system"):
             self.skipTest("systemd runs here: postinst would start the runyard units on this host "
                           "(this test is for containers and CI, where systemd does not run)")

@@ -32,20 +32,17 @@ SHOW_SCRIPT = """
     print("size", len(data), flush=True)
 """
 
-# Prints 'ready <run id>', waits until the file named by argv[1] exists, then prints
+# Prints 'ready <run id>', waits until the latch at argv[1] is released, then prints
 # the sha256 of each data/part*.bin file.
-HOLD_SCRIPT = """
-    import hashlib, os, sys, time
+HOLD_SCRIPT = harness.LATCH_WAITER + textwrap.dedent("""
+    import hashlib, os, sys
     print("ready", os.environ.get("RUNYARD_RUN_ID", "?"), flush=True)
-    deadline = time.monotonic() + 300
-    while not os.path.exists(sys.argv[1]):
-        if time.monotonic() > deadline:
-            sys.exit("release file never appeared")
-        time.sleep(0.05)
+    if not wait_for_latch(sys.argv[1], 300):
+        sys.exit("never released")
     for name in sorted(os.listdir("data")):
         with open(os.path.join("data", name), "rb") as f:
             print("data/" + name, hashlib.sha256(f.read()).hexdigest(), flush=True)
-"""
+""")
 
 # Prints, as one JSON line, every file of its working directory (but outputs/ and logs/).
 LIST_SCRIPT = """
@@ -522,7 +519,7 @@ class NodeCacheTest(SnapshotTestCase):
         server = self.start_server()
         agent = self.start_agent_with_cache(server, quota, slots=2)
         cas = os.path.join(agent.work_dir, "cas")
-        release = os.path.join(self.tmp, "release")
+        release = self.latch()
 
         held_src = self.random_source("src-held", 3, 1_000_000)
         write_script(held_src, "hold.py", HOLD_SCRIPT)
@@ -541,8 +538,7 @@ class NodeCacheTest(SnapshotTestCase):
         self.assertLessEqual(held_blobs, set(cas_blobs(cas)), "a running run's blobs were evicted")
         self.assertEqual(self.status(held["run_id"], server=server)["status"], "Running")
 
-        with open(release, "w") as f:
-            f.write("go\n")
+        self.release_latch(release)
         self.assert_completed(held["run_id"], server=server)
         self.assertFalse(held_blobs & set(cas_blobs(cas)), "blobs of the ended run are still cached")
         self.assertLessEqual(sum(cas_blobs(cas).values()), quota)

@@ -2,12 +2,13 @@
 the run runs, whatever fails.
 
 A deterministic workload script (WORKLOAD below) writes numbered lines to stdout and
-several files to outputs/ in phases. Each phase after the first waits for a release file
-(`go<N>`) the test creates, and each finished phase leaves a marker (`done<N>`, JSON: what
-was written so far, with SHA-256 digests) in a control folder outside the run. So the test
-knows exactly what the script wrote while the fault lasted, and faults are timed by
-events, not sleeps. After the run, `runyard download` must give back, byte for byte, the
-script's stdout (user_logs/std_log.txt) and every outputs/ file — no gap, no duplicate.
+several files to outputs/ in phases. Each phase after the first waits for a latch (`go<N>`,
+a FIFO, see harness.LATCH_WAITER) the test releases, and each finished phase leaves a marker
+(`done<N>`, JSON: what was written so far, with SHA-256 digests) in a control folder outside
+the run. So the test knows exactly what the script wrote while the fault lasted, and faults
+are timed by events, not sleeps. After the run, `runyard download` must give back, byte for
+byte, the script's stdout (user_logs/std_log.txt) and every outputs/ file — no gap, no
+duplicate.
 
   * the server is SIGKILLed while bytes are in flight and restarted on the same data dir
     and port after the script wrote more while it was down;
@@ -95,7 +96,7 @@ def replay(plan, phases):
     return expected
 '''
 
-WORKLOAD = GENERATORS + r'''
+WORKLOAD = harness.LATCH_WAITER + GENERATORS + r'''
 import json, os, sys, time
 
 control = sys.argv[1]
@@ -140,13 +141,8 @@ def mark(name, value):
 
 
 for number, phase in enumerate(plan, start=1):
-    if number > 1:
-        release = os.path.join(control, "go%d" % number)
-        deadline = time.monotonic() + 300
-        while not os.path.exists(release):
-            if time.monotonic() > deadline:
-                sys.exit(9)
-            time.sleep(0.02)
+    if number > 1 and not wait_for_latch(os.path.join(control, "go%d" % number), 300):
+        sys.exit(9)
     batches = max(1, int(phase.get("batches", 20)))
     steps = expand(phase)
     lines = phase.get("stdout_lines", 0)
@@ -202,6 +198,8 @@ class UploadFaultsTest(faults.FaultTestCase):
             f.write(WORKLOAD.lstrip())
         self.marker = self.new_marker()
         self.plan = plan
+        for number in range(2, len(plan) + 1):
+            self.latch(os.path.join(self.control, "go%d" % number))
         submitted = self.submit(["--source-directory", source, "--script", "workload.py",
                                  "--interpreter", PYTHON, "--target", pool,
                                  "-e", "%s=%s" % (harness.MARKER_VAR, self.marker),
@@ -209,9 +207,7 @@ class UploadFaultsTest(faults.FaultTestCase):
         return submitted["run_id"]
 
     def release(self, phase):
-        path = os.path.join(self.control, "go%d" % phase)
-        with open(path, "w") as f:
-            f.write("go\n")
+        self.release_latch(os.path.join(self.control, "go%d" % phase))
 
     def wait_marker(self, name, run_id, server, timeout=90):
         path = os.path.join(self.control, name)

@@ -1,7 +1,6 @@
-// The shared fixture of server/control_plane.h's tests (control_plane_test.cc,
-// control_plane_cancel_test.cc, control_plane_report_test.cc): a store, blob store and run
-// files in a temporary folder, a one-file snapshot uploaded, and helpers to submit, register,
-// poll and report.
+// The shared fixture of server/control_plane.h's tests (tests/unit/control_plane_*_test.cc):
+// a store, blob store and run files in a temporary folder, a one-file snapshot uploaded, and
+// helpers to submit, register, poll and report.
 //
 // Waiting is event-driven: a Poll tells the test it is waiting through its client_gone
 // callback (first asked once the poll is registered, with the plane's lock held). Time is

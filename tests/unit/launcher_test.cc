@@ -1,5 +1,6 @@
 // Tests for runtime/launcher.h: one process (and its group) under supervision: output,
-// exit status, environment, deadline, cancel, and nothing left behind.
+// exit status, environment, deadline, cancel, nothing left behind, and how the launcher
+// uses the run's sandbox (sandbox/sandbox.h, driven by a FakeSandbox).
 //
 // No test sleeps to wait for something: they wait for output markers, for the call to
 // return, or (for processes that must die) for a pidfd to become readable.
@@ -23,6 +24,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sandbox/process_group_containment.h"
+#include "tests/fakes/fake_sandbox.h"
 #include "tests/fakes/recording_output.h"
 #include "tests/unit/scoped_temp_dir.h"
 
@@ -35,6 +38,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
+using ::runyard::fakes::FakeSandbox;
 using ::runyard::fakes::RecordingOutput;
 using ::runyard::testutil::ScopedTempDir;
 
@@ -78,6 +82,13 @@ class LauncherTest : public ::testing::Test {
   }
 
   static bool GroupIsGone(pid_t pgid) { return ::kill(-pgid, 0) == -1 && errno == ESRCH; }
+
+  // Entries of /proc/self/fd (the listing's own descriptor included, every time alike).
+  static int OpenDescriptors() {
+    int count = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++count;
+    return count;
+  }
 
   ScopedTempDir tmp_;
   CancelToken cancel_;
@@ -373,6 +384,116 @@ TEST_F(LauncherTest, ProcessThatEscapedTheGroupDoesNotBlockTheReturn) {
   ASSERT_GT(child, 0) << output.text();
   ::kill(child, SIGKILL);  // the test's own cleanup: process groups cannot catch it
   EXPECT_TRUE(WaitForDeathAndReap(child));
+}
+
+// ------------------------------------------------------------------ the sandbox interface
+
+TEST_F(LauncherTest, PrepareErrorBecomesTheStartError) {
+  FakeSandbox sandbox;
+  sandbox.prepare_error = absl::FailedPreconditionError("the sandbox cannot be built here");
+  RecordingOutput output;
+  LaunchRequest request = Shell("echo should-not-run");
+  request.sandbox = &sandbox;
+  LaunchResult result = Launch(request, output);
+  EXPECT_FALSE(result.started);
+  EXPECT_EQ(result.start_error, "the sandbox cannot be built here");
+  EXPECT_EQ(sandbox.calls().prepared, 1);
+  EXPECT_EQ(sandbox.calls().spawned, 0);
+  EXPECT_EQ(pgid_, -1) << "on_started must not be called for a process that never started";
+  EXPECT_THAT(output.text(), IsEmpty());
+}
+
+TEST_F(LauncherTest, SpawnedIsCalledOnceAfterTheSpawn) {
+  FakeSandbox sandbox;
+  sandbox.opens_pipe = true;  // Spawned waits for the child's byte on it
+  RecordingOutput output;
+  LaunchRequest request = Shell("echo up >&3; exit 0");
+  request.sandbox = &sandbox;
+  int spawned_when_started = -1;
+  LaunchResult result = LaunchAndWait(request, output.Callback(), cancel_, [&](pid_t) {
+    spawned_when_started = sandbox.calls().spawned;
+  });
+  ASSERT_TRUE(result.exited) << result.start_error;
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(sandbox.calls().spawned, 1);
+  EXPECT_TRUE(sandbox.calls().child_wrote_before_spawned)
+      << "Spawned was called before the child ran (or without the inherited descriptor)";
+  EXPECT_EQ(spawned_when_started, 1) << "on_started came before Spawned";
+}
+
+// The shell reports a SIGTERM it gets; its background sleep is TERMed either way.
+constexpr char kReportsTerm[] = "trap 'echo got-term; exit 7' TERM; sleep 60 & echo ready; wait";
+
+TEST_F(LauncherTest, CancelSparesTheProcessTheSandboxNames) {
+  // Sparing one process needs the run's tag: the group is then signalled one by one.
+  sandbox::ProcessGroupContainment containment("launcher-test-spare");
+  FakeSandbox sandbox;
+  sandbox.spares_first_process = true;
+  RecordingOutput output("ready\n");
+  std::future<void> ready = output.MarkerSeen();
+  std::thread canceller([&] {
+    ready.wait();
+    cancel_.RequestCancel();
+  });
+  LaunchRequest request = Shell(kReportsTerm);
+  request.environment[sandbox::kRunTagVariable] = "launcher-test-spare";
+  request.containment = &containment;
+  request.sandbox = &sandbox;
+  LaunchResult result = Launch(request, output);
+  canceller.join();
+  EXPECT_TRUE(result.canceled);
+  EXPECT_EQ(sandbox.calls().first_process_asked, pgid_);
+  EXPECT_THAT(output.text(), Not(HasSubstr("got-term"))) << "the spared process got SIGTERM";
+  EXPECT_TRUE(result.exited) << "the shell ends by itself once its sleep is TERMed";
+}
+
+TEST_F(LauncherTest, CancelTermsTheFirstProcessWhenTheSandboxSparesNone) {
+  sandbox::ProcessGroupContainment containment("launcher-test-no-spare");
+  FakeSandbox sandbox;
+  RecordingOutput output("ready\n");
+  std::future<void> ready = output.MarkerSeen();
+  std::thread canceller([&] {
+    ready.wait();
+    cancel_.RequestCancel();
+  });
+  LaunchRequest request = Shell(kReportsTerm);
+  request.environment[sandbox::kRunTagVariable] = "launcher-test-no-spare";
+  request.containment = &containment;
+  request.sandbox = &sandbox;
+  LaunchResult result = Launch(request, output);
+  canceller.join();
+  EXPECT_TRUE(result.canceled);
+  EXPECT_THAT(output.text(), HasSubstr("got-term"));
+  EXPECT_EQ(result.exit_code, 7);
+}
+
+TEST_F(LauncherTest, SetupErrorBecomesTheSandboxError) {
+  FakeSandbox sandbox;
+  sandbox.setup_error = "the sandbox tool could not mount /work";
+  RecordingOutput output;
+  LaunchRequest request = Shell("echo from-the-tool; exit 1");
+  request.sandbox = &sandbox;
+  LaunchResult result = Launch(request, output);
+  EXPECT_TRUE(result.started);
+  EXPECT_EQ(result.sandbox_error, "the sandbox tool could not mount /work");
+  EXPECT_EQ(sandbox.calls().output, "from-the-tool\n") << "SawOutput gets the piped output";
+  ASSERT_EQ(sandbox.calls().ends.size(), 1u);
+  EXPECT_TRUE(sandbox.calls().ends[0].exited);
+  EXPECT_EQ(sandbox.calls().ends[0].exit_code, 1);
+  EXPECT_FALSE(sandbox.calls().ends[0].killed);
+}
+
+TEST_F(LauncherTest, LaunchThroughASandboxLeavesNoDescriptorOpen) {
+  FakeSandbox sandbox;
+  sandbox.opens_pipe = true;
+  RecordingOutput output;
+  LaunchRequest request = Shell("echo up >&3; echo done");
+  request.sandbox = &sandbox;
+  const int before = OpenDescriptors();
+  LaunchResult result = Launch(request, output);
+  ASSERT_TRUE(result.exited) << result.start_error;
+  EXPECT_TRUE(sandbox.calls().child_wrote_before_spawned);
+  EXPECT_EQ(OpenDescriptors(), before);
 }
 
 }  // namespace

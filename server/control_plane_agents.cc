@@ -1,0 +1,358 @@
+// ControlPlane for agents: Register, Poll and dispatch, UpdateStatus, Append, Report, LeaseToSelf.
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/logging.h"
+#include "common/run_error_code.h"
+#include "common/snapshot_manifest.h"
+#include "common/status_macros.h"
+#include "common/status_names.h"
+#include "server/control_plane.h"
+
+namespace runyard::server {
+using runyard::v1::RunStatus;
+namespace {
+
+auto Log() { return common::Logger("server"); }
+
+// Statuses an agent may report for a run it holds.
+bool IsAgentReportable(RunStatus status) {
+  switch (status) {
+    case runyard::v1::PREPARING:
+    case runyard::v1::STARTING:
+    case runyard::v1::RUNNING:
+    case runyard::v1::FINALIZING:
+    case runyard::v1::COMPLETED:
+    case runyard::v1::FAILED:
+    case runyard::v1::CANCELED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
+    const runyard::v1::RegisterRequest& request) {
+  if (request.pool().empty()) return absl::InvalidArgumentError("register: pool is empty");
+  if (request.pool() == "local") {
+    return absl::InvalidArgumentError("register: pool name 'local' is reserved for local runs");
+  }
+  runyard::v1::RegisterResponse response;
+  response.set_agent_id(common::NewAgentId());
+  response.set_lease_seconds(static_cast<int32_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count()));
+  AgentRecord agent;
+  agent.agent_id = response.agent_id();
+  agent.name = request.name();
+  agent.pool = request.pool();
+  agent.slots = request.slots();
+  agent.hostname = request.hostname();
+  agent.version = request.version();
+  agent.capabilities = request.capabilities();
+  agent.registered_ms = clock_->NowUnixMs();
+  RETURN_IF_ERROR(store_->UpsertAgent(agent));
+  const runyard::v1::Capabilities& offered = request.capabilities();
+  Log()->info(
+      "agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s)",
+      response.agent_id(), request.name(), request.pool(), request.slots(), offered.cpus(),
+      common::HumanBytes(offered.memory_bytes()), offered.gpus_size());
+  return response;
+}
+
+absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string& run_id,
+                                                              const std::string& agent_id) {
+  LeaseRecord lease;
+  lease.run_id = run_id;
+  lease.agent_id = agent_id;
+  lease.lease_id = common::NewLeaseId();
+  lease.expiry_ms = clock_->NowUnixMs() + options_.lease_duration.count();
+  // The token is read and raised in one transaction, so that every hand-out gets a higher
+  // one than the last, whoever else writes to the store.
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(const LeaseRecord previous, txn.GetLease(run_id));
+    lease.fencing_token = previous.fencing_token + 1;
+    return txn.SetLease(lease);
+  }));
+  runyard::v1::Lease out;
+  out.set_run_id(run_id);
+  out.set_lease_id(lease.lease_id);
+  out.set_fencing_token(lease.fencing_token);
+  return out;
+}
+
+// Hands queued runs of `pool` to waiting agents, the least busy first. A store error
+// leaves the runs queued: the next poll or submit of the pool dispatches again.
+void ControlPlane::DispatchLocked(const std::string& pool) {
+  auto found = waiters_by_pool_.find(pool);
+  if (found == waiters_by_pool_.end()) return;
+  while (true) {
+    Waiter* best = nullptr;
+    for (Waiter* waiter : found->second) {
+      const int free = waiter->free_slots - static_cast<int>(waiter->assigned.size());
+      if (free > 0 &&
+          (!best || free > best->free_slots - static_cast<int>(best->assigned.size()))) {
+        best = waiter;
+      }
+    }
+    if (!best) return;
+    absl::StatusOr<std::vector<std::string>> queued = store_->QueuedRuns(pool, 1);
+    if (!queued.ok()) {
+      Log()->warn("pool '{}': cannot read its queue: {}", pool, queued.status().ToString());
+      return;
+    }
+    if (queued->empty()) return;
+    if (absl::Status assigned = AssignLocked(queued->front(), best->agent_id).status();
+        !assigned.ok()) {
+      Log()->warn("run {}: cannot lease it to agent {}: {}", queued->front(), best->agent_id,
+                  assigned.ToString());
+      return;
+    }
+    best->assigned.push_back(queued->front());
+  }
+}
+
+// A poll is a heartbeat: the agent's last seen time, shown by `runyard agents`. A failed
+// write is logged; the agent's next poll records it again.
+void ControlPlane::RecordPoll(const runyard::v1::PollRequest& request) {
+  if (absl::Status touched =
+          store_->TouchAgent(request.agent_id(), clock_->NowUnixMs(), request.draining());
+      !touched.ok()) {
+    Log()->warn("agent {}: cannot record its poll: {}", request.agent_id(), touched.ToString());
+  }
+}
+
+void ControlPlane::RenewLease(const std::string& run_id, const std::string& holder) {
+  if (absl::Status renewed =
+          store_->RenewLease(run_id, clock_->NowUnixMs() + options_.lease_duration.count());
+      !renewed.ok()) {
+    Log()->warn("run {}: cannot renew the lease of {}: {}", run_id, holder, renewed.ToString());
+  }
+}
+
+absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
+    const runyard::v1::PollRequest& request, const std::function<bool()>& client_gone) {
+  ASSIGN_OR_RETURN(const std::string pool, store_->AgentPool(request.agent_id()));
+  RecordPoll(request);
+
+  // Transport timing, in real time: how long this call may wait for work.
+  const auto wait =
+      std::min(std::chrono::milliseconds(std::max(request.wait_ms(), 0)), options_.max_poll_wait);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  runyard::v1::PollResponse response;
+  std::unique_lock lock(mutex_);
+
+  // Heartbeat: renew the leases the agent still holds, tell it about those it lost.
+  std::vector<std::string> held;
+  for (const auto& lease : request.held()) {
+    absl::StatusOr<LeaseRecord> current = store_->GetLease(lease.run_id());
+    if (!current.ok() && !absl::IsNotFound(current.status())) {
+      return current.status();  // unknown, not lost: the agent polls again
+    }
+    if (!current.ok() || current->lease_id != lease.lease_id() ||
+        common::IsTerminal(current->status)) {
+      response.add_lost_run_ids(lease.run_id());
+      continue;
+    }
+    RenewLease(lease.run_id(), request.agent_id());
+    if (current->status == runyard::v1::NOT_RESPONDING) {
+      if (absl::Status back = Transition(*store_, lease.run_id(), runyard::v1::RUNNING);
+          !back.ok()) {
+        Log()->warn("run {}: agent {} is back, but the run cannot be marked Running: {}",
+                    lease.run_id(), request.agent_id(), back.ToString());
+      } else {
+        Log()->info("run {}: agent {} is back", lease.run_id(), request.agent_id());
+        ChangedLocked();
+      }
+    }
+    held.push_back(lease.run_id());
+  }
+
+  // A draining agent waits for cancels only: with no free slot it is handed no run.
+  Waiter waiter{request.agent_id(), request.draining() ? 0 : request.free_slots(), {}};
+  auto& pool_waiters = waiters_by_pool_[pool];
+  pool_waiters.push_back(&waiter);
+  DispatchLocked(pool);  // runs that were queued while nobody waited
+
+  while (true) {
+    for (const std::string& run_id : held) {
+      // A failed read delivers no cancel this time; the next wake-up or poll reads again.
+      absl::StatusOr<LeaseRecord> current = store_->GetLease(run_id);
+      if (current.ok() && current->status == runyard::v1::CANCEL_REQUESTED) {
+        response.add_cancel_run_ids(run_id);
+      }
+    }
+    if (!waiter.assigned.empty() || response.cancel_run_ids_size() > 0 || stopping_ ||
+        std::chrono::steady_clock::now() >= deadline || client_gone()) {
+      break;
+    }
+    // Wake up at least once a second to notice a client that went away.
+    changed_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
+  }
+  std::erase(pool_waiters, &waiter);
+  // Seen until now: a long poll is a heartbeat for as long as it waits.
+  RecordPoll(request);
+  // Runs handed to a poll whose agent has gone (one that starts draining cuts its poll
+  // short) would never be seen: back in the queue now, not when their lease expires.
+  if (!waiter.assigned.empty() && client_gone()) {
+    for (const std::string& run_id : waiter.assigned) {
+      absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+      if (!lease.ok() || lease->status != runyard::v1::QUEUED ||
+          lease->agent_id != request.agent_id())
+        continue;
+      if (absl::Status requeued = RequeueLocked(*lease).status(); !requeued.ok()) {
+        // Its lease expires unused, and the reaper queues it then.
+        Log()->warn(
+            "run {}: agent {} went away before it got the run, which cannot be queued again yet: "
+            "{}",
+            run_id, request.agent_id(), requeued.ToString());
+        continue;
+      }
+      Log()->info("run {}: agent {} went away before it got the run; queued again", run_id,
+                  request.agent_id());
+    }
+    DispatchLocked(pool);
+    ChangedLocked();
+    return absl::CancelledError("the agent went away while its poll was answered");
+  }
+
+  for (const std::string& run_id : waiter.assigned) {
+    absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
+    absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
+    if (!run.ok() || !lease.ok()) {
+      // Not handed out: its lease expires unused, and the reaper queues it again.
+      Log()->warn("run {}: leased to agent {} but cannot be read to send: {}", run_id,
+                  request.agent_id(), (run.ok() ? lease.status() : run.status()).ToString());
+      continue;
+    }
+    auto* assignment = response.add_assignments();
+    *assignment->mutable_spec() = run->spec();
+    assignment->mutable_lease()->set_run_id(run_id);
+    assignment->mutable_lease()->set_lease_id(lease->lease_id);
+    assignment->mutable_lease()->set_fencing_token(lease->fencing_token);
+    Log()->info("run {} assigned to agent {}", run_id, request.agent_id());
+  }
+  return response;
+}
+
+absl::Status ControlPlane::CheckLease(Store& store, const runyard::v1::Lease& lease,
+                                      LeaseRecord* current) {
+  ASSIGN_OR_RETURN(LeaseRecord found, store.GetLease(lease.run_id()));
+  if (found.lease_id.empty() || found.lease_id != lease.lease_id() ||
+      found.fencing_token != lease.fencing_token()) {
+    return absl::FailedPreconditionError(absl::StrCat("lease ", lease.lease_id(), " on run ",
+                                                      lease.run_id(), " is no longer current"));
+  }
+  if (common::IsTerminal(found.status)) {
+    return absl::FailedPreconditionError(absl::StrCat("run ", lease.run_id(), " already ended (",
+                                                      common::StatusName(found.status), ")"));
+  }
+  *current = std::move(found);
+  return absl::OkStatus();
+}
+
+// A run that ended AgentLost may still receive the files it wrote before its agent was
+// lost, from the holder of its last lease (a restarted agent finishing its spool):
+// nothing else can write under that lease any more.
+bool ControlPlane::MayStillUpload(const runyard::v1::Lease& lease) {
+  absl::StatusOr<LeaseRecord> found = store_->GetLease(lease.run_id());
+  if (!found.ok() || found->lease_id.empty() || found->lease_id != lease.lease_id() ||
+      found->fencing_token != lease.fencing_token() || found->status != runyard::v1::FAILED) {
+    return false;
+  }
+  absl::StatusOr<runyard::v1::Run> run = store_->GetRun(lease.run_id());
+  return run.ok() &&
+         run->error().code() == common::RunErrorCodeName(common::RunErrorCode::kAgentLost);
+}
+
+absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
+    const runyard::v1::UpdateStatusRequest& request) {
+  if (!IsAgentReportable(request.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an agent cannot report status ", common::StatusName(request.status())));
+  }
+  std::lock_guard lock(mutex_);
+  const std::string& run_id = request.lease().run_id();
+  const bool ends = common::IsTerminal(request.status());
+  runyard::v1::UpdateStatusResponse response;
+  // The lease check and what the report writes: one transaction, so that an ended run
+  // has its outcome, usage and status together or not at all.
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    LeaseRecord current;
+    RETURN_IF_ERROR(CheckLease(txn, request.lease(), &current));
+    response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
+    if (ends) {
+      RETURN_IF_ERROR(
+          txn.SetOutcome(run_id, request.has_exit_code(), request.exit_code(), request.error()));
+      if (request.has_usage()) RETURN_IF_ERROR(txn.SetUsage(run_id, request.usage()));
+      return Transition(txn, run_id, request.status());
+    }
+    // A pending cancel stays visible until the holder ends the run.
+    if (current.status != request.status() && current.status != runyard::v1::CANCEL_REQUESTED) {
+      return Transition(txn, run_id, request.status());
+    }
+    return absl::OkStatus();
+  }));
+  if (ends) {
+    Log()->info("run {} ended {}{}", run_id, common::StatusName(request.status()),
+                request.error().code().empty() ? "" : " (" + request.error().code() + ")");
+  } else {
+    RenewLease(run_id, request.lease().lease_id());
+  }
+  ChangedLocked();
+  return response;
+}
+
+absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(
+    const runyard::v1::AppendRequest& request) {
+  LeaseRecord current;
+  if (absl::Status s = CheckLease(*store_, request.lease(), &current);
+      !s.ok() && !MayStillUpload(request.lease())) {
+    return s;
+  }
+  ASSIGN_OR_RETURN(const int64_t committed,
+                   files_->Append(request.lease().run_id(), request.path(), request.offset(),
+                                  request.data(), request.truncate()));
+  runyard::v1::AppendResponse response;
+  response.set_committed_size(committed);
+  std::lock_guard lock(mutex_);
+  FileChangedLocked();
+  return response;
+}
+
+runyard::v1::ReportResponse ControlPlane::Report(const runyard::v1::ReportRequest& request,
+                                                 int64_t* appended_bytes) {
+  runyard::v1::ReportResponse response;
+  for (const runyard::v1::ReportItem& item : request.items()) {
+    absl::Status refused;
+    if (item.has_append()) {
+      absl::StatusOr<runyard::v1::AppendResponse> appended = Append(item.append());
+      refused = appended.status();
+      if (appended.ok() && appended_bytes != nullptr)
+        *appended_bytes += static_cast<int64_t>(item.append().data().size());
+    } else if (item.has_status()) {
+      absl::StatusOr<runyard::v1::UpdateStatusResponse> updated = UpdateStatus(item.status());
+      refused = updated.status();
+      if (updated.ok() && updated->cancel_requested()) response.set_cancel_requested(true);
+    } else {
+      refused = absl::InvalidArgumentError("a report item must hold an append or a status");
+    }
+    if (!refused.ok()) {
+      response.set_error_code(
+          static_cast<int32_t>(refused.code()));  // absl and gRPC share the codes
+      response.set_error_message(std::string(refused.message()));
+      break;
+    }
+    response.set_applied(response.applied() + 1);
+  }
+  return response;
+}
+
+absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& run_id,
+                                                             const std::string& holder) {
+  std::lock_guard lock(mutex_);
+  return AssignLocked(run_id, holder);
+}
+
+}  // namespace runyard::server
