@@ -55,7 +55,8 @@ void Agent::Shutdown() {
   shutting_down_ = true;
   Log()->info("shutting down: stopping {} run(s)", slots_.size());
   common::NotifyStopping("stopping " + std::to_string(slots_.size()) + " run(s)");
-  for (auto& [run_id, slot] : slots_) slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
+  for (auto& [run_id, slot] : slots_)
+    slot->cancel.RequestCancel(runtime::CancelToken::Reason::kAgentShutdown);
   if (poll_in_flight_) poll_in_flight_->Cancel();
   wake_.notify_all();
 }
@@ -65,8 +66,10 @@ void Agent::Drain() {
   if (draining_ || shutting_down_) return;
   draining_ = true;
   drain_deadline_ = clock_.SteadyNow() + std::chrono::seconds(config_.drain_timeout_seconds);
-  Log()->info("draining: taking no new run; {} running run(s) may go on for up to {} s, then they are canceled",
-              slots_.size(), config_.drain_timeout_seconds);
+  Log()->info(
+      "draining: taking no new run; {} running run(s) may go on for up to {} s, then they are "
+      "canceled",
+      slots_.size(), config_.drain_timeout_seconds);
   common::NotifyStopping("draining: " + std::to_string(slots_.size()) + " run(s) active");
   // The poll in flight is cut short so the server hears of the drain now (and an idle
   // agent exits at once); a run handed to us in that instant is put back in the queue by
@@ -93,7 +96,8 @@ bool Agent::stopping() {
 void Agent::ServerAnswered() { last_contact_ = clock_.SteadyNow(); }
 
 void Agent::ReportStatusToSystemdLocked() {
-  const size_t busy = std::count_if(slots_.begin(), slots_.end(), [](const auto& slot) { return !slot.second->done; });
+  const size_t busy = std::count_if(slots_.begin(), slots_.end(),
+                                    [](const auto& slot) { return !slot.second->done; });
   common::NotifyStatus(absl::StrCat(draining_ ? "draining: " : "", busy, " of ", config_.slots,
                                     " slot(s) busy; pool '", config_.pool, "'"));
 }
@@ -146,9 +150,10 @@ bool Agent::Register() {
       agent_id_ = response->agent_id();
       // Poll (= heartbeat) well within the lease, so a healthy agent never looks lost.
       poll_wait_ms_ = std::clamp(response->lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
-      Log()->info("registered with {} as {} (pool '{}', {} slot(s); {} CPU(s), {} memory, {} GPU(s))",
-                  config_.server, agent_id_, config_.pool, config_.slots, capabilities.cpus(),
-                  common::HumanBytes(capabilities.memory_bytes()), capabilities.gpus_size());
+      Log()->info(
+          "registered with {} as {} (pool '{}', {} slot(s); {} CPU(s), {} memory, {} GPU(s))",
+          config_.server, agent_id_, config_.pool, config_.slots, capabilities.cpus(),
+          common::HumanBytes(capabilities.memory_bytes()), capabilities.gpus_size());
       return true;
     }
     if (absl::IsInvalidArgument(response.status())) {
@@ -288,9 +293,10 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.private_tmp = config_.private_tmp;
     options.max_open_files = config_.max_open_files;
     options.bubblewrap = sandbox_;
-    options.materialization = config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
-                              : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
-                                                                              : runtime::Materialization::kAuto;
+    options.materialization =
+        config_.snapshot_materialization == "copy"      ? runtime::Materialization::kCopy
+        : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
+                                                        : runtime::Materialization::kAuto;
     runtime::Runner runner(options, &link_.blobs(), &observer);
     runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
     Log()->info("run {}: ended {}", slot->lease.run_id(),
@@ -308,21 +314,23 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
 // False (after a critical log line) when the configuration asks for what the node cannot give.
 bool Agent::SetUpRunIsolation() {
   using Preference = sandbox::ContainmentFactory::Preference;
-  const Preference preference = config_.cgroup_mode == "v2"   ? Preference::kCgroupV2
+  const Preference preference = config_.cgroup_mode == "v2"     ? Preference::kCgroupV2
                                 : config_.cgroup_mode == "v1"   ? Preference::kCgroupV1
                                 : config_.cgroup_mode == "none" ? Preference::kProcessGroup
                                                                 : Preference::kAuto;
   absl::StatusOr<std::unique_ptr<sandbox::ContainmentFactory>> containment =
       sandbox::ContainmentFactory::Create(preference);
   if (!containment.ok()) {
-    Log()->critical("cgroup_mode {}: {}", config_.cgroup_mode, std::string(containment.status().message()));
+    Log()->critical("cgroup_mode {}: {}", config_.cgroup_mode,
+                    std::string(containment.status().message()));
     return false;
   }
   containment_ = std::move(*containment);
   // Runs of an agent that was killed (SIGKILL, OOM) on this work dir may still be running.
   journal_ = std::make_unique<sandbox::RunJournal>(config_.work_dir / "state" / "runs");
   if (const auto leftovers = journal_->CleanUpLeftovers(); !leftovers.empty()) {
-    Log()->warn("cleaned up after {} run(s) left by an agent that did not stop cleanly", leftovers.size());
+    Log()->warn("cleaned up after {} run(s) left by an agent that did not stop cleanly",
+                leftovers.size());
   }
   if (!config_.run_as_user.empty()) {
     absl::StatusOr<sandbox::RunAs> user = sandbox::LookUpUser(config_.run_as_user);
@@ -333,7 +341,8 @@ bool Agent::SetUpRunIsolation() {
     run_as_ = *user;
     Log()->info("runs execute as {} (uid {})", user->name, user->uid);
   } else if (::geteuid() == 0) {
-    Log()->warn("runs execute as root: set run_as_user in the agent config to run them unprivileged");
+    Log()->warn(
+        "runs execute as root: set run_as_user in the agent config to run them unprivileged");
   }
   if (config_.private_tmp && ::geteuid() != 0) {
     Log()->info("private /tmp per run needs root: runs share /tmp");
@@ -341,14 +350,17 @@ bool Agent::SetUpRunIsolation() {
   }
   if (config_.private_tmp && config_.work_dir.string().rfind("/tmp/", 0) == 0) {
     // A fresh /tmp would hide the run's own folder.
-    Log()->info("work dir is under /tmp: runs share /tmp (move work_dir out of /tmp for a private /tmp per run)");
+    Log()->info(
+        "work dir is under /tmp: runs share /tmp (move work_dir out of /tmp for a private /tmp per "
+        "run)");
     config_.private_tmp = false;
   }
   // Orphans of runs (double-forked daemons) come to the agent, not init, and are reaped here.
   if (sandbox::BecomeChildSubreaper()) {
     orphan_reaper_ = std::make_unique<sandbox::OrphanReaper>();
   } else {
-    Log()->warn("cannot become the child subreaper of runs ({}): their orphans go to init", strerror(errno));
+    Log()->warn("cannot become the child subreaper of runs ({}): their orphans go to init",
+                strerror(errno));
   }
   if (config_.sandbox == "bubblewrap") {
     absl::StatusOr<std::filesystem::path> bwrap = sandbox::CheckBubblewrap(config_.bwrap_path);
@@ -364,8 +376,8 @@ bool Agent::SetUpRunIsolation() {
       std::error_code ec;
       if (std::filesystem::is_directory(path, ec)) policy.hidden.push_back(path);
     }
-    Log()->info("runs are sandboxed by {}: system read-only, agent files hidden, {}", policy.bwrap.string(),
-                policy.network ? "network shared" : "no network");
+    Log()->info("runs are sandboxed by {}: system read-only, agent files hidden, {}",
+                policy.bwrap.string(), policy.network ? "network shared" : "no network");
     sandbox_ = std::move(policy);
   }
   return true;
@@ -401,15 +413,16 @@ int Agent::Run() {
   salvage_ = std::make_unique<runtime::UploadSalvage>(&link_.reporter(), config_.work_dir / "spool",
                                                       config_.work_dir / "runs");
   if (const int left = salvage_->Start(); left > 0) {
-    Log()->warn("finishing the upload of {} run(s) left by an agent that did not stop cleanly", left);
+    Log()->warn("finishing the upload of {} run(s) left by an agent that did not stop cleanly",
+                left);
   }
   if (const int stale = runtime::UnmountAllBelow(config_.work_dir / "runs"); stale > 0) {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());
   }
   if (!Register()) return stopping() ? 0 : 1;
-  common::NotifyReady(absl::StrCat("registered with ", config_.server, " as ", agent_id_, "; pool '", config_.pool,
-                                   "', ", config_.slots, " slot(s)"));
+  common::NotifyReady(absl::StrCat("registered with ", config_.server, " as ", agent_id_,
+                                   "; pool '", config_.pool, "', ", config_.slots, " slot(s)"));
   FeedWatchdogWhileServerAnswers();
   while (PollOnce()) {
   }

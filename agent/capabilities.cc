@@ -53,12 +53,14 @@ absl::StatusOr<std::vector<runyard::v1::Gpu>> ParseNvidiaSmiGpus(absl::string_vi
       return absl::InvalidArgumentError(absl::StrCat("nvidia-smi line '", line, "': ", why));
     };
     if (fields.size() != 4) {
-      return refused(absl::StrCat("expected 4 fields (index, name, memory.total, uuid), got ", fields.size()));
+      return refused(
+          absl::StrCat("expected 4 fields (index, name, memory.total, uuid), got ", fields.size()));
     }
     for (auto& field : fields) field = absl::StripAsciiWhitespace(field);
     runyard::v1::Gpu& gpu = gpus.emplace_back();
     int32_t index = 0;
-    if (!absl::SimpleAtoi(fields[0], &index) || index < 0) return refused("the index is not a number");
+    if (!absl::SimpleAtoi(fields[0], &index) || index < 0)
+      return refused("the index is not a number");
     gpu.set_index(index);
     if (fields[1].empty()) return refused("the name is empty");
     gpu.set_name(std::string(fields[1]));
@@ -77,7 +79,8 @@ absl::StatusOr<int64_t> ParseMemTotal(absl::string_view meminfo) {
     if (!absl::StartsWith(line, "MemTotal:")) continue;
     const std::vector<absl::string_view> words = Words(line.substr(9));
     int64_t kib = 0;
-    if (words.empty() || !absl::SimpleAtoi(words[0], &kib) || kib <= 0 || (words.size() > 1 && words[1] != "kB")) {
+    if (words.empty() || !absl::SimpleAtoi(words[0], &kib) || kib <= 0 ||
+        (words.size() > 1 && words[1] != "kB")) {
       return absl::InvalidArgumentError(absl::StrCat("/proc/meminfo: cannot read '", line, "'"));
     }
     return kib * 1024;
@@ -93,14 +96,17 @@ std::optional<double> CpuQuotaFromCpuMax(absl::string_view cpu_max) {
 
 std::optional<double> CpuQuotaFromCfs(absl::string_view quota_us, absl::string_view period_us) {
   int64_t quota = 0, period = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(quota_us), &quota) || quota <= 0) return std::nullopt;  // "max", -1
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(period_us), &period) || period <= 0) return std::nullopt;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(quota_us), &quota) || quota <= 0)
+    return std::nullopt;  // "max", -1
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(period_us), &period) || period <= 0)
+    return std::nullopt;
   return static_cast<double>(quota) / static_cast<double>(period);
 }
 
 std::optional<int64_t> MemoryLimitFrom(absl::string_view text) {
   int64_t bytes = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &bytes) || bytes <= 0) return std::nullopt;  // "max"
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &bytes) || bytes <= 0)
+    return std::nullopt;  // "max"
   return bytes;
 }
 
@@ -114,7 +120,8 @@ int UsableCpus(int affinity_cpus, std::optional<double> quota) {
 std::vector<fs::path> CgroupFolders(absl::string_view mountinfo, absl::string_view proc_self_cgroup,
                                     absl::string_view controller) {
   const bool v2 = controller.empty();
-  // The hierarchy's mount: "<id> <parent> <dev> <root> <mount point> <options>... - <type> <source> <super options>"
+  // The hierarchy's mount: "<id> <parent> <dev> <root> <mount point> <options>... - <type> <source>
+  // <super options>"
   std::string root, mount;
   for (absl::string_view line : absl::StrSplit(mountinfo, '\n')) {
     const size_t dash = line.find(" - ");
@@ -122,7 +129,8 @@ std::vector<fs::path> CgroupFolders(absl::string_view mountinfo, absl::string_vi
     const std::vector<absl::string_view> before = Words(line.substr(0, dash));
     const std::vector<absl::string_view> after = Words(line.substr(dash + 3));
     if (before.size() < 5 || after.size() < 3) continue;
-    const bool matches = v2 ? after[0] == "cgroup2" : after[0] == "cgroup" && HasToken(after[2], controller);
+    const bool matches =
+        v2 ? after[0] == "cgroup2" : after[0] == "cgroup" && HasToken(after[2], controller);
     if (!matches) continue;
     root = std::string(before[3]);
     mount = std::string(before[4]);
@@ -216,8 +224,10 @@ GpuProbe ProbeGpus(common::CommandRunner& commands, std::chrono::milliseconds ti
     probe.warning = absl::StrCat("nvidia-smi did not answer within ", timeout.count(), " ms");
   } else if (ran->exit_code != 0) {
     const std::string said = FirstLine(ran->errors.empty() ? ran->output : ran->errors);
-    probe.warning = absl::StrCat("nvidia-smi failed (exit code ", ran->exit_code, ")", said.empty() ? "" : ": ", said);
-  } else if (absl::StatusOr<std::vector<runyard::v1::Gpu>> gpus = ParseNvidiaSmiGpus(ran->output); !gpus.ok()) {
+    probe.warning = absl::StrCat("nvidia-smi failed (exit code ", ran->exit_code, ")",
+                                 said.empty() ? "" : ": ", said);
+  } else if (absl::StatusOr<std::vector<runyard::v1::Gpu>> gpus = ParseNvidiaSmiGpus(ran->output);
+             !gpus.ok()) {
     probe.warning = std::string(gpus.status().message());
   } else {
     probe.gpus = std::move(*gpus);
@@ -236,7 +246,8 @@ runyard::v1::Capabilities ProbeCapabilities(const std::map<std::string, std::str
   absl::StatusOr<int64_t> total = ParseMemTotal(common::ReadFileOrEmpty("/proc/meminfo"));
   if (!total.ok()) Log()->warn("memory unknown: {}", std::string(total.status().message()));
   int64_t memory = total.value_or(0);
-  if (std::optional<int64_t> limit = CgroupMemoryLimit(mountinfo, own); limit && (memory == 0 || *limit < memory)) {
+  if (std::optional<int64_t> limit = CgroupMemoryLimit(mountinfo, own);
+      limit && (memory == 0 || *limit < memory)) {
     memory = *limit;
   }
   capabilities.set_memory_bytes(memory);

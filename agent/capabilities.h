@@ -20,9 +20,9 @@ namespace runyard::agent {
 
 // ---- parsers
 
-// The output of `nvidia-smi --query-gpu=index,name,memory.total,uuid --format=csv,noheader,nounits`:
-// one GPU a line, memory in MiB ("[N/A]" reads as 0). A line that is not four fields, or
-// not a number where one belongs, is an error that quotes it.
+// The output of `nvidia-smi --query-gpu=index,name,memory.total,uuid
+// --format=csv,noheader,nounits`: one GPU a line, memory in MiB ("[N/A]" reads as 0). A line that
+// is not four fields, or not a number where one belongs, is an error that quotes it.
 absl::StatusOr<std::vector<runyard::v1::Gpu>> ParseNvidiaSmiGpus(absl::string_view csv);
 
 // /proc/meminfo's MemTotal, in bytes.
@@ -45,7 +45,8 @@ int UsableCpus(int affinity_cpus, std::optional<double> quota);
 // then each parent up to the hierarchy's mount point. `controller` names a cgroup v1
 // controller ("cpu", "memory"); empty means the cgroup v2 hierarchy. From the text of
 // /proc/self/mountinfo and /proc/self/cgroup; none when that hierarchy is not mounted.
-std::vector<std::filesystem::path> CgroupFolders(absl::string_view mountinfo, absl::string_view proc_self_cgroup,
+std::vector<std::filesystem::path> CgroupFolders(absl::string_view mountinfo,
+                                                 absl::string_view proc_self_cgroup,
                                                  absl::string_view controller);
 
 // ---- probes

@@ -75,7 +75,8 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> GrpcRunReporter::UpdateStatus(
   return response;
 }
 
-absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(const runyard::v1::AppendRequest& request) {
+absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(
+    const runyard::v1::AppendRequest& request) {
   grpc::ClientContext context;
   SetDeadline(&context);
   runyard::v1::AppendResponse response;
@@ -84,7 +85,8 @@ absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(const runyar
   return response;
 }
 
-absl::StatusOr<runyard::v1::ReportResponse> GrpcRunReporter::Report(const runyard::v1::ReportRequest& request) {
+absl::StatusOr<runyard::v1::ReportResponse> GrpcRunReporter::Report(
+    const runyard::v1::ReportRequest& request) {
   if (server_lacks_report_) return RunReporter::Report(request);
   grpc::ClientContext context;
   SetDeadline(&context);
@@ -95,13 +97,14 @@ absl::StatusOr<runyard::v1::ReportResponse> GrpcRunReporter::Report(const runyar
     return RunReporter::Report(request);
   }
   for (int i = 0; i < response.applied() && i < request.items_size(); ++i) {
-    if (request.items(i).has_append()) appended_bytes_ += static_cast<int64_t>(request.items(i).append().data().size());
+    if (request.items(i).has_append())
+      appended_bytes_ += static_cast<int64_t>(request.items(i).append().data().size());
   }
   return response;
 }
 
-absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(const std::vector<std::string>& digests,
-                                                                  common::CasDirectory& cache) {
+absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(
+    const std::vector<std::string>& digests, common::CasDirectory& cache) {
   constexpr size_t kBatch = 512;
   std::lock_guard lock(mutex_);
   std::vector<std::string> missing;
@@ -119,7 +122,8 @@ absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(const std::vect
     batches.back().push_back(missing[i]);
   }
   if (batches.size() == 1 && missing.size() > 1) {  // split a single batch in two
-    std::vector<std::string> second(missing.begin() + static_cast<std::ptrdiff_t>(missing.size() / 2), missing.end());
+    std::vector<std::string> second(
+        missing.begin() + static_cast<std::ptrdiff_t>(missing.size() / 2), missing.end());
     batches.front().resize(missing.size() / 2);
     batches.push_back(std::move(second));
   }
@@ -143,8 +147,8 @@ absl::StatusOr<runtime::FetchStats> GrpcBlobSource::FetchMissing(const std::vect
   return total;
 }
 
-absl::Status GrpcBlobSource::FetchBatch(const std::vector<std::string>& digests, common::CasDirectory& cache,
-                                        runtime::FetchStats* stats) {
+absl::Status GrpcBlobSource::FetchBatch(const std::vector<std::string>& digests,
+                                        common::CasDirectory& cache, runtime::FetchStats* stats) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
   runyard::v1::FetchBlobsRequest request;
@@ -176,7 +180,8 @@ absl::Status GrpcBlobSource::FetchBatch(const std::vector<std::string>& digests,
       }
       ++next;
       current = chunk.digest();
-      absl::StatusOr<std::unique_ptr<common::CasDirectory::Writer>> started = cache.StartWrite(current);
+      absl::StatusOr<std::unique_ptr<common::CasDirectory::Writer>> started =
+          cache.StartWrite(current);
       if (!started.ok()) {
         failure = started.status();
         break;

@@ -25,10 +25,12 @@ class GrpcRunReporter : public runtime::RunReporter {
       : stub_(runyard::v1::Agents::NewStub(channel)) {}
   absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
       const runyard::v1::UpdateStatusRequest& request) override;
-  absl::StatusOr<runyard::v1::AppendResponse> Append(const runyard::v1::AppendRequest& request) override;
+  absl::StatusOr<runyard::v1::AppendResponse> Append(
+      const runyard::v1::AppendRequest& request) override;
   // One Report call; a server without it (UNIMPLEMENTED, an older version) gets a call
   // per record from then on.
-  absl::StatusOr<runyard::v1::ReportResponse> Report(const runyard::v1::ReportRequest& request) override;
+  absl::StatusOr<runyard::v1::ReportResponse> Report(
+      const runyard::v1::ReportRequest& request) override;
 
   // Bytes of run files the server took so far (for /metrics).
   int64_t appended_bytes() const { return appended_bytes_.load(); }

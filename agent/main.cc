@@ -33,19 +33,25 @@ int main(int argc, char** argv) {
   std::string config_file;
   bool check_config = false;
   app.add_option("--config", config_file, "YAML config file (every key below); flags override it");
-  app.add_flag("--check-config", check_config, "validate the configuration, print the effective one, and exit");
+  app.add_flag("--check-config", check_config,
+               "validate the configuration, print the effective one, and exit");
   table.AddFlags(app);
-  table.AddBoolAlias(app, "--sandbox-no-network", "sandbox_network", false, "same as --sandbox-network=false");
+  table.AddBoolAlias(app, "--sandbox-no-network", "sandbox_network", false,
+                     "same as --sandbox-network=false");
   app.fallthrough();
-  CLI::App* env_cmd = app.add_subcommand("env", "the node's environment cache (needs --work-dir or --config)");
+  CLI::App* env_cmd =
+      app.add_subcommand("env", "the node's environment cache (needs --work-dir or --config)");
   bool json = false;
-  CLI::App* env_list = env_cmd->add_subcommand("list", "built environments: key, size, last use, in use");
+  CLI::App* env_list =
+      env_cmd->add_subcommand("list", "built environments: key, size, last use, in use");
   env_list->add_flag("--json", json, "JSON output");
   bool prune_all = false;
-  CLI::App* env_prune = env_cmd->add_subcommand("prune", "evict down to the quota (or --all unused)");
+  CLI::App* env_prune =
+      env_cmd->add_subcommand("prune", "evict down to the quota (or --all unused)");
   env_prune->add_flag("--all", prune_all, "remove every environment no run uses");
   CLI::App* drain_cmd = app.add_subcommand(
-      "drain", "tell the agent running on this work dir to take no new run and exit once its runs end");
+      "drain",
+      "tell the agent running on this work dir to take no new run and exit once its runs end");
   bool drain_wait = false;
   drain_cmd->add_flag("--wait", drain_wait, "wait until the agent has exited");
   CLI11_PARSE(app, argc, argv);
@@ -58,10 +64,12 @@ int main(int argc, char** argv) {
     config.work_dir = std::filesystem::absolute(config.work_dir);
     return agent::EnvironmentCommand(config, env_list->parsed(), prune_all, json);
   }
-  if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok()) return ConfigError(valid);
+  if (absl::Status valid = agent::ValidateAgentConfig(config); !valid.ok())
+    return ConfigError(valid);
   config.work_dir = std::filesystem::absolute(config.work_dir);
   if (check_config) {
-    std::printf("# runyard-agent: configuration is valid; effective values:\n%s", table.Render().c_str());
+    std::printf("# runyard-agent: configuration is valid; effective values:\n%s",
+                table.Render().c_str());
     return 0;
   }
   if (drain_cmd->parsed()) return agent::DrainCommand(config, drain_wait);
@@ -82,7 +90,8 @@ int main(int argc, char** argv) {
       int signal = 0;
       sigwait(&signals, &signal);
       if (received == 0 && signal == SIGTERM) {
-        common::Logger("agent")->info("signal {}: draining (a second one stops the runs now)", signal);
+        common::Logger("agent")->info("signal {}: draining (a second one stops the runs now)",
+                                      signal);
         agent.Drain();
       } else {
         common::Logger("agent")->info("signal {} again: stopping the runs now", signal);

@@ -15,18 +15,17 @@ AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges ga
                                        const common::Clock& clock)
     : config_(config), gauges_(std::move(gauges)), clock_(clock), started_(clock.SteadyNow()) {
   checked_.Describe("runyard_agent_runs_started_total", MetricType::kCounter,
-                            "Runs this agent started.");
+                    "Runs this agent started.");
   checked_.Describe("runyard_agent_runs_finished_total", MetricType::kCounter,
-                            "Runs this agent finished, by terminal status and error code.");
+                    "Runs this agent finished, by terminal status and error code.");
   checked_.Describe("runyard_agent_active_runs", MetricType::kGauge,
-                            "Runs in progress on this agent.");
-  checked_.Describe("runyard_agent_slots", MetricType::kGauge,
-                            "Runs this agent may hold at once.");
+                    "Runs in progress on this agent.");
+  checked_.Describe("runyard_agent_slots", MetricType::kGauge, "Runs this agent may hold at once.");
   checked_.Describe("runyard_agent_draining", MetricType::kGauge, "1 while the agent drains.");
   checked_.Describe("runyard_agent_upload_bytes_total", MetricType::kCounter,
-                        "Bytes of run files (logs, outputs) the server accepted from this agent.");
+                    "Bytes of run files (logs, outputs) the server accepted from this agent.");
   checked_.Describe("runyard_agent_heartbeat_age_seconds", MetricType::kGauge,
-                            "Seconds since the server last answered this agent.");
+                    "Seconds since the server last answered this agent.");
   checked_.Describe(
       "runyard_agent_environment_cache_total", MetricType::kCounter,
       "Managed environments a run needed, by result: hit (found in the node cache) or built.");
@@ -40,7 +39,7 @@ AgentObservability::AgentObservability(const AgentConfig& config, AgentGauges ga
     checked.Set("runyard_agent_draining", {}, gauges_.draining() ? 1 : 0);
     checked.ClearSamples("runyard_agent_upload_bytes_total");
     checked.Add("runyard_agent_upload_bytes_total", {},
-                         static_cast<double>(gauges_.upload_bytes()));
+                static_cast<double>(gauges_.upload_bytes()));
     checked.Set("runyard_agent_heartbeat_age_seconds", {}, ServerSilenceSeconds());
   });
 }
@@ -51,21 +50,19 @@ AgentObservability::~AgentObservability() {
 
 absl::Status AgentObservability::Start() {
   if (config_.http_listen.empty()) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<common::HttpListener>> listener =
-      common::ServeHealthAndMetrics(config_.http_listen, &metrics_, [this] { return Health(); }, "agent");
+  absl::StatusOr<std::unique_ptr<common::HttpListener>> listener = common::ServeHealthAndMetrics(
+      config_.http_listen, &metrics_, [this] { return Health(); }, "agent");
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   return absl::OkStatus();
 }
 
-void AgentObservability::RunStarted() {
-  checked_.Add("runyard_agent_runs_started_total", {});
-}
+void AgentObservability::RunStarted() { checked_.Add("runyard_agent_runs_started_total", {}); }
 
 void AgentObservability::RunFinished(const runtime::RunOutcome& outcome) {
   checked_.Add("runyard_agent_runs_finished_total",
-                       {{"status", common::StatusName(outcome.status)},
-                        {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}});
+               {{"status", common::StatusName(outcome.status)},
+                {"error", outcome.error.code().empty() ? "none" : outcome.error.code()}});
   if (outcome.environment != runtime::RunOutcome::EnvironmentSource::kNone) {
     const bool hit = outcome.environment == runtime::RunOutcome::EnvironmentSource::kCacheHit;
     checked_.Add("runyard_agent_environment_cache_total", {{"result", hit ? "hit" : "built"}});
@@ -81,13 +78,15 @@ double AgentObservability::ServerSilenceSeconds() const {
 
 common::HttpResponse AgentObservability::Health() {
   const double silent = ServerSilenceSeconds();
-  const std::string summary = "server " + config_.server + " last answered " + std::to_string(silent) +
-                              " s ago; " + std::to_string(gauges_.active_runs()) + " active run(s)" +
+  const std::string summary = "server " + config_.server + " last answered " +
+                              std::to_string(silent) + " s ago; " +
+                              std::to_string(gauges_.active_runs()) + " active run(s)" +
                               (gauges_.draining() ? "; draining" : "") + "\n";
   if (silent > config_.healthz_server_silence_seconds) {
     return common::HttpResponse{503, "text/plain; charset=utf-8",
                                 "unhealthy: " + summary + "(threshold " +
-                                    std::to_string(config_.healthz_server_silence_seconds) + " s)\n"};
+                                    std::to_string(config_.healthz_server_silence_seconds) +
+                                    " s)\n"};
   }
   return common::HttpResponse{200, "text/plain; charset=utf-8", "ok: " + summary};
 }

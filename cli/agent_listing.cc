@@ -16,7 +16,8 @@ namespace {
 std::string MemoryText(int64_t bytes) {
   constexpr double kGiB = 1024.0 * 1024 * 1024;
   if (bytes <= 0) return "?";
-  if (bytes < 1024LL * 1024 * 1024) return absl::StrFormat("%.0f MiB", static_cast<double>(bytes) / (1024 * 1024));
+  if (bytes < 1024LL * 1024 * 1024)
+    return absl::StrFormat("%.0f MiB", static_cast<double>(bytes) / (1024 * 1024));
   return absl::StrFormat("%.1f GiB", static_cast<double>(bytes) / kGiB);
 }
 
@@ -25,7 +26,8 @@ std::string GpuText(const runyard::v1::Capabilities& capabilities) {
   if (capabilities.gpus().empty()) return "-";
   std::vector<std::pair<std::string, int>> models;  // in the order nvidia-smi lists them
   for (const auto& gpu : capabilities.gpus()) {
-    auto same = std::find_if(models.begin(), models.end(), [&](const auto& m) { return m.first == gpu.name(); });
+    auto same = std::find_if(models.begin(), models.end(),
+                             [&](const auto& m) { return m.first == gpu.name(); });
     if (same == models.end()) {
       models.emplace_back(gpu.name(), 1);
     } else {
@@ -39,14 +41,16 @@ std::string GpuText(const runyard::v1::Capabilities& capabilities) {
 
 std::string LabelText(const runyard::v1::Capabilities& capabilities) {
   if (capabilities.labels().empty()) return "-";
-  const std::map<std::string, std::string> sorted(capabilities.labels().begin(), capabilities.labels().end());
+  const std::map<std::string, std::string> sorted(capabilities.labels().begin(),
+                                                  capabilities.labels().end());
   return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
 }
 
 }  // namespace
 
 std::string Ago(int64_t then_unix_ms, int64_t now_unix_ms) {
-  const int64_t seconds = std::max<int64_t>(now_unix_ms - then_unix_ms, 0) / 1000;  // clocks may differ a little
+  const int64_t seconds =
+      std::max<int64_t>(now_unix_ms - then_unix_ms, 0) / 1000;  // clocks may differ a little
   if (seconds < 60) return absl::StrCat(seconds, "s ago");
   if (seconds < 3600) return absl::StrCat(seconds / 60, "m ago");
   if (seconds < 86400) return absl::StrCat(seconds / 3600, "h ago");
@@ -59,7 +63,9 @@ nlohmann::json AgentsToJson(const std::vector<runyard::v1::AgentInfo>& agents) {
     const runyard::v1::Capabilities& offered = agent.capabilities();
     nlohmann::json gpus = nlohmann::json::array();
     for (const auto& gpu : offered.gpus()) {
-      gpus.push_back({{"index", gpu.index()}, {"name", gpu.name()}, {"memory_bytes", gpu.memory_bytes()},
+      gpus.push_back({{"index", gpu.index()},
+                      {"name", gpu.name()},
+                      {"memory_bytes", gpu.memory_bytes()},
                       {"uuid", gpu.uuid()}});
     }
     nlohmann::json labels = nlohmann::json::object();
@@ -72,9 +78,13 @@ nlohmann::json AgentsToJson(const std::vector<runyard::v1::AgentInfo>& agents) {
         {"version", agent.version()},
         {"state", common::AgentStateName(agent.state())},
         {"slots", agent.slots()},
-        {"active_run_ids", std::vector<std::string>(agent.active_run_ids().begin(), agent.active_run_ids().end())},
+        {"active_run_ids",
+         std::vector<std::string>(agent.active_run_ids().begin(), agent.active_run_ids().end())},
         {"capabilities",
-         {{"cpus", offered.cpus()}, {"memory_bytes", offered.memory_bytes()}, {"gpus", gpus}, {"labels", labels}}},
+         {{"cpus", offered.cpus()},
+          {"memory_bytes", offered.memory_bytes()},
+          {"gpus", gpus},
+          {"labels", labels}}},
         {"registered", IsoTime(agent.registered_unix_ms())},
         {"registered_unix_ms", agent.registered_unix_ms()},
         {"last_heartbeat", IsoTime(agent.last_heartbeat_unix_ms())},
@@ -88,11 +98,12 @@ std::string AgentTable(const std::vector<runyard::v1::AgentInfo>& agents, int64_
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "POOL", "STATE", "CPUS", "MEMORY", "GPUS", "LABELS", "ACTIVE RUNS", "HEARTBEAT"}};
   for (const auto& agent : agents) {
-    rows.push_back({agent.name(), agent.pool(), common::AgentStateName(agent.state()),
-                    absl::StrCat(agent.capabilities().cpus()), MemoryText(agent.capabilities().memory_bytes()),
-                    GpuText(agent.capabilities()), LabelText(agent.capabilities()),
-                    agent.active_run_ids().empty() ? "-" : absl::StrJoin(agent.active_run_ids(), ","),
-                    Ago(agent.last_heartbeat_unix_ms(), now_unix_ms)});
+    rows.push_back(
+        {agent.name(), agent.pool(), common::AgentStateName(agent.state()),
+         absl::StrCat(agent.capabilities().cpus()), MemoryText(agent.capabilities().memory_bytes()),
+         GpuText(agent.capabilities()), LabelText(agent.capabilities()),
+         agent.active_run_ids().empty() ? "-" : absl::StrJoin(agent.active_run_ids(), ","),
+         Ago(agent.last_heartbeat_unix_ms(), now_unix_ms)});
   }
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {
@@ -103,7 +114,9 @@ std::string AgentTable(const std::vector<runyard::v1::AgentInfo>& agents, int64_
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       // The last column is not padded: no trailing blanks.
-      absl::StrAppend(&line, i + 1 < row.size() ? absl::StrFormat("%-*s  ", static_cast<int>(widths[i]), row[i]) : row[i]);
+      absl::StrAppend(&line, i + 1 < row.size()
+                                 ? absl::StrFormat("%-*s  ", static_cast<int>(widths[i]), row[i])
+                                 : row[i]);
     }
     absl::StrAppend(&text, line, "\n");
   }

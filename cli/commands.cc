@@ -12,10 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
+#include "cli/git_info.h"
 #include "cli/local_backend.h"
 #include "cli/local_executor.h"
 #include "cli/remote_backend.h"
-#include "cli/git_info.h"
 #include "cli/render.h"
 #include "cli/snapshot_archive.h"
 #include "cli/snapshot_builder.h"
@@ -58,16 +58,19 @@ runyard::v1::SnapshotLimits LimitsFromFlags(const SubmitFlags& flags) {
 
 // Manifest of the source folder, checked against the limits (before any byte moves),
 // then only what the store lacks is uploaded.
-absl::StatusOr<UploadReport> SnapshotAndUpload(const std::string& source_directory, RunBackend& backend,
+absl::StatusOr<UploadReport> SnapshotAndUpload(const std::string& source_directory,
+                                               RunBackend& backend,
                                                const runyard::v1::SnapshotLimits& limits) {
   const fs::path digest_cache = LocalBackend::DefaultHome() / "digest-cache" /
                                 common::Sha256Hex(fs::absolute(source_directory).string());
   // runyard's own home never travels, even when it lies inside the source folder.
-  absl::StatusOr<BuiltSnapshot> built = BuildSnapshot(source_directory, digest_cache, {LocalBackend::DefaultHome()});
+  absl::StatusOr<BuiltSnapshot> built =
+      BuildSnapshot(source_directory, digest_cache, {LocalBackend::DefaultHome()});
   if (!built.ok()) return built.status();
   absl::StatusOr<runyard::v1::SnapshotLimits> defaults = backend.DefaultSnapshotLimits();
   if (!defaults.ok()) return defaults.status();
-  if (absl::Status ok = common::CheckSnapshotLimits(built->manifest, common::EffectiveLimits(limits, *defaults));
+  if (absl::Status ok =
+          common::CheckSnapshotLimits(built->manifest, common::EffectiveLimits(limits, *defaults));
       !ok.ok()) {
     return ok;
   }
@@ -75,23 +78,29 @@ absl::StatusOr<UploadReport> SnapshotAndUpload(const std::string& source_directo
 }
 
 std::string DescribeUpload(const UploadReport& upload) {
-  return absl::StrCat("snapshot ", upload.files, " files, ", common::HumanBytes(upload.bytes), "; uploaded ",
-                      upload.uploaded_blobs, " blobs, ", common::HumanBytes(upload.uploaded_bytes), "; skipped ",
-                      upload.skipped_files, " unchanged files, ", common::HumanBytes(upload.skipped_bytes));
+  return absl::StrCat("snapshot ", upload.files, " files, ", common::HumanBytes(upload.bytes),
+                      "; uploaded ", upload.uploaded_blobs, " blobs, ",
+                      common::HumanBytes(upload.uploaded_bytes), "; skipped ", upload.skipped_files,
+                      " unchanged files, ", common::HumanBytes(upload.skipped_bytes));
 }
 
 nlohmann::json UploadToJson(const UploadReport& upload) {
-  return {{"id", upload.snapshot_id},           {"files", upload.files},
-          {"bytes", upload.bytes},              {"uploaded_blobs", upload.uploaded_blobs},
-          {"uploaded_bytes", upload.uploaded_bytes}, {"skipped_files", upload.skipped_files},
-          {"skipped_bytes", upload.skipped_bytes}, {"manifest_bytes", upload.manifest_bytes},
+  return {{"id", upload.snapshot_id},
+          {"files", upload.files},
+          {"bytes", upload.bytes},
+          {"uploaded_blobs", upload.uploaded_blobs},
+          {"uploaded_bytes", upload.uploaded_bytes},
+          {"skipped_files", upload.skipped_files},
+          {"skipped_bytes", upload.skipped_bytes},
+          {"manifest_bytes", upload.manifest_bytes},
           {"ignored", upload.ignored}};
 }
 
 // Starts `runyard _exec-local RUN` detached from this terminal, so submit returns at once.
 absl::Status SpawnBackgroundExecutor(const std::string& run_id, int kill_grace_seconds) {
   char self[4096] = {};
-  if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0) return absl::InternalError("cannot find own binary");
+  if (::readlink("/proc/self/exe", self, sizeof self - 1) <= 0)
+    return absl::InternalError("cannot find own binary");
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
@@ -101,12 +110,14 @@ absl::Status SpawnBackgroundExecutor(const std::string& run_id, int kill_grace_s
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   const std::string grace = std::to_string(kill_grace_seconds);
-  const char* argv[] = {self, "_exec-local", run_id.c_str(), "--kill-grace-seconds", grace.c_str(), nullptr};
+  const char* argv[] = {self,          "_exec-local", run_id.c_str(), "--kill-grace-seconds",
+                        grace.c_str(), nullptr};
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, self, &actions, &attr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start the local executor: ", strerror(rc)));
+  if (rc != 0)
+    return absl::InternalError(absl::StrCat("cannot start the local executor: ", strerror(rc)));
   return absl::OkStatus();
 }
 
@@ -117,8 +128,9 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
   if (!spec.ok()) return Fail(spec.status());
   const bool local = spec->compute_target() == "local";
   if (!local && global.server.empty()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "compute_target '", spec->compute_target(), "' is a pool: pass --server or set RUNYARD_SERVER")));
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("compute_target '", spec->compute_target(),
+                     "' is a pool: pass --server or set RUNYARD_SERVER")));
   }
 
   std::unique_ptr<RunBackend> backend;
@@ -133,10 +145,12 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
   }
 
   const runyard::v1::SnapshotLimits limits = LimitsFromFlags(options.flags);
-  absl::StatusOr<UploadReport> upload = SnapshotAndUpload(spec->source_directory(), *backend, limits);
+  absl::StatusOr<UploadReport> upload =
+      SnapshotAndUpload(spec->source_directory(), *backend, limits);
   if (!upload.ok()) return Fail(upload.status());
   spec->set_snapshot_id(upload->snapshot_id);
-  for (const auto& [key, value] : GitProperties(spec->source_directory())) (*spec->mutable_properties())[key] = value;
+  for (const auto& [key, value] : GitProperties(spec->source_directory()))
+    (*spec->mutable_properties())[key] = value;
 
   absl::StatusOr<runyard::v1::Run> run = backend->Submit(*spec, limits);
   if (!run.ok()) return Fail(run.status());
@@ -148,7 +162,8 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
 
   if (!options.wait) {
     if (local) {
-      if (absl::Status started = SpawnBackgroundExecutor(run_id, options.kill_grace_seconds); !started.ok()) {
+      if (absl::Status started = SpawnBackgroundExecutor(run_id, options.kill_grace_seconds);
+          !started.ok()) {
         return Fail(started);
       }
     }
@@ -170,7 +185,8 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
   };
-  auto print_status = [&, last = runyard::v1::RUN_STATUS_UNSPECIFIED](const runyard::v1::Run& seen) mutable {
+  auto print_status = [&, last = runyard::v1::RUN_STATUS_UNSPECIFIED](
+                          const runyard::v1::Run& seen) mutable {
     if (seen.status() == last || global.json) return;
     last = seen.status();
     std::cerr << "runyard: " << seen.run_id() << " " << common::StatusName(seen.status()) << "\n";
@@ -262,14 +278,16 @@ int ListCommand(const GlobalOptions& global, const std::string& experiment, int 
   return 0;
 }
 
-int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target) {
+int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags,
+                          const std::string& target) {
   std::unique_ptr<RunBackend> backend;
   if (target == "local") {
     absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
     if (!local.ok()) return Fail(local.status());
     backend = std::move(*local);
   } else {
-    if (global.server.empty()) return Fail(absl::InvalidArgumentError("pass --server or set RUNYARD_SERVER"));
+    if (global.server.empty())
+      return Fail(absl::InvalidArgumentError("pass --server or set RUNYARD_SERVER"));
     backend = std::make_unique<RemoteBackend>(global.server);
   }
   const std::string source = flags.source_directory.empty() ? "." : flags.source_directory;
@@ -284,13 +302,15 @@ int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags,
   return 0;
 }
 
-int SnapshotDownloadCommand(const GlobalOptions& global, const std::string& run_id, const std::string& output) {
+int SnapshotDownloadCommand(const GlobalOptions& global, const std::string& run_id,
+                            const std::string& output) {
   absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, run_id);
   if (!backend.ok()) return Fail(backend.status());
   absl::StatusOr<runyard::v1::Run> run = (*backend)->Get(run_id);
   if (!run.ok()) return Fail(run.status());
   const std::string out = output.empty() ? run_id + "-snapshot.tar.gz" : output;
-  if (absl::Status written = WriteSnapshotArchive(**backend, run->spec().snapshot_id(), out); !written.ok()) {
+  if (absl::Status written = WriteSnapshotArchive(**backend, run->spec().snapshot_id(), out);
+      !written.ok()) {
     return Fail(written);
   }
   if (global.json) {

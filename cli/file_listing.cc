@@ -9,7 +9,8 @@ namespace runyard::cli {
 
 UploadState FilesUploadState(const runyard::v1::Run& run) {
   if (!common::IsTerminal(run.status())) return UploadState::kUploading;
-  if (run.error().code() == common::RunErrorCodeName(common::RunErrorCode::kAgentLost)) return UploadState::kIncomplete;
+  if (run.error().code() == common::RunErrorCodeName(common::RunErrorCode::kAgentLost))
+    return UploadState::kIncomplete;
   return UploadState::kComplete;
 }
 
@@ -39,7 +40,8 @@ nlohmann::json FilesToJson(const std::vector<runyard::v1::FileInfo>& files, Uplo
 std::string FileTable(const std::vector<runyard::v1::FileInfo>& files, UploadState state) {
   std::string text = absl::StrFormat("%12s  %-10s  %s\n", "SIZE", "UPLOAD", "PATH");
   for (const auto& file : files) {
-    absl::StrAppend(&text, absl::StrFormat("%12d  %-10s  %s\n", file.size(), UploadStateName(state), file.path()));
+    absl::StrAppend(&text, absl::StrFormat("%12d  %-10s  %s\n", file.size(), UploadStateName(state),
+                                           file.path()));
   }
   return text;
 }
@@ -53,9 +55,10 @@ std::string UploadStateNote(const runyard::v1::Run& run, UploadState state) {
     case UploadState::kComplete:
       return absl::StrCat(run.run_id(), " is ", status, ": every file is complete");
     case UploadState::kIncomplete:
-      return absl::StrCat(run.run_id(), " is ", status, " (", run.error().code(),
-                          "): its files hold what arrived from its lost agent; some bytes may be missing, or still "
-                          "come if that agent is started again");
+      return absl::StrCat(
+          run.run_id(), " is ", status, " (", run.error().code(),
+          "): its files hold what arrived from its lost agent; some bytes may be missing, or still "
+          "come if that agent is started again");
   }
   return "";
 }

@@ -55,7 +55,8 @@ std::map<std::string, std::string> GitProperties(const std::filesystem::path& so
   if (auto branch = Git(source_directory, {"rev-parse", "--abbrev-ref", "HEAD"})) {
     properties["runyard.git.branch"] = *branch;
   }
-  if (auto commit = Git(source_directory, {"rev-parse", "HEAD"})) properties["runyard.git.commit"] = *commit;
+  if (auto commit = Git(source_directory, {"rev-parse", "HEAD"}))
+    properties["runyard.git.commit"] = *commit;
   if (auto status = Git(source_directory, {"status", "--porcelain", "--", "."})) {
     properties["runyard.git.dirty"] = status->empty() ? "false" : "true";
   }

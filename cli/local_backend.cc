@@ -89,7 +89,8 @@ absl::Status LocalBackend::UploadBlobs(
 absl::Status LocalBackend::UploadFileBlob(const std::string& digest, const fs::path& file,
                                           const std::function<void(int64_t)>& on_progress) {
   absl::Status stored = plane_->PutBlobFile(digest, file, on_progress);
-  if (absl::IsDataLoss(stored)) return absl::DataLossError(file.string() + " changed while it was stored");
+  if (absl::IsDataLoss(stored))
+    return absl::DataLossError(file.string() + " changed while it was stored");
   return stored;
 }
 

@@ -21,23 +21,27 @@ class LocalBackend : public RunBackend {
   // $RUNYARD_HOME, else $XDG_DATA_HOME/runyard, else ~/.local/share/runyard.
   static std::filesystem::path DefaultHome();
 
-  absl::StatusOr<std::vector<std::string>> FindMissingBlobs(const std::vector<std::string>& digests) override;
+  absl::StatusOr<std::vector<std::string>> FindMissingBlobs(
+      const std::vector<std::string>& digests) override;
   absl::Status UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) override;
   absl::Status UploadFileBlob(const std::string& digest, const std::filesystem::path& file,
                               const std::function<void(int64_t)>& on_progress) override;
-  absl::Status ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) override;
+  absl::Status ReadBlob(const std::string& digest,
+                        const std::function<void(std::string_view)>& sink) override;
   absl::StatusOr<runyard::v1::SnapshotLimits> DefaultSnapshotLimits() override;
   absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
                                           const runyard::v1::SnapshotLimits& limits) override;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) override;
-  absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
+  absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment,
+                                                     int limit) override;
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;
   absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
   absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
                         const FileChunkSink& sink) override;
-  absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, int64_t log_offset,
-                                         const std::function<void(std::string_view)>& on_log,
-                                         const std::function<void(const runyard::v1::Run&)>& on_run) override;
+  absl::StatusOr<runyard::v1::Run> Watch(
+      const std::string& run_id, int64_t log_offset,
+      const std::function<void(std::string_view)>& on_log,
+      const std::function<void(const runyard::v1::Run&)>& on_run) override;
 
   // Whether the local store holds the run; false (logged) when it cannot tell.
   bool HasRun(const std::string& run_id);
@@ -46,7 +50,9 @@ class LocalBackend : public RunBackend {
   server::BlobStore* blobs() { return blobs_.get(); }
   const std::filesystem::path& home() const { return home_; }
   std::filesystem::path work_dir() const { return home_ / "work"; }
-  std::filesystem::path history_dir(const std::string& run_id) const { return home_ / "runs" / run_id; }
+  std::filesystem::path history_dir(const std::string& run_id) const {
+    return home_ / "runs" / run_id;
+  }
 
  private:
   explicit LocalBackend(std::filesystem::path home) : home_(std::move(home)) {}

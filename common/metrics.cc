@@ -55,7 +55,7 @@ std::string Escape(std::string_view text, bool quote) {
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  if (value == 0) return "0";  // also -0
+  if (value == 0) return "0";                                  // also -0
   constexpr double kLargestExactInteger = 9007199254740992.0;  // 2^53
   char buffer[64];
   std::to_chars_result result;
@@ -71,13 +71,15 @@ const char* TypeName(MetricType type) { return type == MetricType::kCounter ? "c
 
 }  // namespace
 
-absl::Status MetricsRegistry::Describe(std::string_view name, MetricType type, std::string_view help) {
+absl::Status MetricsRegistry::Describe(std::string_view name, MetricType type,
+                                       std::string_view help) {
   if (!IsMetricName(name)) {
     return absl::InvalidArgumentError("metric name '" + std::string(name) +
                                       "' does not match [a-zA-Z_:][a-zA-Z0-9_:]*");
   }
   std::lock_guard lock(mutex_);
-  auto [it, inserted] = families_.try_emplace(std::string(name), Family{type, std::string(help), {}});
+  auto [it, inserted] =
+      families_.try_emplace(std::string(name), Family{type, std::string(help), {}});
   if (!inserted && (it->second.type != type || it->second.help != help)) {
     return absl::AlreadyExistsError("metric '" + std::string(name) +
                                     "' is already described with another type or help");
@@ -93,8 +95,9 @@ absl::StatusOr<MetricsRegistry::Family*> MetricsRegistry::FindFamily(std::string
   }
   for (const auto& [label, value] : labels) {
     if (!IsLabelName(label)) {
-      return absl::InvalidArgumentError("metric '" + std::string(name) + "': label name '" + label +
-                                        "' does not match [a-zA-Z_][a-zA-Z0-9_]* or starts with __");
+      return absl::InvalidArgumentError(
+          "metric '" + std::string(name) + "': label name '" + label +
+          "' does not match [a-zA-Z_][a-zA-Z0-9_]* or starts with __");
     }
   }
   return &it->second;
@@ -105,8 +108,8 @@ absl::Status MetricsRegistry::Add(std::string_view name, const MetricLabels& lab
   absl::StatusOr<Family*> family = FindFamily(name, labels);
   if (!family.ok()) return family.status();
   if (!std::isfinite(delta) || ((*family)->type == MetricType::kCounter && delta < 0)) {
-    return absl::InvalidArgumentError("metric '" + std::string(name) + "': cannot add " + FormatValue(delta) +
-                                      " to a " + TypeName((*family)->type));
+    return absl::InvalidArgumentError("metric '" + std::string(name) + "': cannot add " +
+                                      FormatValue(delta) + " to a " + TypeName((*family)->type));
   }
   (*family)->samples[labels] += delta;
   return absl::OkStatus();
@@ -117,7 +120,8 @@ absl::Status MetricsRegistry::Set(std::string_view name, const MetricLabels& lab
   absl::StatusOr<Family*> family = FindFamily(name, labels);
   if (!family.ok()) return family.status();
   if ((*family)->type != MetricType::kGauge) {
-    return absl::InvalidArgumentError("metric '" + std::string(name) + "' is a counter: it can only be added to");
+    return absl::InvalidArgumentError("metric '" + std::string(name) +
+                                      "' is a counter: it can only be added to");
   }
   (*family)->samples[labels] = value;
   return absl::OkStatus();
@@ -199,8 +203,8 @@ void CheckedMetrics::ClearSamples(std::string_view name) {
 void CheckedMetrics::Check(std::string_view name, const absl::Status& status) {
   static LoggedMetricFailures* const logged = new LoggedMetricFailures;  // never destroyed
   if (status.ok() || !logged->First(name)) return;
-  Logger(component_)->error("metrics: {} (a bug; later errors of {} are not logged)",
-                            status.ToString(), name);
+  Logger(component_)
+      ->error("metrics: {} (a bug; later errors of {} are not logged)", status.ToString(), name);
 }
 
 }  // namespace runyard::common

@@ -58,8 +58,8 @@ class Steps {
   Steps(RunLog& log, CancelToken& cancel, Clock::time_point deadline, std::chrono::seconds timeout)
       : log_(log), cancel_(cancel), deadline_(deadline), timeout_(timeout) {}
 
-  absl::Status Run(const std::string& what, const std::vector<std::string>& argv, const fs::path& cwd,
-                   std::string* capture = nullptr) {
+  absl::Status Run(const std::string& what, const std::vector<std::string>& argv,
+                   const fs::path& cwd, std::string* capture = nullptr) {
     log_.Line("$ " + absl::StrJoin(argv, " "));
     LaunchRequest request;
     request.executable = argv[0];
@@ -68,13 +68,15 @@ class Steps {
     for (char** entry = environ; *entry != nullptr; ++entry) {
       std::string_view line(*entry);
       const size_t eq = line.find('=');
-      if (eq != std::string_view::npos) request.environment[std::string(line.substr(0, eq))] = line.substr(eq + 1);
+      if (eq != std::string_view::npos)
+        request.environment[std::string(line.substr(0, eq))] = line.substr(eq + 1);
     }
     request.environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1";
     request.environment["PIP_NO_INPUT"] = "1";
     request.environment["PYTHONUNBUFFERED"] = "1";
     request.kill_grace = std::chrono::seconds(5);
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
     request.max_duration = std::max(left, std::chrono::milliseconds(1));
     LaunchResult result = LaunchAndWait(
         request,
@@ -88,18 +90,21 @@ class Steps {
         },
         cancel_);
     if (!result.started) {
-      return absl::FailedPreconditionError(absl::StrCat(what, ": cannot start ", argv[0], ": ", result.start_error));
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": cannot start ", argv[0], ": ", result.start_error));
     }
     if (result.canceled) return absl::CancelledError("canceled while " + what);
     if (result.deadline_exceeded) {
-      return absl::FailedPreconditionError(absl::StrCat(what, " did not finish within the environment setup timeout (",
-                                                        timeout_.count(), " s)\n", tail_.Text()));
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, " did not finish within the environment setup timeout (",
+                       timeout_.count(), " s)\n", tail_.Text()));
     }
     if (!result.exited || result.exit_code != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, " failed (", result.exited ? absl::StrCat("exit code ", result.exit_code)
-                                           : absl::StrCat("signal ", result.term_signal),
-          "):\n", tail_.Text()));
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, " failed (",
+                       result.exited ? absl::StrCat("exit code ", result.exit_code)
+                                     : absl::StrCat("signal ", result.term_signal),
+                       "):\n", tail_.Text()));
     }
     return absl::OkStatus();
   }
@@ -119,8 +124,8 @@ absl::Status WriteFile(const fs::path& file, const std::string& text) {
 }
 
 // Builds the environment of `definition` into `folder`/env; fills packages.txt.
-absl::Status Build(const EnvironmentDefinition& definition, const fs::path& folder, const PipSettings& pip,
-                   Steps& steps) {
+absl::Status Build(const EnvironmentDefinition& definition, const fs::path& folder,
+                   const PipSettings& pip, Steps& steps) {
   const fs::path env = folder / "env";
   const fs::path meta = folder / ".runyard";
   RETURN_IF_ERROR(WriteFile(meta / "definition.txt", definition.canonical));
@@ -143,11 +148,22 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
     RETURN_IF_ERROR(steps.Run("pip freeze", freeze, folder, &packages));
   } else {
     const std::string tool = definition.conda_executable.string();
-    const bool micromamba = definition.conda_executable.filename().string().find("micromamba") != std::string::npos;
+    const bool micromamba =
+        definition.conda_executable.filename().string().find("micromamba") != std::string::npos;
     std::vector<std::string> create =
-        micromamba ? std::vector<std::string>{tool, "create", "--yes", "--prefix", env.string(), "--file",
+        micromamba ? std::vector<std::string>{tool,
+                                              "create",
+                                              "--yes",
+                                              "--prefix",
+                                              env.string(),
+                                              "--file",
                                               definition.definition_file.string()}
-                   : std::vector<std::string>{tool, "env", "create", "--prefix", env.string(), "--file",
+                   : std::vector<std::string>{tool,
+                                              "env",
+                                              "create",
+                                              "--prefix",
+                                              env.string(),
+                                              "--file",
                                               definition.definition_file.string()};
     RETURN_IF_ERROR(steps.Run("creating the conda environment", create, folder));
     const std::vector<std::string> list = {tool, "list", "--prefix", env.string()};
@@ -163,8 +179,10 @@ absl::Status Build(const EnvironmentDefinition& definition, const fs::path& fold
 
 }  // namespace
 
-absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpec& spec, const fs::path& working_dir,
-                                                       EnvironmentCache& cache, const EnvironmentSettings& settings,
+absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpec& spec,
+                                                       const fs::path& working_dir,
+                                                       EnvironmentCache& cache,
+                                                       const EnvironmentSettings& settings,
                                                        CancelToken& cancel, RunLog& log) {
   const auto deadline = Clock::now() + settings.setup_timeout;
   ASSIGN_OR_RETURN(const EnvironmentDefinition definition,
@@ -199,8 +217,10 @@ absl::StatusOr<PreparedEnvironment> PrepareEnvironment(const runyard::v1::RunSpe
         fs::remove_all(folder, ec);  // never leave a half-built environment behind
         return built;
       }
-      log.Line(absl::StrCat("built in ", std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
-                            " ms and published"));
+      log.Line(absl::StrCat(
+          "built in ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count(),
+          " ms and published"));
       found = cache.Find(definition.key);
       if (!found) return absl::InternalError("environment vanished right after it was published");
     } else {

@@ -30,12 +30,12 @@ struct EnvironmentSettings {
 // The environment a run executes in.
 struct PreparedEnvironment {
   EnvironmentKind kind = EnvironmentKind::kUserManaged;
-  std::filesystem::path interpreter;              // empty: user-managed, resolved later
-  std::map<std::string, std::string> variables;   // PATH, VIRTUAL_ENV / CONDA_PREFIX
+  std::filesystem::path interpreter;             // empty: user-managed, resolved later
+  std::map<std::string, std::string> variables;  // PATH, VIRTUAL_ENV / CONDA_PREFIX
   std::string key;
-  bool reused = false;                            // found built (maybe by another run)
-  std::string packages;                           // pip freeze / conda list
-  std::unique_ptr<EnvironmentCache::Lock> in_use; // keeps it from eviction during the run
+  bool reused = false;                             // found built (maybe by another run)
+  std::string packages;                            // pip freeze / conda list
+  std::unique_ptr<EnvironmentCache::Lock> in_use;  // keeps it from eviction during the run
 };
 
 // Gives a run its environment: nothing to do for a user-managed interpreter; for pip or

@@ -38,7 +38,8 @@ absl::StatusOr<std::string> ReadSpecFile(const fs::path& working_dir, const std:
   }
   std::ifstream in(working_dir / relative, std::ios::binary);
   if (!in) {
-    return Problem(absl::StrCat("environment.python.", field, ": '", relative, "' is not in the snapshot"));
+    return Problem(
+        absl::StrCat("environment.python.", field, ": '", relative, "' is not in the snapshot"));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -53,7 +54,8 @@ std::pair<std::string, std::string> SplitFileOption(const std::string& line) {
     for (const std::string prefix : {std::string(long_form), std::string(short_form)}) {
       if (line.rfind(prefix, 0) != 0) continue;
       std::string rest = line.substr(prefix.size());
-      if (prefix.size() > 2 && !rest.empty() && rest[0] != ' ' && rest[0] != '=') continue;  // --requirements?
+      if (prefix.size() > 2 && !rest.empty() && rest[0] != ' ' && rest[0] != '=')
+        continue;  // --requirements?
       if (!rest.empty() && (rest[0] == '=' || rest[0] == ' ')) rest.erase(0, 1);
       rest = Trim(rest);
       if (!rest.empty()) return {option, rest};
@@ -63,8 +65,8 @@ std::pair<std::string, std::string> SplitFileOption(const std::string& line) {
 }
 
 // Requirement lines, following `-r file` includes (inside the working dir, no cycles).
-absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative, int depth,
-                                 std::vector<std::string>* lines) {
+absl::Status CollectRequirements(const fs::path& working_dir, const std::string& relative,
+                                 int depth, std::vector<std::string>* lines) {
   if (depth > 8) return Problem("pip_requirements_file: '-r' includes nest too deep");
   ASSIGN_OR_RETURN(const std::string text,
                    ReadSpecFile(working_dir, relative, "pip_requirements_file"));
@@ -74,7 +76,8 @@ absl::Status CollectRequirements(const fs::path& working_dir, const std::string&
       lines->push_back(line);
       continue;
     }
-    const std::string nested = (fs::path(relative).parent_path() / argument).lexically_normal().string();
+    const std::string nested =
+        (fs::path(relative).parent_path() / argument).lexically_normal().string();
     if (option == "-r") {
       RETURN_IF_ERROR(CollectRequirements(working_dir, nested, depth + 1, lines));
       continue;
@@ -114,13 +117,15 @@ absl::StatusOr<std::string> InterpreterIdentity(const fs::path& python,
 // A requirement that names something inside the snapshot ("./pkg", "-e .", "wheels/x.whl")
 // installs that content: its digest belongs in the key, or a changed local package would
 // reuse a stale environment. Files hash as they are; folders as their sorted tree.
-std::optional<std::string> LocalContentDigest(const fs::path& working_dir, const std::string& line) {
+std::optional<std::string> LocalContentDigest(const fs::path& working_dir,
+                                              const std::string& line) {
   std::string target = line.rfind("-e ", 0) == 0 ? Trim(line.substr(3)) : line;
   if (target.rfind("file:", 0) == 0) target = target.substr(5);
   target = target.substr(0, target.find_first_of(" ;["));
-  const bool looks_local = target.rfind("./", 0) == 0 || target.rfind("../", 0) == 0 || target == "." ||
-                           target.find('/') != std::string::npos || target.ends_with(".whl") ||
-                           target.ends_with(".tar.gz") || target.ends_with(".zip");
+  const bool looks_local = target.rfind("./", 0) == 0 || target.rfind("../", 0) == 0 ||
+                           target == "." || target.find('/') != std::string::npos ||
+                           target.ends_with(".whl") || target.ends_with(".tar.gz") ||
+                           target.ends_with(".zip");
   if (!looks_local || target.empty() || target[0] == '/') return std::nullopt;
   std::error_code ec;
   const fs::path path = (working_dir / target).lexically_normal();
@@ -128,8 +133,8 @@ std::optional<std::string> LocalContentDigest(const fs::path& working_dir, const
   if (relative.empty() || *relative.begin() == ".." || !fs::exists(path, ec)) return std::nullopt;
   if (fs::is_regular_file(path, ec)) return common::Sha256File(path).value_or("unreadable");
   std::vector<std::string> entries;
-  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(path, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name == "__pycache__" || name == ".git" || name == "outputs" || name == "logs") {
       it.disable_recursion_pending();
@@ -206,8 +211,9 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     return definition;
   }
   if (wants_pip && wants_conda) {
-    return Problem("environment.python: give pip requirements or a conda file, not both "
-                   "(list pip packages under the conda file's 'pip:' section)");
+    return Problem(
+        "environment.python: give pip requirements or a conda file, not both "
+        "(list pip packages under the conda file's 'pip:' section)");
   }
 
   std::vector<std::string> canonical;
@@ -224,16 +230,18 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
       }
     }
     if (definition.conda_executable.empty()) {
-      return Problem(conda_executable.empty()
-                         ? "conda_dependencies_file needs conda, mamba or micromamba: none is configured "
-                           "(agent conda_executable) and none is on PATH"
-                         : absl::StrCat("conda executable '", conda_executable, "' was not found"));
+      return Problem(
+          conda_executable.empty()
+              ? "conda_dependencies_file needs conda, mamba or micromamba: none is configured "
+                "(agent conda_executable) and none is on PATH"
+              : absl::StrCat("conda executable '", conda_executable, "' was not found"));
     }
     ASSIGN_OR_RETURN(
         const std::string file,
         ReadSpecFile(working_dir, python.conda_dependencies_file(), "conda_dependencies_file"));
     definition.definition_file = working_dir / python.conda_dependencies_file();
-    canonical = {"kind: conda", "tool: " + fs::path(definition.conda_executable).filename().string()};
+    canonical = {"kind: conda",
+                 "tool: " + fs::path(definition.conda_executable).filename().string()};
     std::istringstream lines(file);
     for (std::string line; std::getline(lines, line);) {
       if (Trim(line).empty() || Trim(line)[0] == '#') continue;
@@ -242,9 +250,11 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
     }
   } else {
     definition.kind = EnvironmentKind::kPip;
-    const std::string base = python.interpreter_path().empty() ? default_base_python : python.interpreter_path();
+    const std::string base =
+        python.interpreter_path().empty() ? default_base_python : python.interpreter_path();
     absl::StatusOr<fs::path> found = FindExecutable(base, path_var);
-    if (!found.ok()) return Problem(absl::StrCat("base python interpreter: ", found.status().message()));
+    if (!found.ok())
+      return Problem(absl::StrCat("base python interpreter: ", found.status().message()));
     std::error_code ec;
     definition.base_interpreter = fs::canonical(*found, ec);
     if (ec) definition.base_interpreter = *found;
@@ -273,19 +283,21 @@ absl::StatusOr<EnvironmentDefinition> DefineEnvironment(const runyard::v1::RunSp
         "no_index: " + std::string(pip.no_index ? "true" : "false")};
     for (const auto& line : requirements) {
       canonical.push_back("requirement: " + line);
-      if (auto digest = LocalContentDigest(working_dir, line)) canonical.push_back("  content: " + *digest);
+      if (auto digest = LocalContentDigest(working_dir, line))
+        canonical.push_back("  content: " + *digest);
     }
     for (const auto& line : PipEnvironmentSettings()) canonical.push_back(line);
 
     auto& options = definition.pip_options;
     if (!pip.index_url.empty()) options.insert(options.end(), {"--index-url", pip.index_url});
-    for (const auto& url : pip.extra_index_urls) options.insert(options.end(), {"--extra-index-url", url});
+    for (const auto& url : pip.extra_index_urls)
+      options.insert(options.end(), {"--extra-index-url", url});
     for (const auto& link : pip.find_links) options.insert(options.end(), {"--find-links", link});
     if (pip.no_index) options.push_back("--no-index");
     // pip reads our copy of the lines from elsewhere: give it constraint files by full path.
     for (const auto& line : requirements) {
-      definition.requirements.push_back(line.rfind("-c ", 0) == 0 ? "-c " + (working_dir / line.substr(3)).string()
-                                                                  : line);
+      definition.requirements.push_back(
+          line.rfind("-c ", 0) == 0 ? "-c " + (working_dir / line.substr(3)).string() : line);
     }
     definition.working_dir = working_dir;
   }

@@ -7,15 +7,14 @@
 #include <unistd.h>
 
 #include <array>
-#include <optional>
-#include <thread>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/process/v2/process.hpp>
+#include <optional>
+#include <thread>
 
 #include "common/owned_children.h"
 #include "runtime/output_tail.h"
@@ -35,18 +34,27 @@ constexpr auto kOutputDrainLimit = std::chrono::seconds(2);
 // Output-file mode: how often the file is read even without an inotify event.
 constexpr auto kTailPollInterval = std::chrono::milliseconds(200);
 constexpr auto kTailCoalesce = std::chrono::milliseconds(10);  // after an event, before reading
-constexpr auto kTailBackOff = std::chrono::milliseconds(100);   // the poll while output pours in
-constexpr int64_t kHeavyOutputBytes = 1 << 20;  // read at once: output is pouring in
+constexpr auto kTailBackOff = std::chrono::milliseconds(100);  // the poll while output pours in
+constexpr int64_t kHeavyOutputBytes = 1 << 20;                 // read at once: output is pouring in
 
 // One run's event loop: output, exit, deadline and cancel, all on one thread.
 class Supervisor {
  public:
   Supervisor(const LaunchRequest& request, const std::function<void(std::string_view)>& on_output,
-             const std::function<void(const std::string&)>& on_event, sandbox::Containment* containment,
-             const sandbox::Sandbox& sandbox)
-      : request_(request), on_output_(on_output), on_event_(on_event), containment_(containment),
-        sandbox_(sandbox), pipe_(io_),
-        deadline_(io_), grace_(io_), drain_(io_), tail_events_(io_), tail_poll_(io_), tail_pause_(io_) {}
+             const std::function<void(const std::string&)>& on_event,
+             sandbox::Containment* containment, const sandbox::Sandbox& sandbox)
+      : request_(request),
+        on_output_(on_output),
+        on_event_(on_event),
+        containment_(containment),
+        sandbox_(sandbox),
+        pipe_(io_),
+        deadline_(io_),
+        grace_(io_),
+        drain_(io_),
+        tail_events_(io_),
+        tail_poll_(io_),
+        tail_pause_(io_) {}
 
   LaunchResult Run(CancelToken& cancel, const std::function<void(pid_t)>& on_started) {
     // fds[1]: where the child's stdout and stderr go (a pipe, or the output file).
@@ -58,9 +66,11 @@ class Supervisor {
       }
       pipe_.assign(fds[0]);
     } else {
-      fds[1] = ::open(request_.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+      fds[1] = ::open(request_.output_file.c_str(),
+                      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
       if (fds[1] < 0) {
-        result_.start_error = "cannot create " + request_.output_file.string() + ": " + strerror(errno);
+        result_.start_error =
+            "cannot create " + request_.output_file.string() + ": " + strerror(errno);
         return result_;
       }
       output_closed_ = true;  // nothing to drain: the file is read as it grows
@@ -138,9 +148,10 @@ class Supervisor {
       tail_->Finish();  // every writer is gone: the rest of the file
       result_.output_dropped_bytes = tail_->dropped_bytes();
     }
-    result_.sandbox_error = launch_->SetupError(
-        {result_.exited, result_.exit_code, result_.term_signal, result_.canceled || result_.deadline_exceeded},
-        request_.output_file);
+    result_.sandbox_error =
+        launch_->SetupError({result_.exited, result_.exit_code, result_.term_signal,
+                             result_.canceled || result_.deadline_exceeded},
+                            request_.output_file);
     return result_;
   }
 
@@ -169,7 +180,8 @@ class Supervisor {
 
   void WatchOutputFile() {
     const int inotify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (inotify >= 0 && ::inotify_add_watch(inotify, request_.output_file.c_str(), IN_MODIFY) >= 0) {
+    if (inotify >= 0 &&
+        ::inotify_add_watch(inotify, request_.output_file.c_str(), IN_MODIFY) >= 0) {
       tail_events_.assign(inotify);
       WaitForOutputEvent();
     } else if (inotify >= 0) {
@@ -182,17 +194,18 @@ class Supervisor {
   // reads in large pieces and keeps off the CPU the script is using; once the flood is
   // over the watch comes back, and a line now and then is read at once again.
   void WaitForOutputEvent() {
-    tail_events_.async_read_some(asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
-      if (ec || !following_) return;
-      if (tail_->ReadNew() >= kHeavyOutputBytes) {
-        tail_events_.close(ec);  // the poll takes over, faster while unwatched
-        return;
-      }
-      tail_pause_.expires_after(kTailCoalesce);
-      tail_pause_.async_wait([this](boost::system::error_code ec) {
-        if (!ec && following_ && tail_events_.is_open()) WaitForOutputEvent();
-      });
-    });
+    tail_events_.async_read_some(
+        asio::buffer(event_buffer_), [this](boost::system::error_code ec, size_t) {
+          if (ec || !following_) return;
+          if (tail_->ReadNew() >= kHeavyOutputBytes) {
+            tail_events_.close(ec);  // the poll takes over, faster while unwatched
+            return;
+          }
+          tail_pause_.expires_after(kTailCoalesce);
+          tail_pause_.async_wait([this](boost::system::error_code ec) {
+            if (!ec && following_ && tail_events_.is_open()) WaitForOutputEvent();
+          });
+        });
   }
 
   void PollOutputFile() {
@@ -211,8 +224,9 @@ class Supervisor {
   void BeginKill(const char* reason) {
     if (killing_) return;
     killing_ = true;
-    Event(std::string(reason) + ": SIGTERM to every process of the run (" + sandbox::ModeName(containment_->mode()) +
-          "), SIGKILL in " + std::to_string(request_.kill_grace.count()) + " ms; first process " +
+    Event(std::string(reason) + ": SIGTERM to every process of the run (" +
+          sandbox::ModeName(containment_->mode()) + "), SIGKILL in " +
+          std::to_string(request_.kill_grace.count()) + " ms; first process " +
           std::to_string(pgid_));
     // A sandbox tool may be spared: its death could SIGKILL the script at once, with no grace.
     containment_->SignalAll(SIGTERM, launch_->SparedFromTerm(pgid_));
@@ -281,7 +295,7 @@ class Supervisor {
   asio::steady_timer deadline_;
   asio::steady_timer grace_;
   asio::steady_timer drain_;
-  std::optional<OutputTail> tail_;          // output-file mode
+  std::optional<OutputTail> tail_;              // output-file mode
   asio::posix::stream_descriptor tail_events_;  // inotify on the output file
   asio::steady_timer tail_poll_;
   asio::steady_timer tail_pause_;

@@ -47,7 +47,7 @@ struct LaunchResult {
   std::string start_error;  // why the process could not be started
   bool exited = false;      // exited by itself with exit_code
   int exit_code = 0;
-  int term_signal = 0;      // killed by this signal
+  int term_signal = 0;  // killed by this signal
   bool deadline_exceeded = false;
   bool canceled = false;
   // The sandbox could not be built: the script never ran, and the exit code is the
@@ -66,8 +66,7 @@ struct LaunchResult {
 // run's system log.
 LaunchResult LaunchAndWait(const LaunchRequest& request,
                            const std::function<void(std::string_view)>& on_output,
-                           CancelToken& cancel,
-                           const std::function<void(pid_t)>& on_started = {},
+                           CancelToken& cancel, const std::function<void(pid_t)>& on_started = {},
                            const std::function<void(const std::string&)>& on_event = {});
 
 }  // namespace runyard::runtime

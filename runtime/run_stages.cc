@@ -77,7 +77,8 @@ RunStages::RunStages(const RunnerOptions& options, BlobSource* blobs, RunObserve
 StageResult RunStages::CreateWorkspace() {
   absl::StatusOr<Workspace> workspace = runtime::CreateWorkspace(options_.work_dir, run_id_);
   if (!workspace.ok()) {
-    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError, std::string(workspace.status().message()));
+    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError,
+                   std::string(workspace.status().message()));
   }
   workspace_ = std::move(*workspace);
   system_log_.emplace(workspace_->system_logs / "runtime.txt", "system_logs/runtime.txt",

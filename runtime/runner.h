@@ -9,11 +9,11 @@
 #include "runtime/env_builder.h"
 #include "runtime/observer.h"
 #include "runtime/snapshot_stage.h"
+#include "runyard/v1/spec.pb.h"
 #include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
 #include "sandbox/run_as.h"
 #include "sandbox/run_journal.h"
-#include "runyard/v1/spec.pb.h"
 
 namespace runyard::runtime {
 
@@ -60,8 +60,7 @@ class Runner {
   Runner(RunnerOptions options, BlobSource* blobs, RunObserver* observer)
       : options_(std::move(options)), blobs_(blobs), observer_(observer) {}
 
-  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
-                 CancelToken& cancel);
+  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec, CancelToken& cancel);
 
  private:
   RunnerOptions options_;

@@ -26,7 +26,8 @@ bool HoldsTerminalStatus(const fs::path& spool_file) {
     if (!record) return false;
     if (record->first.kind == SpoolRecord::Kind::kStatus) {
       runyard::v1::UpdateStatusRequest request;
-      if (request.ParseFromString(record->first.payload) && common::IsTerminal(request.status())) return true;
+      if (request.ParseFromString(record->first.payload) && common::IsTerminal(request.status()))
+        return true;
     }
     position = record->second;
   }
@@ -70,7 +71,8 @@ int UploadSalvage::Start() {
     auto left = std::make_unique<LeftRun>();
     left->spool_file = spool_file;
     left->ended = ended;
-    left->observer = std::make_unique<ReportingObserver>(reporter_, lease, &left->unused, spool_file);
+    left->observer =
+        std::make_unique<ReportingObserver>(reporter_, lease, &left->unused, spool_file);
     if (!ended) {
       // What the script wrote after the last live scan (bytes the server has are skipped
       // there), read now, while an overlay the dead process left is still mounted.
@@ -95,12 +97,14 @@ void UploadSalvage::Finish(LeftRun& left) {
     outcome.status = runyard::v1::FAILED;
     outcome.error.set_code(common::ToString(common::RunErrorCode::kAgentLost));
     outcome.error.set_message(
-        "the agent stopped (crash, kill or restart) while the run was running; what the run had written was "
+        "the agent stopped (crash, kill or restart) while the run was running; what the run had "
+        "written was "
         "uploaded when the agent started again");
     left.observer->OnFinished(outcome);
   }
   left.observer.reset();
-  Log()->info("{}: upload left by the previous agent process finished", left.spool_file.filename().string());
+  Log()->info("{}: upload left by the previous agent process finished",
+              left.spool_file.filename().string());
 }
 
 }  // namespace runyard::runtime

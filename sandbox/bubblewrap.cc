@@ -4,9 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/helper_command.h"
@@ -37,11 +36,12 @@ std::vector<fs::path> FoldersBetween(const fs::path& root, const fs::path& path)
 
 // Inside a fresh tmpfs (the sandbox's /tmp, a hidden path), bwrap makes the folders leading
 // to a mount point 0700 and root's; the run's user must be able to pass through them.
-void MakeWayTo(const fs::path& path, const std::vector<fs::path>& tmpfs_roots, std::vector<fs::path>* made,
-               std::vector<std::string>* args) {
+void MakeWayTo(const fs::path& path, const std::vector<fs::path>& tmpfs_roots,
+               std::vector<fs::path>* made, std::vector<std::string>* args) {
   const fs::path* deepest = nullptr;
   for (const fs::path& root : tmpfs_roots) {
-    if (IsBelow(root, path) && (deepest == nullptr || root.string().size() > deepest->string().size())) {
+    if (IsBelow(root, path) &&
+        (deepest == nullptr || root.string().size() > deepest->string().size())) {
       deepest = &root;
     }
   }
@@ -55,15 +55,21 @@ void MakeWayTo(const fs::path& path, const std::vector<fs::path>& tmpfs_roots, s
 
 }  // namespace
 
-std::vector<std::string> BubblewrapArguments(const BubblewrapPolicy& policy, const fs::path& working_dir,
-                                             int status_fd, const fs::path& executable,
+std::vector<std::string> BubblewrapArguments(const BubblewrapPolicy& policy,
+                                             const fs::path& working_dir, int status_fd,
+                                             const fs::path& executable,
                                              const std::vector<std::string>& arguments) {
   std::vector<std::string> args = {
       // The system as it is, but nothing in it can be changed.
-      "--ro-bind", "/", "/",
-      "--dev", "/dev",
-      "--proc", "/proc",
-      "--tmpfs", "/tmp",
+      "--ro-bind",
+      "/",
+      "/",
+      "--dev",
+      "/dev",
+      "--proc",
+      "/proc",
+      "--tmpfs",
+      "/tmp",
       // pid, ipc, uts, cgroup (and user where it helps) namespaces of its own; network too
       // unless the run may use the node's.
       "--unshare-all",
@@ -96,16 +102,19 @@ std::vector<std::string> BubblewrapArguments(const BubblewrapPolicy& policy, con
   for (const fs::path& path : policy.hidden) {
     args.insert(args.end(), {"--remount-ro", path.string()});
   }
-  args.insert(args.end(), {
-      // The sandbox dies with bwrap, and bwrap with the agent: nothing outlives either.
-      "--die-with-parent",
-      // No TIOCSTI into a terminal the run does not own.
-      "--new-session",
-      "--json-status-fd", std::to_string(status_fd),
-      "--chdir", working_dir.string(),
-      "--",
-      executable.string(),
-  });
+  args.insert(args.end(),
+              {
+                  // The sandbox dies with bwrap, and bwrap with the agent: nothing outlives either.
+                  "--die-with-parent",
+                  // No TIOCSTI into a terminal the run does not own.
+                  "--new-session",
+                  "--json-status-fd",
+                  std::to_string(status_fd),
+                  "--chdir",
+                  working_dir.string(),
+                  "--",
+                  executable.string(),
+              });
   args.insert(args.end(), arguments.begin(), arguments.end());
   return args;
 }
@@ -144,22 +153,24 @@ absl::StatusOr<fs::path> CheckBubblewrap(const std::string& configured) {
     bwrap = found->output.substr(0, found->output.find('\n'));
   }
   if (::access(bwrap.c_str(), X_OK) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("sandbox: bubblewrap asked for, but ", bwrap.string(),
-                                                      " is not an executable file"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sandbox: bubblewrap asked for, but ", bwrap.string(), " is not an executable file"));
   }
   common::HelperCommand probe;
-  probe.argv = {bwrap.string(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
-                "--die-with-parent", "--", "/bin/true"};
+  probe.argv = {
+      bwrap.string(),  "--ro-bind",         "/",  "/",        "--dev", "/dev", "--proc", "/proc",
+      "--unshare-all", "--die-with-parent", "--", "/bin/true"};
   probe.timeout = kHelperTimeout;
   probe.merge_stderr = true;
   absl::StatusOr<common::HelperCommandResult> probed = common::RunHelperCommand(probe);
   if (!probed.ok() || !probed->ok()) {
-    const std::string said = !probed.ok()         ? std::string(probed.status().message())
-                             : probed->timed_out ? absl::StrCat("no answer in ", kHelperTimeout.count(), " s")
-                                                 : probed->output;
-    return absl::FailedPreconditionError(
-        absl::StrCat("sandbox: ", bwrap.string(), " cannot build a sandbox on this node (", said,
-                     "); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone)"));
+    const std::string said = !probed.ok() ? std::string(probed.status().message())
+                             : probed->timed_out
+                                 ? absl::StrCat("no answer in ", kHelperTimeout.count(), " s")
+                                 : probed->output;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "sandbox: ", bwrap.string(), " cannot build a sandbox on this node (", said,
+        "); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone)"));
   }
   return bwrap;
 }

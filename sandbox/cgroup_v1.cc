@@ -65,10 +65,12 @@ void CgroupV1::KillAll() {
 bool CgroupV1::Empty() { return ReadPids(dirs_.front() / "cgroup.procs").empty(); }
 
 absl::Status CgroupV1::ApplyLimits(const Limits& limits) {
-  auto set = [&](const char* controller, const char* file, const std::string& value) -> absl::Status {
+  auto set = [&](const char* controller, const char* file,
+                 const std::string& value) -> absl::Status {
     std::optional<fs::path> dir = Dir(controller);
     if (dir && WriteText(*dir / file, value)) return absl::OkStatus();
-    return absl::UnimplementedError(absl::StrCat("no writable cgroup v1 ", controller, " hierarchy for ", file));
+    return absl::UnimplementedError(
+        absl::StrCat("no writable cgroup v1 ", controller, " hierarchy for ", file));
   };
   if (limits.memory_bytes > 0) {
     RETURN_IF_ERROR(set("memory", "memory.limit_in_bytes", std::to_string(limits.memory_bytes)));
@@ -79,7 +81,8 @@ absl::Status CgroupV1::ApplyLimits(const Limits& limits) {
   if (limits.pids > 0) RETURN_IF_ERROR(set("pids", "pids.max", std::to_string(limits.pids)));
   if (limits.cpus > 0) {
     RETURN_IF_ERROR(set("cpu", "cpu.cfs_period_us", "100000"));
-    RETURN_IF_ERROR(set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(limits.cpus * 100000))));
+    RETURN_IF_ERROR(
+        set("cpu", "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(limits.cpus * 100000))));
   }
   return absl::OkStatus();
 }
@@ -101,7 +104,8 @@ Containment::Usage CgroupV1::ReadUsage() {
 
 std::optional<fs::path> CgroupV1::Dir(const std::string& controller) const {
   for (size_t i = 0; i < dirs_.size() && i < controllers_.size(); ++i) {
-    if (("," + controllers_[i] + ",").find("," + controller + ",") != std::string::npos) return dirs_[i];
+    if (("," + controllers_[i] + ",").find("," + controller + ",") != std::string::npos)
+      return dirs_[i];
   }
   return std::nullopt;
 }

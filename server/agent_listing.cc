@@ -12,7 +12,7 @@ namespace runyard::server {
 namespace {
 
 struct Observed {
-  int64_t silent_ms = 0;  // since its last poll; 0 while a poll of it waits
+  int64_t silent_ms = 0;   // since its last poll; 0 while a poll of it waits
   bool restarted = false;  // same name and pool registered again after its last poll
   size_t active_runs = 0;
 };
@@ -20,7 +20,8 @@ struct Observed {
 runyard::v1::AgentState StateOf(const AgentRecord& agent, const Observed& seen,
                                 std::chrono::milliseconds lost_after) {
   if (seen.silent_ms > lost_after.count()) {
-    return agent.draining || seen.restarted ? runyard::v1::AGENT_STATE_OFFLINE : runyard::v1::AGENT_STATE_LOST;
+    return agent.draining || seen.restarted ? runyard::v1::AGENT_STATE_OFFLINE
+                                            : runyard::v1::AGENT_STATE_LOST;
   }
   if (agent.draining) return runyard::v1::AGENT_STATE_DRAINING;
   return seen.active_runs > 0 ? runyard::v1::AGENT_STATE_BUSY : runyard::v1::AGENT_STATE_IDLE;
@@ -28,8 +29,8 @@ runyard::v1::AgentState StateOf(const AgentRecord& agent, const Observed& seen,
 
 }  // namespace
 
-absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(const std::string& pool,
-                                                                               bool include_offline) {
+absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(
+    const std::string& pool, bool include_offline) {
   // Under the plane's lock, so a poll cannot end between reading who waits and the store.
   std::lock_guard lock(mutex_);
   absl::StatusOr<std::vector<AgentRecord>> agents = store_->ListAgents(pool);

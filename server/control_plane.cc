@@ -1,4 +1,5 @@
-// ControlPlane: construction, the change counter watchers wait on, users' Submit, Get, List, Cancel.
+// ControlPlane: construction, the change counter watchers wait on, users' Submit, Get, List,
+// Cancel.
 #include "server/control_plane.h"
 
 #include "absl/strings/str_cat.h"

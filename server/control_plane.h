@@ -192,7 +192,8 @@ class ControlPlane {
   absl::Status RecordLost(Store& store, const std::string& run_id, const std::string& message);
   // A run handed out but not started goes back to its pool's queue.
   // True when it was queued again; false when the lease changed since `lease` was read.
-  absl::StatusOr<bool> RequeueLocked(const LeaseRecord& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::StatusOr<bool> RequeueLocked(const LeaseRecord& lease)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Runs `change` in a transaction if the run's lease is still `seen` (holder, status,
   // expiry); whether it ran.
   absl::StatusOr<bool> IfLeaseUnchanged(const LeaseRecord& seen,

@@ -103,7 +103,8 @@ void ControlPlane::ReapExpiredLeasesLocked() {
       // reach it if it comes back); when the agent is gone for good, the run is lost.
       const std::string message =
           absl::StrCat("agent ", lease.agent_id, " stopped responding and did not come back");
-      applied = IfLeaseUnchanged(lease, [&](Store& txn) { return RecordLost(txn, lease.run_id, message); });
+      applied = IfLeaseUnchanged(
+          lease, [&](Store& txn) { return RecordLost(txn, lease.run_id, message); });
       what = absl::StrCat("Failed (AgentLost): ", message);
     } else {
       continue;

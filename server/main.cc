@@ -1,20 +1,19 @@
 // runyard-server: the control plane (queue, leases, run history, blob store) over gRPC.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
 
 #include "common/config_table.h"
 #include "common/logging.h"
 #include "common/service_notify.h"
 #include "server/config.h"
-#include "server/observability.h"
 #include "server/control_plane.h"
 #include "server/grpc_services.h"
+#include "server/observability.h"
 
 namespace fs = std::filesystem;
 using namespace runyard;
@@ -27,7 +26,8 @@ int main(int argc, char** argv) {
   std::string config_file;
   bool check_config = false;
   app.add_option("--config", config_file, "YAML config file (every key below); flags override it");
-  app.add_flag("--check-config", check_config, "validate the configuration, print the effective one, and exit");
+  app.add_flag("--check-config", check_config,
+               "validate the configuration, print the effective one, and exit");
   table.AddFlags(app);
   CLI11_PARSE(app, argc, argv);
   absl::Status configured = config_file.empty() ? absl::OkStatus() : table.LoadFile(config_file);
@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check_config) {
-    std::printf("# runyard-server: configuration is valid; effective values:\n%s", table.Render().c_str());
+    std::printf("# runyard-server: configuration is valid; effective values:\n%s",
+                table.Render().c_str());
     return 0;
   }
   // SIGTERM / SIGINT: stop accepting, finish in-flight calls briefly, exit. Blocked before
@@ -89,7 +90,8 @@ int main(int argc, char** argv) {
     log->critical("cannot listen on {}", listen);
     return 1;
   }
-  server::ServerObservability observability(config, &plane, [&agents] { return agents.appended_bytes(); });
+  server::ServerObservability observability(config, &plane,
+                                            [&agents] { return agents.appended_bytes(); });
   if (absl::Status listening = observability.Start(); !listening.ok()) {
     log->critical("http_listen: {}", std::string(listening.message()));
     return 1;

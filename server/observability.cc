@@ -52,28 +52,26 @@ void ServerObservability::Collect(common::MetricsRegistry& registry) {
     std::map<std::string, int64_t> queued;
     for (const RunCount& count : *counts) {
       checked.Set("runyard_server_runs",
-                           {{"pool", count.target}, {"status", common::StatusName(count.status)}},
-                           static_cast<double>(count.count));
+                  {{"pool", count.target}, {"status", common::StatusName(count.status)}},
+                  static_cast<double>(count.count));
       queued[count.target] += count.status == runyard::v1::QUEUED ? count.count : 0;
     }
     for (const auto& [pool, length] : queued) {
-      checked.Set("runyard_server_queue_length", {{"pool", pool}},
-                           static_cast<double>(length));
+      checked.Set("runyard_server_queue_length", {{"pool", pool}}, static_cast<double>(length));
     }
   }
   if (absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents("", false);
       agents.ok()) {
     std::map<std::pair<std::string, std::string>, int> by_state;
-    for (const auto& agent : *agents) ++by_state[{agent.pool(), common::AgentStateName(agent.state())}];
+    for (const auto& agent : *agents)
+      ++by_state[{agent.pool(), common::AgentStateName(agent.state())}];
     for (const auto& [key, number] : by_state) {
-      checked.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}},
-                           number);
+      checked.Set("runyard_server_agents", {{"pool", key.first}, {"state", key.second}}, number);
     }
   } else {
     Log()->warn("metrics: cannot list the agents: {}", agents.status().ToString());
   }
-  checked.Add("runyard_server_upload_bytes_total", {},
-                       static_cast<double>(appended_bytes_()));
+  checked.Add("runyard_server_upload_bytes_total", {}, static_cast<double>(appended_bytes_()));
 }
 
 absl::Status ServerObservability::Start() {

@@ -16,7 +16,8 @@ namespace runyard::server {
 // /healthz (200 while the database answers).
 class ServerObservability {
  public:
-  ServerObservability(const ServerConfig& config, ControlPlane* plane, std::function<int64_t()> appended_bytes);
+  ServerObservability(const ServerConfig& config, ControlPlane* plane,
+                      std::function<int64_t()> appended_bytes);
   ~ServerObservability();
 
   // Describes the metrics, then listens; listens not when http_listen is empty. An error

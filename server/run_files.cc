@@ -11,8 +11,10 @@
 namespace runyard::server {
 namespace fs = std::filesystem;
 
-absl::StatusOr<fs::path> RunFiles::Locate(const std::string& run_id, const std::string& path) const {
-  if (absl::Status ok = common::CheckRelativePath(run_id); !ok.ok() || run_id.find('/') != std::string::npos) {
+absl::StatusOr<fs::path> RunFiles::Locate(const std::string& run_id,
+                                          const std::string& path) const {
+  if (absl::Status ok = common::CheckRelativePath(run_id);
+      !ok.ok() || run_id.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("bad run id '", run_id, "'"));
   }
   if (absl::Status ok = common::CheckRunFilePath(path); !ok.ok()) return ok;
@@ -33,12 +35,13 @@ absl::StatusOr<int64_t> RunFiles::Append(const std::string& run_id, const std::s
     std::error_code ec;
     fs::create_directories(file->parent_path(), ec);
   }
-  int fd = ::open(file->c_str(),
-                  O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (may_create ? O_CREAT : 0) | (truncate ? O_TRUNC : 0),
-                  0644);
+  int fd = ::open(
+      file->c_str(),
+      O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (may_create ? O_CREAT : 0) | (truncate ? O_TRUNC : 0),
+      0644);
   if (fd < 0 && errno == ENOENT && !may_create) {
-    return absl::OutOfRangeError(absl::StrCat("append to ", path, " at ", offset,
-                                              " leaves a gap; committed size is 0"));
+    return absl::OutOfRangeError(
+        absl::StrCat("append to ", path, " at ", offset, " leaves a gap; committed size is 0"));
   }
   if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
   const int64_t committed = static_cast<int64_t>(::lseek(fd, 0, SEEK_END));
@@ -61,7 +64,8 @@ absl::StatusOr<int64_t> RunFiles::Append(const std::string& run_id, const std::s
     size += static_cast<int64_t>(fresh.size());
   }
   ::close(fd);
-  if (absl::Status s = store_->SetFileSize(run_id, path, size, clock_->NowUnixMs()); !s.ok()) return s;
+  if (absl::Status s = store_->SetFileSize(run_id, path, size, clock_->NowUnixMs()); !s.ok())
+    return s;
   return size;
 }
 

@@ -23,8 +23,8 @@ class RunFiles {
 
   // Returns the committed size after the append. A gap (offset past the committed size)
   // is OutOfRange and writes nothing.
-  absl::StatusOr<int64_t> Append(const std::string& run_id, const std::string& path,
-                                 int64_t offset, std::string_view data, bool truncate);
+  absl::StatusOr<int64_t> Append(const std::string& run_id, const std::string& path, int64_t offset,
+                                 std::string_view data, bool truncate);
 
   // Where a run file lives on disk (after checking the path); it may not exist yet.
   absl::StatusOr<std::filesystem::path> Locate(const std::string& run_id,

@@ -33,8 +33,8 @@ class FakeSandbox final : public sandbox::Sandbox {
     // `opens_pipe`: the child had written to its pipe when Spawned was called, so Spawned
     // came after the spawn.
     bool child_wrote_before_spawned = false;
-    pid_t first_process_asked = 0;  // what SparedFromTerm was given
-    std::string output;             // what SawOutput got
+    pid_t first_process_asked = 0;          // what SparedFromTerm was given
+    std::string output;                     // what SawOutput got
     std::vector<sandbox::ProcessEnd> ends;  // what SetupError got
   };
 

@@ -47,7 +47,8 @@ TEST(NvidiaSmiParseTest, EmptyOutputIsNoGpu) {
 }
 
 TEST(NvidiaSmiParseTest, UnknownMemoryReadsAsZero) {
-  absl::StatusOr<std::vector<runyard::v1::Gpu>> gpus = ParseNvidiaSmiGpus("0, Some GPU, [N/A], GPU-1\n");
+  absl::StatusOr<std::vector<runyard::v1::Gpu>> gpus =
+      ParseNvidiaSmiGpus("0, Some GPU, [N/A], GPU-1\n");
   ASSERT_TRUE(gpus.ok()) << gpus.status();
   ASSERT_EQ(gpus->size(), 1u);
   EXPECT_EQ((*gpus)[0].memory_bytes(), 0);
@@ -64,7 +65,9 @@ TEST(NvidiaSmiParseTest, GarbledLinesAreRefusedNamingThem) {
   const absl::Status bad_memory = ParseNvidiaSmiGpus("0, H100, lots, GPU-1\n").status();
   EXPECT_THAT(std::string(bad_memory.message()), HasSubstr("memory.total"));
   const absl::Status error_text =
-      ParseNvidiaSmiGpus("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n").status();
+      ParseNvidiaSmiGpus(
+          "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n")
+          .status();
   EXPECT_FALSE(error_text.ok());
 }
 
@@ -78,8 +81,10 @@ TEST(MemInfoParseTest, MemTotalInBytes) {
 }
 
 TEST(MemInfoParseTest, MissingOrGarbledMemTotalIsAnError) {
-  EXPECT_THAT(std::string(ParseMemTotal("MemFree: 1 kB\n").status().message()), HasSubstr("no MemTotal"));
-  EXPECT_THAT(std::string(ParseMemTotal("MemTotal: lots\n").status().message()), HasSubstr("MemTotal: lots"));
+  EXPECT_THAT(std::string(ParseMemTotal("MemFree: 1 kB\n").status().message()),
+              HasSubstr("no MemTotal"));
+  EXPECT_THAT(std::string(ParseMemTotal("MemTotal: lots\n").status().message()),
+              HasSubstr("MemTotal: lots"));
 }
 
 TEST(CgroupLimitParseTest, CpuMax) {
@@ -101,7 +106,8 @@ TEST(CgroupLimitParseTest, CfsQuota) {
 TEST(CgroupLimitParseTest, MemoryLimit) {
   EXPECT_EQ(MemoryLimitFrom("max\n"), std::nullopt);
   EXPECT_EQ(MemoryLimitFrom("4294967296\n"), 4294967296LL);
-  EXPECT_EQ(MemoryLimitFrom("9223372036854771712\n"), 9223372036854771712LL);  // v1 "unlimited": min() drops it
+  EXPECT_EQ(MemoryLimitFrom("9223372036854771712\n"),
+            9223372036854771712LL);  // v1 "unlimited": min() drops it
   EXPECT_EQ(MemoryLimitFrom(""), std::nullopt);
 }
 
@@ -129,7 +135,8 @@ constexpr char kHybridCgroup[] =
     "0::/system.slice/runyard-agent.service\n";
 
 TEST(CgroupFoldersTest, V2FromOwnFolderUpToTheMount) {
-  const char mountinfo[] = "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n";
+  const char mountinfo[] =
+      "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n";
   EXPECT_THAT(CgroupFolders(mountinfo, "0::/system.slice/runyard-agent.service/agent\n", ""),
               ElementsAre(fs::path("/sys/fs/cgroup/system.slice/runyard-agent.service/agent"),
                           fs::path("/sys/fs/cgroup/system.slice/runyard-agent.service"),
@@ -139,12 +146,15 @@ TEST(CgroupFoldersTest, V2FromOwnFolderUpToTheMount) {
 TEST(CgroupFoldersTest, V1ControllerPicksItsOwnHierarchy) {
   EXPECT_THAT(CgroupFolders(kHybridMountinfo, kHybridCgroup, "cpu"),
               ElementsAre(fs::path("/sys/fs/cgroup/cpu,cpuacct/system.slice/runyard-agent.service"),
-                          fs::path("/sys/fs/cgroup/cpu,cpuacct/system.slice"), fs::path("/sys/fs/cgroup/cpu,cpuacct")));
+                          fs::path("/sys/fs/cgroup/cpu,cpuacct/system.slice"),
+                          fs::path("/sys/fs/cgroup/cpu,cpuacct")));
   EXPECT_THAT(CgroupFolders(kHybridMountinfo, kHybridCgroup, "memory"),
               ElementsAre(fs::path("/sys/fs/cgroup/memory/system.slice/runyard-agent.service"),
-                          fs::path("/sys/fs/cgroup/memory/system.slice"), fs::path("/sys/fs/cgroup/memory")));
+                          fs::path("/sys/fs/cgroup/memory/system.slice"),
+                          fs::path("/sys/fs/cgroup/memory")));
   // The hybrid layout's cgroup2 mount is found too.
-  EXPECT_EQ(CgroupFolders(kHybridMountinfo, kHybridCgroup, "").back(), fs::path("/sys/fs/cgroup/unified"));
+  EXPECT_EQ(CgroupFolders(kHybridMountinfo, kHybridCgroup, "").back(),
+            fs::path("/sys/fs/cgroup/unified"));
 }
 
 TEST(CgroupFoldersTest, RootCgroupIsJustTheMount) {
@@ -154,11 +164,13 @@ TEST(CgroupFoldersTest, RootCgroupIsJustTheMount) {
 
 TEST(CgroupFoldersTest, ContainerMountShowsOnlyItsPart) {
   // The mount's root is the container's cgroup: folders below the mount, not the host path.
-  const char mountinfo[] = "700 650 0:31 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n";
+  const char mountinfo[] =
+      "700 650 0:31 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n";
   EXPECT_THAT(CgroupFolders(mountinfo, "4:memory:/docker/abc\n", "memory"),
               ElementsAre(fs::path("/sys/fs/cgroup/memory")));
-  EXPECT_THAT(CgroupFolders(mountinfo, "4:memory:/docker/abc/inner\n", "memory"),
-              ElementsAre(fs::path("/sys/fs/cgroup/memory/inner"), fs::path("/sys/fs/cgroup/memory")));
+  EXPECT_THAT(
+      CgroupFolders(mountinfo, "4:memory:/docker/abc/inner\n", "memory"),
+      ElementsAre(fs::path("/sys/fs/cgroup/memory/inner"), fs::path("/sys/fs/cgroup/memory")));
   // A cgroup outside of what the mount shows: only the mount itself is known.
   EXPECT_THAT(CgroupFolders(mountinfo, "4:memory:/elsewhere\n", "memory"),
               ElementsAre(fs::path("/sys/fs/cgroup/memory")));

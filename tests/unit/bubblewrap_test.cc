@@ -5,7 +5,6 @@
 #include "sandbox/bubblewrap.h"
 
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <fstream>
@@ -43,8 +42,10 @@ int IndexOf(const std::vector<std::string>& args, const std::string& value) {
 
 TEST(BubblewrapArgumentsTest, SystemReadOnlyWithFreshTmpProcAndDev) {
   BubblewrapPolicy policy;
-  const std::vector<std::string> args = BubblewrapArguments(policy, "/w", 3, "/usr/bin/python3", {"train.py"});
-  EXPECT_THAT(std::vector<std::string>(args.begin(), args.begin() + 3), ElementsAre("--ro-bind", "/", "/"));
+  const std::vector<std::string> args =
+      BubblewrapArguments(policy, "/w", 3, "/usr/bin/python3", {"train.py"});
+  EXPECT_THAT(std::vector<std::string>(args.begin(), args.begin() + 3),
+              ElementsAre("--ro-bind", "/", "/"));
   EXPECT_GE(IndexOf(args, "--tmpfs"), 0);
   EXPECT_EQ(args[IndexOf(args, "--tmpfs") + 1], "/tmp");
   EXPECT_EQ(args[IndexOf(args, "--proc") + 1], "/proc");
@@ -143,7 +144,8 @@ TEST(BubblewrapStatusTest, NothingWrittenMeansTheSandboxNeverStarted) {
 }
 
 TEST(BubblewrapStatusTest, GarbageAndTruncatedLinesAreIgnored) {
-  const BubblewrapStatus status = ParseBubblewrapStatus("not json\n{\"child-pid\": \"x\"}\n{ \"exit-co");
+  const BubblewrapStatus status =
+      ParseBubblewrapStatus("not json\n{\"child-pid\": \"x\"}\n{ \"exit-co");
   EXPECT_FALSE(status.child_pid.has_value());
   EXPECT_FALSE(status.exit_code.has_value());
 }
@@ -190,8 +192,8 @@ TEST_F(BubblewrapSandboxTest, ExecsBwrapWithThePolicysArgumentsAroundTheCommand)
   ASSERT_NE(launch, nullptr);
   EXPECT_EQ(launch->exec().executable, "/usr/bin/bwrap");
   EXPECT_EQ(launch->exec().arguments,
-            BubblewrapArguments(policy_, "/srv/agent/runs/r1/wd", BubblewrapSandbox::kStatusFd, "/usr/bin/python3",
-                                {"train.py", "--lr", "1"}));
+            BubblewrapArguments(policy_, "/srv/agent/runs/r1/wd", BubblewrapSandbox::kStatusFd,
+                                "/usr/bin/python3", {"train.py", "--lr", "1"}));
 }
 
 TEST_F(BubblewrapSandboxTest, HandsTheStatusPipeToTheChildAsFd3) {
@@ -218,8 +220,9 @@ TEST_F(BubblewrapSandboxTest, GivesTheRunItsOwnTmpAndDescribesWhatIsWritable) {
   BubblewrapSandbox sandbox(policy_);
   EXPECT_EQ(sandbox.name(), "bubblewrap");
   EXPECT_TRUE(sandbox.GivesPrivateTmp());
-  EXPECT_EQ(sandbox.Description(),
-            "sandboxed by bubblewrap: system read-only, writable /srv/agent/runs/r1/wd, no network");
+  EXPECT_EQ(
+      sandbox.Description(),
+      "sandboxed by bubblewrap: system read-only, writable /srv/agent/runs/r1/wd, no network");
 }
 
 TEST_F(BubblewrapSandboxTest, AnExitCodeOnTheStatusPipeMeansTheScriptRan) {
@@ -243,12 +246,14 @@ TEST_F(BubblewrapSandboxTest, NoExitCodeIsASetupErrorInBwrapsWords) {
 
 TEST_F(BubblewrapSandboxTest, InOutputFileModeBwrapsWordsAreReadFromTheFile) {
   const fs::path output = tmp_.path() / "std_log.txt";
-  std::ofstream(output) << std::string(20000, 'x') << "\nbwrap: execvp nothing: No such file or directory\n";
+  std::ofstream(output) << std::string(20000, 'x')
+                        << "\nbwrap: execvp nothing: No such file or directory\n";
   BubblewrapSandbox sandbox(policy_);
   std::unique_ptr<SandboxedLaunch> launch = Prepare(sandbox);
   ASSERT_NE(launch, nullptr);
   BwrapSays(*launch, "");
-  EXPECT_EQ(launch->SetupError({.exited = true, .exit_code = 1}, output), "execvp nothing: No such file or directory");
+  EXPECT_EQ(launch->SetupError({.exited = true, .exit_code = 1}, output),
+            "execvp nothing: No such file or directory");
 }
 
 TEST_F(BubblewrapSandboxTest, SilentBwrapIsDescribedByHowItEnded) {
@@ -279,7 +284,8 @@ TEST_F(BubblewrapSandboxTest, ASandboxedOrphanHoldingThePipeDoesNotBlockTheReadi
   ASSERT_NE(launch, nullptr);
   // The write end stays open (as if an orphan in the sandbox held it): the read must not wait.
   const std::string status = "{ \"exit-code\": 0 }\n";
-  ASSERT_EQ(::write(launch->exec().inherit_fd, status.data(), status.size()), static_cast<ssize_t>(status.size()));
+  ASSERT_EQ(::write(launch->exec().inherit_fd, status.data(), status.size()),
+            static_cast<ssize_t>(status.size()));
   EXPECT_EQ(launch->SetupError({.exited = true}, ""), "");
 }
 
@@ -298,8 +304,10 @@ class SandboxedLaunchTest : public ::testing::Test {
     policy_.hidden = {tmp_.path() / "agent"};
     policy_.writable = {working_dir_};
     tag_ = "bwrap-test-" + common::RandomHex(8);
-    containment_ = std::move(*ContainmentFactory::Create(ContainmentFactory::Preference::kProcessGroup).value()
-                                   ->ForRun("r", tag_));
+    containment_ =
+        std::move(*ContainmentFactory::Create(ContainmentFactory::Preference::kProcessGroup)
+                       .value()
+                       ->ForRun("r", tag_));
   }
 
   runtime::LaunchRequest Shell(const std::string& script) {
@@ -315,7 +323,8 @@ class SandboxedLaunchTest : public ::testing::Test {
   }
 
   // Runs `request`; with a `marker`, cancels the run once its output holds it.
-  runtime::LaunchResult Launch(const runtime::LaunchRequest& request, const std::string& marker = "") {
+  runtime::LaunchResult Launch(const runtime::LaunchRequest& request,
+                               const std::string& marker = "") {
     RecordingOutput output(marker);
     std::thread canceller;
     if (!marker.empty()) {
@@ -352,10 +361,10 @@ TEST_F(SandboxedLaunchTest, ExitCodeIsTheScripts) {
 }
 
 TEST_F(SandboxedLaunchTest, OnlyTheWorkingDirectoryAndTmpAreWritable) {
-  runtime::LaunchResult result = Launch(Shell(
-      "touch ok && echo wd-writable; touch /tmp/t && echo tmp-writable; "
-      "touch /etc/runyard-bwrap-test 2>/dev/null || echo etc-readonly; "
-      "touch ../escape 2>/dev/null || echo parent-hidden-or-readonly"));
+  runtime::LaunchResult result =
+      Launch(Shell("touch ok && echo wd-writable; touch /tmp/t && echo tmp-writable; "
+                   "touch /etc/runyard-bwrap-test 2>/dev/null || echo etc-readonly; "
+                   "touch ../escape 2>/dev/null || echo parent-hidden-or-readonly"));
   EXPECT_EQ(result.exit_code, 0) << output_;
   EXPECT_THAT(output_, HasSubstr("wd-writable"));
   EXPECT_THAT(output_, HasSubstr("tmp-writable"));
@@ -368,7 +377,8 @@ TEST_F(SandboxedLaunchTest, OnlyTheWorkingDirectoryAndTmpAreWritable) {
 
 TEST_F(SandboxedLaunchTest, HiddenFilesAreNotVisible) {
   const fs::path token = tmp_.path() / "agent" / "secret" / "token";
-  runtime::LaunchResult result = Launch(Shell("cat " + token.string() + " 2>/dev/null || echo no-token"));
+  runtime::LaunchResult result =
+      Launch(Shell("cat " + token.string() + " 2>/dev/null || echo no-token"));
   EXPECT_EQ(result.exit_code, 0) << output_;
   EXPECT_THAT(output_, HasSubstr("no-token"));
   EXPECT_THAT(output_, ::testing::Not(HasSubstr("s3cr3t")));
@@ -406,8 +416,8 @@ TEST_F(SandboxedLaunchTest, ScriptThatExitsWithBwrapsErrorCodeIsNotASetupError) 
 // A cancel's SIGTERM reaches the script, not bwrap: the script gets its grace period to
 // save its work instead of being SIGKILLed with the sandbox.
 TEST_F(SandboxedLaunchTest, CancelGivesTheScriptItsGrace) {
-  runtime::LaunchRequest request =
-      Shell("trap 'echo saved > checkpoint; exit 0' TERM; echo ready; while :; do sleep 0.05; done");
+  runtime::LaunchRequest request = Shell(
+      "trap 'echo saved > checkpoint; exit 0' TERM; echo ready; while :; do sleep 0.05; done");
   request.kill_grace = std::chrono::seconds(30);
   runtime::LaunchResult result = Launch(request, "ready");
   EXPECT_TRUE(result.canceled);
@@ -416,7 +426,8 @@ TEST_F(SandboxedLaunchTest, CancelGivesTheScriptItsGrace) {
 }
 
 TEST_F(SandboxedLaunchTest, CancelKillsAScriptThatIgnoresSigterm) {
-  runtime::LaunchRequest request = Shell("trap '' TERM; (setsid sleep 300 &); echo ready; sleep 300");
+  runtime::LaunchRequest request =
+      Shell("trap '' TERM; (setsid sleep 300 &); echo ready; sleep 300");
   request.kill_grace = std::chrono::milliseconds(300);
   runtime::LaunchResult result = Launch(request, "ready");
   EXPECT_TRUE(result.canceled);

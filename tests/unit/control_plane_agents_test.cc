@@ -28,18 +28,19 @@
 namespace runyard::server {
 namespace {
 
+using test_support::BackgroundPoll;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
-using test_support::BackgroundPoll;
 
 constexpr auto kLostAfter = std::chrono::seconds(60);
 
 class ControlPlaneAgentsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open((tmp_.path() / "runyard.db").string());
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open((tmp_.path() / "runyard.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     blobs_ = std::make_unique<BlobStore>(tmp_.path() / "blobs");
@@ -103,7 +104,8 @@ class ControlPlaneAgentsTest : public ::testing::Test {
     return response.ok() ? response->agent_id() : "";
   }
 
-  static runyard::v1::PollRequest PollRequest(const std::string& agent_id, int wait_ms, bool draining = false,
+  static runyard::v1::PollRequest PollRequest(const std::string& agent_id, int wait_ms,
+                                              bool draining = false,
                                               const std::vector<runyard::v1::Lease>& held = {}) {
     runyard::v1::PollRequest request;
     request.set_agent_id(agent_id);
@@ -114,18 +116,22 @@ class ControlPlaneAgentsTest : public ::testing::Test {
     return request;
   }
 
-  absl::StatusOr<runyard::v1::PollResponse> Poll(const std::string& agent_id, int wait_ms, bool draining = false,
+  absl::StatusOr<runyard::v1::PollResponse> Poll(const std::string& agent_id, int wait_ms,
+                                                 bool draining = false,
                                                  const std::vector<runyard::v1::Lease>& held = {}) {
     return plane_->Poll(PollRequest(agent_id, wait_ms, draining, held), [] { return false; });
   }
 
   // The agent's last poll, as the store has it, this long ago.
-  void SilentFor(const std::string& agent_id, std::chrono::milliseconds silence, bool draining = false) {
+  void SilentFor(const std::string& agent_id, std::chrono::milliseconds silence,
+                 bool draining = false) {
     ASSERT_TRUE(store_->TouchAgent(agent_id, clock_.NowUnixMs() - silence.count(), draining).ok());
   }
 
-  std::vector<runyard::v1::AgentInfo> List(const std::string& pool = "", bool include_offline = false) {
-    absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = plane_->ListAgents(pool, include_offline);
+  std::vector<runyard::v1::AgentInfo> List(const std::string& pool = "",
+                                           bool include_offline = false) {
+    absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents =
+        plane_->ListAgents(pool, include_offline);
     EXPECT_TRUE(agents.ok()) << agents.status();
     return agents.value_or(std::vector<runyard::v1::AgentInfo>{});
   }
@@ -239,7 +245,8 @@ TEST_F(ControlPlaneAgentsTest, DrainingAgentIsHandedNoRunAndShowsDraining) {
   absl::StatusOr<runyard::v1::PollResponse> taken = plane_->Poll(request, [] { return false; });
   ASSERT_TRUE(taken.ok()) << taken.status();
   std::vector<std::string> assigned;
-  for (const auto& assignment : taken->assignments()) assigned.push_back(assignment.lease().run_id());
+  for (const auto& assignment : taken->assignments())
+    assigned.push_back(assignment.lease().run_id());
   EXPECT_THAT(assigned, UnorderedElementsAre(run_id, second));
   EXPECT_EQ(Find(draining).state(), runyard::v1::AGENT_STATE_DRAINING);
 }
@@ -308,7 +315,8 @@ TEST_F(ControlPlaneAgentsTest, SilentAgentIsLost) {
   const std::string agent_id = Register("a");
   const int64_t registered = clock_.NowUnixMs();
   clock_.Advance(kLostAfter);
-  EXPECT_EQ(Find(agent_id).state(), runyard::v1::AGENT_STATE_IDLE) << "silent exactly agent_lost_after";
+  EXPECT_EQ(Find(agent_id).state(), runyard::v1::AGENT_STATE_IDLE)
+      << "silent exactly agent_lost_after";
   clock_.Advance(std::chrono::milliseconds(1));
   const runyard::v1::AgentInfo agent = Find(agent_id);
   EXPECT_EQ(agent.state(), runyard::v1::AGENT_STATE_LOST);

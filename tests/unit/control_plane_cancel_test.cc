@@ -13,12 +13,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using runyard::v1::RunStatus;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using test_support::BackgroundPoll;
 using test_support::ControlPlaneTest;
 using test_support::History;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // ------------------------------------------------------------------ cancel
 
@@ -187,7 +187,8 @@ TEST_F(ControlPlaneTest, RunOfASilentAgentBecomesNotRespondingThenFailsWithAgent
   EXPECT_THAT(History(*run),
               ElementsAre(runyard::v1::NOT_STARTED, runyard::v1::QUEUED, runyard::v1::RUNNING,
                           runyard::v1::NOT_RESPONDING, runyard::v1::FAILED));
-  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Report(lease, runyard::v1::RUNNING).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(ControlPlaneTest, ReaperPassWakesWatchers) {

@@ -61,7 +61,8 @@ TEST_F(ControlPlaneCasTest, PutBlobFileStoresAFileAndLeavesNoPartialBehind) {
   const std::string other = common::Sha256Hex("another file");
   EXPECT_EQ(Plane().PutBlobFile(other, file, nullptr).code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(*Plane().FindMissingBlobs({other}), ElementsAre(other));
-  EXPECT_EQ(Plane().BlobUploadOffset(other)->offset(), 0) << "a failed whole write leaves no partial";
+  EXPECT_EQ(Plane().BlobUploadOffset(other)->offset(), 0)
+      << "a failed whole write leaves no partial";
   std::filesystem::remove(file);
 }
 

@@ -8,8 +8,6 @@
 // (ReapExpiredLeasesNow), never by waiting.
 #pragma once
 
-#include "server/control_plane.h"
-
 #include <stdlib.h>
 
 #include <algorithm>
@@ -26,13 +24,14 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/control_plane.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::server::test_support {
 
-using runyard::v1::RunStatus;
 using ::runyard::testutil::ScopedTempDir;
+using runyard::v1::RunStatus;
 
 inline std::vector<RunStatus> History(const runyard::v1::Run& run) {
   std::vector<RunStatus> statuses;
@@ -91,7 +90,8 @@ class ControlPlaneTest : public ::testing::Test {
   }
 
   // A manifest with one file entry per (path, content), sorted by path as a manifest must be.
-  static runyard::v1::SnapshotManifest ManifestOf(std::vector<std::pair<std::string, std::string>> files) {
+  static runyard::v1::SnapshotManifest ManifestOf(
+      std::vector<std::pair<std::string, std::string>> files) {
     std::sort(files.begin(), files.end());
     runyard::v1::SnapshotManifest manifest;
     for (const auto& [path, content] : files) {
@@ -125,7 +125,8 @@ class ControlPlaneTest : public ::testing::Test {
   ControlPlane& Plane(ControlPlaneOptions options = DefaultOptions()) {
     if (!plane_) {
       options.clock = &clock_;
-      plane_ = std::make_unique<ControlPlane>(store_.get(), blobs_.get(), files_.get(), options);
+      Store* store = plane_store_ != nullptr ? plane_store_ : store_.get();
+      plane_ = std::make_unique<ControlPlane>(store, blobs_.get(), files_.get(), options);
     }
     return *plane_;
   }
@@ -220,9 +221,10 @@ class ControlPlaneTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<RunFiles> files_;
+  // Set before the first Plane() to give the plane another store (a wrapper of store_).
+  Store* plane_store_ = nullptr;
   std::unique_ptr<ControlPlane> plane_;  // destroyed first: it refers to the three above
-  std::string snapshot_id_;  // a one-file snapshot, manifest and blob uploaded
+  std::string snapshot_id_;              // a one-file snapshot, manifest and blob uploaded
 };
-
 
 }  // namespace runyard::server::test_support

@@ -16,12 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using runyard::v1::RunStatus;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::IsEmpty;
 using test_support::BackgroundPoll;
 using test_support::ControlPlaneTest;
 using test_support::History;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // ------------------------------------------------------------------ submit
 
@@ -58,7 +58,8 @@ TEST_F(ControlPlaneTest, SubmitWithAMissingFileBlobIsFailedPreconditionNamingThe
 
 TEST_F(ControlPlaneTest, SubmitWithEveryBlobUploadedIsAccepted) {
   runyard::v1::RunSpec spec = Spec();
-  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"data/labels.csv", "a,b\n"}}));
+  spec.set_snapshot_id(
+      UploadSnapshot({{"train.py", "print('x')\n"}, {"data/labels.csv", "a,b\n"}}));
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->spec().snapshot_id(), spec.snapshot_id());
@@ -66,7 +67,10 @@ TEST_F(ControlPlaneTest, SubmitWithEveryBlobUploadedIsAccepted) {
 
 TEST_F(ControlPlaneTest, SubmitWithASnapshotIdThatIsNotAManifestIsInvalidArgument) {
   // Field 1 (entries) claims 64 bytes but 3 follow: not a protobuf.
-  absl::StatusOr<std::string> id = blobs_->Put(std::string("\x0a\x40" "abc", 5));
+  absl::StatusOr<std::string> id =
+      blobs_->Put(std::string("\x0a\x40"
+                              "abc",
+                              5));
   ASSERT_TRUE(id.ok()) << id.status();
   runyard::v1::RunSpec spec = Spec();
   spec.set_snapshot_id(*id);
@@ -98,14 +102,15 @@ TEST_F(ControlPlaneTest, SubmitOverTheServersByteLimitIsInvalidArgumentNamingThe
   options.max_snapshot_bytes = 1000;
   Plane(options);
   runyard::v1::RunSpec spec = Spec();
-  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  spec.set_snapshot_id(
+      UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string message(run.status().message());
   EXPECT_THAT(message, HasSubstr("the limit is 1.0 KB"));
   EXPECT_THAT(message, HasSubstr("size exceeded"));
-  EXPECT_THAT(message, HasSubstr("big.bin"));          // the largest file
+  EXPECT_THAT(message, HasSubstr("big.bin"));            // the largest file
   EXPECT_THAT(message, HasSubstr("--max-snapshot-mb"));  // how to raise it
 }
 
@@ -128,7 +133,8 @@ TEST_F(ControlPlaneTest, SubmittersLimitsOverrideTheServersDefaults) {
   options.max_snapshot_files = 1;
   Plane(options);
   runyard::v1::RunSpec spec = Spec();
-  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  spec.set_snapshot_id(
+      UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
   ASSERT_FALSE(Plane().Submit(spec).ok());
 
   runyard::v1::SnapshotLimits limits;
@@ -141,7 +147,8 @@ TEST_F(ControlPlaneTest, SubmittersLimitsOverrideTheServersDefaults) {
 
 TEST_F(ControlPlaneTest, SubmittersLimitsMayBeStricterThanTheServers) {
   runyard::v1::RunSpec spec = Spec();
-  spec.set_snapshot_id(UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
+  spec.set_snapshot_id(
+      UploadSnapshot({{"train.py", "print('x')\n"}, {"big.bin", std::string(5000, 'x')}}));
   runyard::v1::SnapshotLimits limits;
   limits.set_max_bytes(100);  // max_files unset: the server's default (2,000)
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec, limits);
@@ -164,7 +171,8 @@ TEST_F(ControlPlaneTest, AServerRefusesLocalRuns) {
   spec.set_compute_target("local");
   absl::StatusOr<runyard::v1::Run> run = Plane().Submit(spec);
   EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(run.status().message()), HasSubstr("compute_target 'local' runs on your machine"));
+  EXPECT_THAT(std::string(run.status().message()),
+              HasSubstr("compute_target 'local' runs on your machine"));
 }
 
 TEST_F(ControlPlaneTest, LocalModeAcceptsLocalRuns) {

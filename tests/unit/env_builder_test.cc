@@ -104,7 +104,8 @@ class EnvBuilderTest : public testing::Test {
   static runyard::v1::RunSpec PackagesSpec(const std::vector<std::string>& packages) {
     runyard::v1::RunSpec spec;
     spec.set_script("train.py");
-    for (const auto& package : packages) spec.mutable_environment()->mutable_python()->add_pip_packages(package);
+    for (const auto& package : packages)
+      spec.mutable_environment()->mutable_python()->add_pip_packages(package);
     return spec;
   }
 
@@ -120,7 +121,8 @@ class EnvBuilderTest : public testing::Test {
   std::vector<fs::path> StoreFolders() {
     std::vector<fs::path> folders;
     std::error_code ec;
-    for (const auto& item : fs::directory_iterator(cache_.root() / "store", ec)) folders.push_back(item.path());
+    for (const auto& item : fs::directory_iterator(cache_.root() / "store", ec))
+      folders.push_back(item.path());
     return folders;
   }
 
@@ -185,7 +187,8 @@ TEST_F(EnvBuilderTest, BuildsFromALocalWheelhouseThenReuses) {
   EXPECT_THAT(built->packages, HasSubstr("tinypkg==1.0"));
   const fs::path env = built->interpreter.parent_path().parent_path();
   EXPECT_EQ(built->variables["VIRTUAL_ENV"], env.string());
-  EXPECT_EQ(built->variables["PATH"].rfind((env / "bin").string() + ":", 0), 0u) << built->variables["PATH"];
+  EXPECT_EQ(built->variables["PATH"].rfind((env / "bin").string() + ":", 0), 0u)
+      << built->variables["PATH"];
   ASSERT_NE(built->in_use, nullptr);
 
   // The package really is installed in it.

@@ -59,7 +59,8 @@ runyard::v1::RunSpec CondaSpec(const std::string& file) {
 
 class EnvDefinitionTest : public ::testing::Test {
  protected:
-  absl::StatusOr<EnvironmentDefinition> Define(const runyard::v1::RunSpec& spec, const PipSettings& pip = {},
+  absl::StatusOr<EnvironmentDefinition> Define(const runyard::v1::RunSpec& spec,
+                                               const PipSettings& pip = {},
                                                const std::string& conda = "",
                                                const std::string& path_var = kPathVar,
                                                const std::string& base = kPython) {
@@ -188,7 +189,8 @@ TEST_F(EnvDefinitionTest, KeyIsStableAcrossRuns) {
 TEST_F(EnvDefinitionTest, KeyIgnoresOrderCommentsBlankLinesAndDuplicates) {
   const std::string key = KeyOf("requests==2.31.0\nnumpy==1.26.4\n");
   EXPECT_EQ(KeyOf("numpy==1.26.4\nrequests==2.31.0\n"), key);
-  EXPECT_EQ(KeyOf("# header\n\nnumpy==1.26.4   # fast arrays\n\nrequests==2.31.0\nnumpy==1.26.4\n"), key);
+  EXPECT_EQ(KeyOf("# header\n\nnumpy==1.26.4   # fast arrays\n\nrequests==2.31.0\nnumpy==1.26.4\n"),
+            key);
 }
 
 TEST_F(EnvDefinitionTest, KeyIsTheSameForFileAndPackagesListingTheSameRequirements) {
@@ -245,7 +247,8 @@ TEST_F(EnvDefinitionTest, PipSettingsBecomePipOptions) {
   ASSERT_TRUE(definition.ok()) << definition.status();
   EXPECT_THAT(definition->pip_options,
               ElementsAre("--index-url", "https://pypi.example.com/simple", "--extra-index-url",
-                          "https://extra.example.com/simple", "--find-links", "/srv/wheelhouse", "--no-index"));
+                          "https://extra.example.com/simple", "--find-links", "/srv/wheelhouse",
+                          "--no-index"));
 }
 
 TEST_F(EnvDefinitionTest, KeyChangesWithTheBaseInterpreter) {
@@ -264,7 +267,8 @@ TEST_F(EnvDefinitionTest, KeyChangesWithTheBaseInterpreter) {
 
   // The spec's interpreter_path wins over the node's default.
   runyard::v1::RunSpec spec = PipSpec("requirements.txt");
-  spec.mutable_environment()->mutable_python()->set_interpreter_path((bin.path() / "python3").string());
+  spec.mutable_environment()->mutable_python()->set_interpreter_path(
+      (bin.path() / "python3").string());
   absl::StatusOr<EnvironmentDefinition> from_spec = Define(spec);
   ASSERT_TRUE(from_spec.ok()) << from_spec.status();
   EXPECT_EQ(from_spec->key, other->key);
@@ -486,7 +490,8 @@ TEST_F(EnvDefinitionTest, CondaFoundOnPathVar) {
   ScopedTempDir bin;
   WriteExecutable(bin.path() / "micromamba", "#!/bin/sh\nexit 0\n");
   const std::string path_var = "/nonexistent-dir:" + bin.path().string();
-  absl::StatusOr<EnvironmentDefinition> definition = Define(CondaSpec("environment.yml"), {}, "", path_var);
+  absl::StatusOr<EnvironmentDefinition> definition =
+      Define(CondaSpec("environment.yml"), {}, "", path_var);
   ASSERT_TRUE(definition.ok()) << definition.status();
   EXPECT_EQ(definition->kind, EnvironmentKind::kConda);
   EXPECT_EQ(definition->conda_executable, bin.path() / "micromamba");
@@ -498,12 +503,16 @@ TEST_F(EnvDefinitionTest, CondaFoundOnPathVar) {
 
   // Comments and blank lines do not matter; a changed dependency does.
   const std::string key = definition->key;
-  WriteFile(dir_.path() / "environment.yml", "name: demo\ndependencies:\n  - python=3.11\n  - numpy\n");
-  absl::StatusOr<EnvironmentDefinition> same = Define(CondaSpec("environment.yml"), {}, "", path_var);
+  WriteFile(dir_.path() / "environment.yml",
+            "name: demo\ndependencies:\n  - python=3.11\n  - numpy\n");
+  absl::StatusOr<EnvironmentDefinition> same =
+      Define(CondaSpec("environment.yml"), {}, "", path_var);
   ASSERT_TRUE(same.ok()) << same.status();
   EXPECT_EQ(same->key, key);
-  WriteFile(dir_.path() / "environment.yml", "name: demo\ndependencies:\n  - python=3.12\n  - numpy\n");
-  absl::StatusOr<EnvironmentDefinition> changed = Define(CondaSpec("environment.yml"), {}, "", path_var);
+  WriteFile(dir_.path() / "environment.yml",
+            "name: demo\ndependencies:\n  - python=3.12\n  - numpy\n");
+  absl::StatusOr<EnvironmentDefinition> changed =
+      Define(CondaSpec("environment.yml"), {}, "", path_var);
   ASSERT_TRUE(changed.ok()) << changed.status();
   EXPECT_NE(changed->key, key);
 }

@@ -388,7 +388,31 @@ TEST_F(LauncherTest, ProcessThatEscapedTheGroupDoesNotBlockTheReturn) {
 
 // ------------------------------------------------------------------ the sandbox interface
 
-TEST_F(LauncherTest, PrepareErrorBecomesTheStartError) {
+// How the launcher uses the run's sandbox: a FakeSandbox in place of bubblewrap.
+class LauncherSandboxTest : public LauncherTest {
+ protected:
+  // A run canceled once it is ready, in a tagged process-group containment (sparing one
+  // process needs the run's tag: the group is then signalled one by one). Its shell
+  // reports a SIGTERM it gets; its background sleep is TERMed either way.
+  LaunchResult CanceledShellReportingTerm(FakeSandbox& sandbox, RecordingOutput& output) {
+    const std::string tag = "launcher-test-" + std::to_string(::getpid());
+    sandbox::ProcessGroupContainment containment(tag);
+    std::future<void> ready = output.MarkerSeen();
+    std::thread canceller([&] {
+      ready.wait();
+      cancel_.RequestCancel();
+    });
+    LaunchRequest request = Shell("trap 'echo got-term; exit 7' TERM; sleep 60 & echo ready; wait");
+    request.environment[sandbox::kRunTagVariable] = tag;
+    request.containment = &containment;
+    request.sandbox = &sandbox;
+    LaunchResult result = Launch(request, output);
+    canceller.join();
+    return result;
+  }
+};
+
+TEST_F(LauncherSandboxTest, PrepareErrorBecomesTheStartError) {
   FakeSandbox sandbox;
   sandbox.prepare_error = absl::FailedPreconditionError("the sandbox cannot be built here");
   RecordingOutput output;
@@ -403,7 +427,7 @@ TEST_F(LauncherTest, PrepareErrorBecomesTheStartError) {
   EXPECT_THAT(output.text(), IsEmpty());
 }
 
-TEST_F(LauncherTest, SpawnedIsCalledOnceAfterTheSpawn) {
+TEST_F(LauncherSandboxTest, SpawnedIsCalledOnceAfterTheSpawn) {
   FakeSandbox sandbox;
   sandbox.opens_pipe = true;  // Spawned waits for the child's byte on it
   RecordingOutput output;
@@ -421,53 +445,27 @@ TEST_F(LauncherTest, SpawnedIsCalledOnceAfterTheSpawn) {
   EXPECT_EQ(spawned_when_started, 1) << "on_started came before Spawned";
 }
 
-// The shell reports a SIGTERM it gets; its background sleep is TERMed either way.
-constexpr char kReportsTerm[] = "trap 'echo got-term; exit 7' TERM; sleep 60 & echo ready; wait";
-
-TEST_F(LauncherTest, CancelSparesTheProcessTheSandboxNames) {
-  // Sparing one process needs the run's tag: the group is then signalled one by one.
-  sandbox::ProcessGroupContainment containment("launcher-test-spare");
+TEST_F(LauncherSandboxTest, CancelSparesTheProcessTheSandboxNames) {
   FakeSandbox sandbox;
   sandbox.spares_first_process = true;
   RecordingOutput output("ready\n");
-  std::future<void> ready = output.MarkerSeen();
-  std::thread canceller([&] {
-    ready.wait();
-    cancel_.RequestCancel();
-  });
-  LaunchRequest request = Shell(kReportsTerm);
-  request.environment[sandbox::kRunTagVariable] = "launcher-test-spare";
-  request.containment = &containment;
-  request.sandbox = &sandbox;
-  LaunchResult result = Launch(request, output);
-  canceller.join();
+  LaunchResult result = CanceledShellReportingTerm(sandbox, output);
   EXPECT_TRUE(result.canceled);
   EXPECT_EQ(sandbox.calls().first_process_asked, pgid_);
   EXPECT_THAT(output.text(), Not(HasSubstr("got-term"))) << "the spared process got SIGTERM";
   EXPECT_TRUE(result.exited) << "the shell ends by itself once its sleep is TERMed";
 }
 
-TEST_F(LauncherTest, CancelTermsTheFirstProcessWhenTheSandboxSparesNone) {
-  sandbox::ProcessGroupContainment containment("launcher-test-no-spare");
+TEST_F(LauncherSandboxTest, CancelTermsTheFirstProcessWhenTheSandboxSparesNone) {
   FakeSandbox sandbox;
   RecordingOutput output("ready\n");
-  std::future<void> ready = output.MarkerSeen();
-  std::thread canceller([&] {
-    ready.wait();
-    cancel_.RequestCancel();
-  });
-  LaunchRequest request = Shell(kReportsTerm);
-  request.environment[sandbox::kRunTagVariable] = "launcher-test-no-spare";
-  request.containment = &containment;
-  request.sandbox = &sandbox;
-  LaunchResult result = Launch(request, output);
-  canceller.join();
+  LaunchResult result = CanceledShellReportingTerm(sandbox, output);
   EXPECT_TRUE(result.canceled);
   EXPECT_THAT(output.text(), HasSubstr("got-term"));
   EXPECT_EQ(result.exit_code, 7);
 }
 
-TEST_F(LauncherTest, SetupErrorBecomesTheSandboxError) {
+TEST_F(LauncherSandboxTest, SetupErrorBecomesTheSandboxError) {
   FakeSandbox sandbox;
   sandbox.setup_error = "the sandbox tool could not mount /work";
   RecordingOutput output;
@@ -483,7 +481,7 @@ TEST_F(LauncherTest, SetupErrorBecomesTheSandboxError) {
   EXPECT_FALSE(sandbox.calls().ends[0].killed);
 }
 
-TEST_F(LauncherTest, LaunchThroughASandboxLeavesNoDescriptorOpen) {
+TEST_F(LauncherSandboxTest, LaunchThroughASandboxLeavesNoDescriptorOpen) {
   FakeSandbox sandbox;
   sandbox.opens_pipe = true;
   RecordingOutput output;

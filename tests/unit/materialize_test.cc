@@ -23,12 +23,12 @@
 #include "common/snapshot_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/fakes/fake_blob_source.h"
-#include "tests/unit/overlay_probe.h"
-#include "tests/unit/scoped_temp_dir.h"
 #include "runtime/blob_cache.h"
 #include "runtime/snapshot_stage.h"
 #include "runtime/workspace.h"
+#include "tests/fakes/fake_blob_source.h"
+#include "tests/unit/overlay_probe.h"
+#include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
 namespace {
@@ -99,8 +99,8 @@ SnapshotManifest Manifest(std::vector<ManifestEntry> entries) {
 std::set<std::string> ListTree(const fs::path& root) {
   std::set<std::string> paths;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string relative = fs::relative(it->path(), root).string();
     if (it->is_directory() && !it->is_symlink()) relative += "/";
     paths.insert(relative);
@@ -124,8 +124,9 @@ TEST_F(MaterializeTest, WritesFilesWithTheirContent) {
   Store("print('hi')\n");
   Store("weights");
   Store("");
-  const SnapshotManifest manifest = Manifest({File("train.py", "print('hi')\n"), File("models/w.bin", "weights"),
-                                              File("deep/a/b/c.txt", "weights"), File("empty.txt", "")});
+  const SnapshotManifest manifest =
+      Manifest({File("train.py", "print('hi')\n"), File("models/w.bin", "weights"),
+                File("deep/a/b/c.txt", "weights"), File("empty.txt", "")});
   absl::StatusOr<MaterializeStats> stats = Materialize(manifest, cache_, dest());
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(ReadFile(dest() / "train.py"), "print('hi')\n");
@@ -135,14 +136,16 @@ TEST_F(MaterializeTest, WritesFilesWithTheirContent) {
   EXPECT_EQ(fs::file_size(dest() / "empty.txt"), 0u);
   EXPECT_EQ(stats->files, 4);
   EXPECT_EQ(stats->bytes, 12 + 7 + 7 + 0);
-  EXPECT_EQ(ListTree(dest()), (std::set<std::string>{"deep/", "deep/a/", "deep/a/b/", "deep/a/b/c.txt", "empty.txt",
-                                                      "models/", "models/w.bin", "train.py"}));
+  EXPECT_EQ(ListTree(dest()),
+            (std::set<std::string>{"deep/", "deep/a/", "deep/a/b/", "deep/a/b/c.txt", "empty.txt",
+                                   "models/", "models/w.bin", "train.py"}));
 }
 
 TEST_F(MaterializeTest, ModesAre0644And0755WhateverTheUmask) {
   Store("data");
   Store("#!/bin/sh\n");
-  const SnapshotManifest manifest = Manifest({File("data.txt", "data"), File("run.sh", "#!/bin/sh\n", 0755)});
+  const SnapshotManifest manifest =
+      Manifest({File("data.txt", "data"), File("run.sh", "#!/bin/sh\n", 0755)});
   for (mode_t mask : {mode_t{077}, mode_t{0}, mode_t{022}, mode_t{0277}}) {
     SCOPED_TRACE("umask " + std::to_string(mask));
     fs::remove_all(dest());
@@ -232,7 +235,8 @@ TEST_F(MaterializeTest, AnExistingFileIsNeverOverwrittenNorFollowed) {
 
 TEST_F(MaterializeTest, FilesAreCopiesNotHardlinksOfTheCache) {
   Store("shared content");
-  const SnapshotManifest manifest = Manifest({File("a.txt", "shared content"), File("b/a-again.txt", "shared content")});
+  const SnapshotManifest manifest =
+      Manifest({File("a.txt", "shared content"), File("b/a-again.txt", "shared content")});
   absl::StatusOr<MaterializeStats> stats = Materialize(manifest, cache_, dest());
   ASSERT_TRUE(stats.ok()) << stats.status();
   const struct stat blob = Lstat(cache_.PathOf(common::Sha256Hex("shared content")));
@@ -248,12 +252,14 @@ TEST_F(MaterializeTest, FilesAreCopiesNotHardlinksOfTheCache) {
 
 TEST_F(MaterializeTest, ChangingAMaterializedFileLeavesTheCacheBlobUnchanged) {
   Store("original");
-  const SnapshotManifest manifest = Manifest({File("data.txt", "original"), File("tool.sh", "original", 0755)});
+  const SnapshotManifest manifest =
+      Manifest({File("data.txt", "original"), File("tool.sh", "original", 0755)});
   ASSERT_TRUE(Materialize(manifest, cache_, dest()).ok());
   const fs::path blob = cache_.PathOf(common::Sha256Hex("original"));
   const mode_t blob_mode = ModeOf(blob);
 
-  std::ofstream(dest() / "data.txt", std::ios::binary | std::ios::trunc) << "overwritten by the run";
+  std::ofstream(dest() / "data.txt", std::ios::binary | std::ios::trunc)
+      << "overwritten by the run";
   std::ofstream(dest() / "tool.sh", std::ios::binary | std::ios::app) << " and appended";
   fs::permissions(dest() / "data.txt", fs::perms(0600));
   EXPECT_EQ(ReadFile(dest() / "data.txt"), "overwritten by the run");
@@ -305,8 +311,8 @@ class PrepareSnapshotTest : public ::testing::Test {
 
 TEST_F(PrepareSnapshotTest, FetchesWhatTheCacheLacksAndWritesTheTree) {
   const SnapshotManifest manifest =
-      Manifest({File("train.py", "print()\n"), File("run.sh", "exit 0\n", 0755), File("copy.py", "print()\n"),
-                Dir("empty")});
+      Manifest({File("train.py", "print()\n"), File("run.sh", "exit 0\n", 0755),
+                File("copy.py", "print()\n"), Dir("empty")});
   const std::string id = Upload(manifest, {"print()\n", "exit 0\n"});
   absl::StatusOr<SnapshotReport> report = Prepare(id);
   ASSERT_TRUE(report.ok()) << report.status();
@@ -348,7 +354,8 @@ TEST_F(PrepareSnapshotTest, FileBlobMissingOnTheServerIsNotFoundAndNotRejected) 
 }
 
 TEST_F(PrepareSnapshotTest, BlobsStayPinnedWhileTheReportLives) {
-  const SnapshotManifest manifest = Manifest({File("a", std::string(1000, 'a')), File("b", std::string(1000, 'b'))});
+  const SnapshotManifest manifest =
+      Manifest({File("a", std::string(1000, 'a')), File("b", std::string(1000, 'b'))});
   const std::string id = Upload(manifest, {std::string(1000, 'a'), std::string(1000, 'b')});
   BlobCache small(tmp_.path() / "small-cache", 1);  // everything is over this quota
   absl::StatusOr<SnapshotReport> report =
@@ -369,10 +376,13 @@ TEST_F(PrepareSnapshotTest, BlobsStayPinnedWhileTheReportLives) {
 class OverlayFallbackTest : public PrepareSnapshotTest {
  protected:
   void SetUp() override {
-    if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+    if (!testutil::OverlaySupported(tmp_.path()))
+      GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
     const fs::path outer = tmp_.path() / "outer";
-    for (const char* name : {"lower", "upper", "work", "merged"}) fs::create_directories(outer / name);
-    auto mounted = OverlayMount::Mount(outer / "lower", outer / "upper", outer / "work", outer / "merged");
+    for (const char* name : {"lower", "upper", "work", "merged"})
+      fs::create_directories(outer / name);
+    auto mounted =
+        OverlayMount::Mount(outer / "lower", outer / "upper", outer / "work", outer / "merged");
     ASSERT_TRUE(mounted.ok()) << mounted.status();
     outer_mount_ = std::move(*mounted);
     workspace_.root = outer / "merged" / "runs" / "run_1";
@@ -391,7 +401,8 @@ class OverlayFallbackTest : public PrepareSnapshotTest {
 };
 
 TEST_F(OverlayFallbackTest, FailedMountFallsBackToCopiesAndLeavesNoLinksIntoTheCache) {
-  BlobCache cache_beside_the_run(tmp_.path() / "outer" / "merged" / "cache", 0);  // same filesystem: links work
+  BlobCache cache_beside_the_run(tmp_.path() / "outer" / "merged" / "cache",
+                                 0);  // same filesystem: links work
   const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
   absl::StatusOr<SnapshotReport> report =
       PrepareSnapshot(id, cache_beside_the_run, source_, workspace_, Materialization::kAuto);
@@ -429,7 +440,8 @@ TEST_F(OverlayFallbackTest, LinksRefusedAcrossBindMountsFallBackToCopiesEveryTim
   fs::create_directories(workspace_.working_dir);
   const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
   for (int run = 0; run < 2; ++run) {  // a link failure does not turn the overlay off
-    absl::StatusOr<SnapshotReport> report = PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
+    absl::StatusOr<SnapshotReport> report =
+        PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_FALSE(report->overlay);
     EXPECT_THAT(report->overlay_failure, HasSubstr("link")) << "run " << run;
@@ -443,7 +455,8 @@ TEST_F(OverlayFallbackTest, LinksRefusedAcrossBindMountsFallBackToCopiesEveryTim
 
 TEST_F(OverlayFallbackTest, CacheOnAnotherFilesystemGetsCopiesWithoutTryingAnOverlay) {
   const std::string id = Upload(Manifest({File("train.py", "print()\n")}), {"print()\n"});
-  absl::StatusOr<SnapshotReport> report = PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
+  absl::StatusOr<SnapshotReport> report =
+      PrepareSnapshot(id, cache_, source_, workspace_, Materialization::kAuto);
   ASSERT_TRUE(report.ok()) << report.status();  // hardlinks across filesystems would fail
   EXPECT_FALSE(report->overlay);
   EXPECT_TRUE(report->overlay_failure.empty());

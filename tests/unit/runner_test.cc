@@ -9,28 +9,28 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/digest.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/fakes/fake_blob_source.h"
-#include "tests/fakes/recording_observer.h"
-#include "tests/unit/overlay_probe.h"
-#include "tests/unit/scoped_temp_dir.h"
 #include "cli/snapshot_builder.h"
 #include "common/cas_directory.h"
+#include "common/digest.h"
 #include "common/snapshot_manifest.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "runtime/blob_cache.h"
 #include "runtime/overlay.h"
 #include "runtime/snapshot_stage.h"
 #include "sandbox/bubblewrap.h"
+#include "tests/fakes/fake_blob_source.h"
+#include "tests/fakes/recording_observer.h"
+#include "tests/unit/overlay_probe.h"
+#include "tests/unit/scoped_temp_dir.h"
 
 namespace runyard::runtime {
 namespace {
@@ -72,8 +72,8 @@ class RunnerTest : public ::testing::Test {
     return Run("run_1", spec, observer, blobs_);
   }
 
-  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec, RecordingObserver& observer,
-                 BlobSource& source) {
+  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec,
+                 RecordingObserver& observer, BlobSource& source) {
     Runner runner(Options(), &source, &observer);
     return runner.Run(run_id, spec, cancel_);
   }
@@ -300,7 +300,10 @@ TEST_F(RunnerTest, HostileSnapshotIsRejected) {
   // Manifest bytes that are not a protobuf at all: field 1 claims 64 bytes, 3 follow.
   runyard::v1::RunSpec spec;
   spec.add_command("/bin/true");
-  spec.set_snapshot_id(UploadManifestBytes(std::string("\x0a\x40" "abc", 5)));
+  spec.set_snapshot_id(
+      UploadManifestBytes(std::string("\x0a\x40"
+                                      "abc",
+                                      5)));
   RecordingObserver observer;
   RunOutcome outcome = Run(spec, observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
@@ -330,7 +333,8 @@ TEST_F(RunnerTest, ManifestEscapingTheWorkingDirectoryIsRejectedAndWritesNothing
 TEST_F(RunnerTest, SnapshotTreeWithModesAndEmptyFoldersIsTheWorkingDirectory) {
   WriteSource("pkg/util.sh", "echo util\n");
   WriteSource("tool.sh", "#!/bin/sh\necho tool\n");
-  fs::permissions(source() / "tool.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+  fs::permissions(source() / "tool.sh",
+                  fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
                   fs::perm_options::add);
   fs::create_directories(source() / "empty" / "nested");
   RecordingObserver observer;
@@ -389,7 +393,8 @@ TEST_F(RunnerTest, CopyMaterializationGivesTheScriptItsOwnFiles) {
 }
 
 TEST_F(RunnerTest, OverlayRunLeavesWhatItWroteInTheWorkingDirectoryAndTheCacheAlone) {
-  if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  if (!testutil::OverlaySupported(tmp_.path()))
+    GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
   materialization_ = Materialization::kOverlay;
   WriteSource("data.txt", "original\n");
   WriteSource("keep.txt", "untouched\n");
@@ -406,13 +411,16 @@ TEST_F(RunnerTest, OverlayRunLeavesWhatItWroteInTheWorkingDirectoryAndTheCacheAl
   std::stringstream cached;
   cached << cached_in.rdbuf();
   EXPECT_EQ(cached.str(), "original\n");
-  EXPECT_EQ(fs::status(cache_.cas().PathOf(common::Sha256Hex("untouched\n"))).permissions() & fs::perms::group_read,
+  EXPECT_EQ(fs::status(cache_.cas().PathOf(common::Sha256Hex("untouched\n"))).permissions() &
+                fs::perms::group_read,
             fs::perms::group_read);  // the chmod was copied up, not applied to the blob
-  EXPECT_FALSE(fs::exists(tmp_.path() / "work" / "runs" / "run_1" / "snapshot"));  // lower tree removed
+  EXPECT_FALSE(
+      fs::exists(tmp_.path() / "work" / "runs" / "run_1" / "snapshot"));  // lower tree removed
 }
 
 TEST_F(RunnerTest, OverlayRunCannotChangeTheCacheThroughTheLowerLayer) {
-  if (!testutil::OverlaySupported(tmp_.path())) GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
+  if (!testutil::OverlaySupported(tmp_.path()))
+    GTEST_SKIP() << "no overlay mounts here (needs root and overlayfs)";
   materialization_ = Materialization::kOverlay;
   WriteSource("data.txt", "original\n");
   RecordingObserver observer;
@@ -427,7 +435,7 @@ TEST_F(RunnerTest, OverlayRunCannotChangeTheCacheThroughTheLowerLayer) {
   cached << cached_in.rdbuf();
   // The lower tree is bound read-only: a write through ../snapshot must not reach the cache.
   EXPECT_EQ(cached.str(), "original\n") << "the run wrote into the cache blob through ../snapshot ("
-                                         << observer.file("user_logs/std_log.txt") << ")";
+                                        << observer.file("user_logs/std_log.txt") << ")";
   EXPECT_EQ(common::Sha256File(cache_.cas().PathOf(digest)).value_or(""), digest);
 }
 
@@ -506,14 +514,16 @@ TEST_F(RunnerTest, BubblewrapRunIsSandboxedAndSaysSo) {
   if (!bwrap.ok()) GTEST_SKIP() << bwrap.status().message();
   bubblewrap_.emplace().bwrap = *bwrap;
   RecordingObserver observer;
-  RunOutcome outcome = Run(ShellSpec("echo sandboxed > outputs/model.txt\n"
-                                     "touch /etc/runyard-runner-test 2>/dev/null || echo etc-readonly\n"),
-                           observer);
+  RunOutcome outcome =
+      Run(ShellSpec("echo sandboxed > outputs/model.txt\n"
+                    "touch /etc/runyard-runner-test 2>/dev/null || echo etc-readonly\n"),
+          observer);
   ASSERT_EQ(outcome.status, runyard::v1::COMPLETED) << outcome.error.message();
   EXPECT_EQ(observer.file("outputs/model.txt"), "sandboxed\n");
   EXPECT_EQ(observer.file("user_logs/std_log.txt"), "etc-readonly\n");
-  EXPECT_THAT(observer.file("system_logs/runtime.txt"),
-              HasSubstr("sandboxed by bubblewrap: system read-only, writable " + working_dir().string()));
+  EXPECT_THAT(
+      observer.file("system_logs/runtime.txt"),
+      HasSubstr("sandboxed by bubblewrap: system read-only, writable " + working_dir().string()));
 }
 
 TEST_F(RunnerTest, SandboxThatCannotBeBuiltIsASandboxSetupFailure) {
@@ -526,7 +536,8 @@ TEST_F(RunnerTest, SandboxThatCannotBeBuiltIsASandboxSetupFailure) {
   RunOutcome outcome = Run(ShellSpec("echo the script ran\n"), observer);
   EXPECT_EQ(outcome.status, runyard::v1::FAILED);
   EXPECT_EQ(outcome.error.code(), "SandboxSetupFailed");
-  EXPECT_THAT(outcome.error.message(), HasSubstr("bubblewrap could not set up the run's sandbox: "));
+  EXPECT_THAT(outcome.error.message(),
+              HasSubstr("bubblewrap could not set up the run's sandbox: "));
   EXPECT_THAT(outcome.error.message(), HasSubstr("does-not-exist"));
   EXPECT_THAT(observer.file("user_logs/std_log.txt"), Not(HasSubstr("the script ran")));
 }

@@ -82,7 +82,8 @@ TEST_F(SpawnTest, TheChildLeadsANewSessionWithDefaultSignals) {
   sigemptyset(&blocked);
   sigaddset(&blocked, SIGTERM);
   ::pthread_sigmask(SIG_BLOCK, &blocked, &previous);
-  struct sigaction ignore {}, old_pipe {};
+  struct sigaction ignore {
+  }, old_pipe{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, &old_pipe);
   // The masks are read by what the shell execs last (same pid, the mask it started with):

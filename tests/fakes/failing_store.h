@@ -1,0 +1,165 @@
+#pragma once
+
+// A server::Store that passes every call to a real store, except the methods a test names,
+// which fail (with the error it gives, for as many calls as it says). InTransaction can
+// fail too; when it does not, its body gets a FailingStore around the transaction, so the
+// writes inside it fail by the same rules and the transaction rolls back.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "server/store.h"
+
+namespace runyard::fakes {
+
+class FailingStore final : public server::Store {
+ public:
+  explicit FailingStore(server::Store* real)
+      : real_(real), failures_(std::make_shared<Failures>()) {}
+
+  // From now on `method` ("SetUsage", "InTransaction", ...) fails with `error`: the next
+  // `times` calls (> 0), or every call while `times` is negative.
+  void Fail(const std::string& method, absl::Status error = absl::UnavailableError("injected"),
+            int times = -1) {
+    std::lock_guard lock(failures_->mutex);
+    failures_->failing[method] = {std::move(error), times};
+  }
+  // `method` works again.
+  void Heal(const std::string& method) {
+    std::lock_guard lock(failures_->mutex);
+    failures_->failing.erase(method);
+  }
+  // How many calls of `method` failed so far (inside transactions too).
+  int failed(const std::string& method) const {
+    std::lock_guard lock(failures_->mutex);
+    auto found = failures_->failed.find(method);
+    return found == failures_->failed.end() ? 0 : found->second;
+  }
+
+  absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) override {
+    if (absl::Status s = Check("InTransaction"); !s.ok()) return s;
+    return real_->InTransaction([&](Store& txn) {
+      FailingStore view(&txn, failures_);
+      return body(view);
+    });
+  }
+
+  absl::Status InsertRun(const runyard::v1::Run& run) override {
+    if (absl::Status s = Check("InsertRun"); !s.ok()) return s;
+    return real_->InsertRun(run);
+  }
+  absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) override {
+    if (absl::Status s = Check("GetRun"); !s.ok()) return s;
+    return real_->GetRun(run_id);
+  }
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
+                                                         int limit) override {
+    if (absl::Status s = Check("ListRuns"); !s.ok()) return s;
+    return real_->ListRuns(experiment, limit);
+  }
+  absl::StatusOr<bool> RunExists(const std::string& run_id) override {
+    if (absl::Status s = Check("RunExists"); !s.ok()) return s;
+    return real_->RunExists(run_id);
+  }
+  absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
+                            int64_t time_ms) override {
+    if (absl::Status s = Check("AppendStatus"); !s.ok()) return s;
+    return real_->AppendStatus(run_id, status, time_ms);
+  }
+  absl::Status SetOutcome(const std::string& run_id, bool has_exit_code, int exit_code,
+                          const runyard::v1::RunError& error) override {
+    if (absl::Status s = Check("SetOutcome"); !s.ok()) return s;
+    return real_->SetOutcome(run_id, has_exit_code, exit_code, error);
+  }
+  absl::Status SetUsage(const std::string& run_id, const runyard::v1::RunUsage& usage) override {
+    if (absl::Status s = Check("SetUsage"); !s.ok()) return s;
+    return real_->SetUsage(run_id, usage);
+  }
+  absl::Status SetLease(const server::LeaseRecord& lease) override {
+    if (absl::Status s = Check("SetLease"); !s.ok()) return s;
+    return real_->SetLease(lease);
+  }
+  absl::StatusOr<server::LeaseRecord> GetLease(const std::string& run_id) override {
+    if (absl::Status s = Check("GetLease"); !s.ok()) return s;
+    return real_->GetLease(run_id);
+  }
+  absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms) override {
+    if (absl::Status s = Check("RenewLease"); !s.ok()) return s;
+    return real_->RenewLease(run_id, expiry_ms);
+  }
+  absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit) override {
+    if (absl::Status s = Check("QueuedRuns"); !s.ok()) return s;
+    return real_->QueuedRuns(pool, limit);
+  }
+  absl::StatusOr<std::vector<server::LeaseRecord>> ActiveLeases() override {
+    if (absl::Status s = Check("ActiveLeases"); !s.ok()) return s;
+    return real_->ActiveLeases();
+  }
+  absl::StatusOr<std::vector<server::RunCount>> CountRuns() override {
+    if (absl::Status s = Check("CountRuns"); !s.ok()) return s;
+    return real_->CountRuns();
+  }
+  absl::Status UpsertAgent(const server::AgentRecord& agent) override {
+    if (absl::Status s = Check("UpsertAgent"); !s.ok()) return s;
+    return real_->UpsertAgent(agent);
+  }
+  absl::StatusOr<std::string> AgentPool(const std::string& agent_id) override {
+    if (absl::Status s = Check("AgentPool"); !s.ok()) return s;
+    return real_->AgentPool(agent_id);
+  }
+  absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) override {
+    if (absl::Status s = Check("TouchAgent"); !s.ok()) return s;
+    return real_->TouchAgent(agent_id, now_ms, draining);
+  }
+  absl::StatusOr<std::vector<server::AgentRecord>> ListAgents(const std::string& pool) override {
+    if (absl::Status s = Check("ListAgents"); !s.ok()) return s;
+    return real_->ListAgents(pool);
+  }
+  absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
+                           int64_t now_ms) override {
+    if (absl::Status s = Check("SetFileSize"); !s.ok()) return s;
+    return real_->SetFileSize(run_id, path, size, now_ms);
+  }
+  absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override {
+    if (absl::Status s = Check("ListFiles"); !s.ok()) return s;
+    return real_->ListFiles(run_id);
+  }
+
+ private:
+  // Shared by a FailingStore and the views it gives transaction bodies.
+  struct Failures {
+    struct Failure {
+      absl::Status error;
+      int times = -1;  // calls left to fail; negative: every call
+    };
+    mutable std::mutex mutex;
+    std::map<std::string, Failure, std::less<>> failing ABSL_GUARDED_BY(mutex);
+    std::map<std::string, int, std::less<>> failed ABSL_GUARDED_BY(mutex);
+  };
+
+  FailingStore(server::Store* real, std::shared_ptr<Failures> failures)
+      : real_(real), failures_(std::move(failures)) {}
+
+  // The error `method` fails with now (and counts it), or OK.
+  absl::Status Check(std::string_view method) {
+    std::lock_guard lock(failures_->mutex);
+    auto found = failures_->failing.find(method);
+    if (found == failures_->failing.end()) return absl::OkStatus();
+    absl::Status error = found->second.error;
+    if (found->second.times > 0 && --found->second.times == 0) failures_->failing.erase(found);
+    ++failures_->failed[std::string(method)];
+    return error;
+  }
+
+  server::Store* real_;
+  std::shared_ptr<Failures> failures_;
+};
+
+}  // namespace runyard::fakes
