@@ -17,6 +17,7 @@
 #include "common/helper_command.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/recording_observer.h"
 #include "runtime/observer.h"
 #include "tests/unit/scoped_temp_dir.h"
 
@@ -31,13 +32,6 @@ using ::testing::Not;
 constexpr char kPython[] = "/usr/bin/python3";
 
 using ::runyard::testutil::ScopedTempDir;
-
-class NullObserver : public RunObserver {
- public:
-  void OnStatus(runyard::v1::RunStatus) override {}
-  void OnFileBytes(const std::string&, int64_t, std::string_view, bool) override {}
-  void OnFinished(const RunOutcome&) override {}
-};
 
 void WriteFile(const fs::path& file, const std::string& text) {
   fs::create_directories(file.parent_path());
@@ -131,7 +125,7 @@ class EnvBuilderTest : public testing::Test {
   ScopedTempDir dir_;
   EnvironmentCache cache_;
   fs::path log_file_;
-  NullObserver observer_;
+  fakes::RecordingObserver observer_;  // the builder reports nothing these tests read
   RunLog log_;
   EnvironmentSettings settings_;
   CancelToken cancel_;
