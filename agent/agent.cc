@@ -288,6 +288,10 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.pids_limit = config_.pids_limit;
     options.journal = journal_.get();
     options.max_log_bytes = config_.max_log_bytes;
+    options.sdk_python_dir = SdkPythonDirOf(config_);
+    options.run_api_limits.max_metric_values_per_run = config_.max_metric_values_per_run;
+    options.run_api_limits.max_children_per_run = config_.max_children_per_run;
+    options.run_api_limits.max_tags_per_run = config_.max_tags_per_run;
     options.run_as = run_as_;
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;
@@ -409,6 +413,12 @@ int Agent::Run() {
     return 1;
   }
   if (!SetUpRunIsolation()) return 1;
+  if (const std::filesystem::path sdk = SdkPythonDirOf(config_); !sdk.empty()) {
+    Log()->info("in-run API: runs get the Python SDK {} on their PYTHONPATH", sdk.string());
+  } else if (config_.sdk_python_dir != "none") {
+    Log()->warn("in-run API: no Python SDK found next to the agent's binary (sdk_python_dir): "
+                "scripts cannot import runyard or azureml.core");
+  }
   // Before the unmount below: a run left running may still have its overlay mounted.
   salvage_ = std::make_unique<runtime::UploadSalvage>(&link_.reporter(), config_.work_dir / "spool",
                                                       config_.work_dir / "runs");

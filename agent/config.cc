@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/sdk_location.h"
 
 namespace runyard::agent {
 
@@ -56,7 +57,24 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
       config.snapshot_materialization != "overlay") {
     return absl::InvalidArgumentError("snapshot_materialization must be auto, copy or overlay");
   }
+  for (const auto& [name, value] :
+       {std::pair<const char*, int64_t>{"max_metric_values_per_run", config.max_metric_values_per_run},
+        {"max_children_per_run", config.max_children_per_run},
+        {"max_tags_per_run", config.max_tags_per_run}}) {
+    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
+  }
+  if (!config.sdk_python_dir.empty() && config.sdk_python_dir != "none" &&
+      config.sdk_python_dir[0] != '/') {
+    return absl::InvalidArgumentError("sdk_python_dir must be an absolute path, empty or none, not '" +
+                                      config.sdk_python_dir + "'");
+  }
   return absl::OkStatus();
+}
+
+std::filesystem::path SdkPythonDirOf(const AgentConfig& config) {
+  if (config.sdk_python_dir == "none") return {};
+  if (!config.sdk_python_dir.empty()) return config.sdk_python_dir;
+  return common::FindSdkPythonDirOfThisProcess();
 }
 
 runtime::EnvironmentSettings EnvironmentSettingsOf(const AgentConfig& config) {

@@ -52,6 +52,13 @@ struct AgentConfig {
   std::vector<std::string> sandbox_hide_paths = {"/etc/runyard", "/var/lib/runyard", "/root"};
   // A run's user_logs/std_log.txt is cut past this (a marker line says so; the run goes on).
   int64_t max_log_bytes = 1LL << 30;
+  // The in-run API: the Python SDK put on runs' PYTHONPATH (empty: found next to the
+  // agent's binary, common/sdk_location.h; "none": no SDK), and the ceilings the SDK
+  // enforces in the script.
+  std::string sdk_python_dir;
+  int64_t max_metric_values_per_run = 5'000'000;
+  int64_t max_children_per_run = 10'000;
+  int64_t max_tags_per_run = 1'000;
   std::map<std::string, std::string> labels;  // reported with the agent's capabilities
   int drain_timeout_seconds = 600;            // first SIGTERM: runs may finish within this
   std::string http_listen;                    // /healthz and /metrics; empty: off
@@ -70,6 +77,10 @@ absl::Status LoadAgentConfigFile(const std::filesystem::path& file, AgentConfig*
 
 // Checks values that came from anywhere.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+// The SDK folder runs get on their PYTHONPATH: sdk_python_dir as given, found next to the
+// agent's binary when empty, none for "none" (or when nothing is found).
+std::filesystem::path SdkPythonDirOf(const AgentConfig& config);
 
 // The runtime's environment settings from the agent's configuration.
 runtime::EnvironmentSettings EnvironmentSettingsOf(const AgentConfig& config);

@@ -30,6 +30,15 @@ void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
   table->Add("conda_executable", "conda, mamba or micromamba (empty: found on PATH)", &config->conda_executable);
   table->Add("environment_setup_timeout_seconds", "longest an environment build may take",
              &config->environment_setup_timeout_seconds);
+  // The in-run API (runyard / azureml.core inside the script).
+  table->Add("sdk_python_dir",
+             "folder with the Python SDK put on runs' PYTHONPATH (empty: next to the agent's "
+             "binary; none: no SDK)",
+             &config->sdk_python_dir);
+  table->Add("max_metric_values_per_run", "most metric values one run may log (the SDK refuses more)",
+             &config->max_metric_values_per_run);
+  table->Add("max_children_per_run", "most child runs one run may create", &config->max_children_per_run);
+  table->Add("max_tags_per_run", "most tags (and, apart, properties) one run may set", &config->max_tags_per_run);
   // Isolation of runs.
   table->Add("cgroup_mode", "auto, v2, v1 or none (process group only)", &config->cgroup_mode);
   table->Add("pids_limit", "most processes a run may have at once (0: no limit)", &config->pids_limit);

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "runyard/v1/run.pb.h"
+#include "runyard/v1/services.pb.h"
 #include "runyard/v1/snapshot.pb.h"
 #include "runyard/v1/spec.pb.h"
 
@@ -38,7 +39,9 @@ class RunBackend {
   virtual absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
                                                   const runyard::v1::SnapshotLimits& limits) = 0;
   virtual absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) = 0;
-  virtual absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) = 0;
+  // Runs matching every filter the request sets (experiment, tags, properties, status,
+  // parent, archived), newest first, at most request.limit.
+  virtual absl::StatusOr<std::vector<runyard::v1::Run>> List(const runyard::v1::ListRunsRequest& request) = 0;
   virtual absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) = 0;
   virtual absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) = 0;
   // Bytes of a run file from `offset` on, handed to `sink` a chunk (about 1 MiB) at a time,
@@ -47,6 +50,17 @@ class RunBackend {
   // error it returns stops the read and is returned.
   virtual absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
                                 const FileChunkSink& sink) = 0;
+
+  // ---- the in-run API's history: metrics, tags, experiments
+  // Series summaries (the named one only when request.name is set) and, with
+  // request.with_values, a page of that series' values from request.after_seq on.
+  virtual absl::StatusOr<runyard::v1::GetMetricsResponse> GetMetrics(
+      const runyard::v1::GetMetricsRequest& request) = 0;
+  // Sets and removes tags; the run with its tags as they are now.
+  virtual absl::StatusOr<runyard::v1::Run> SetTags(const runyard::v1::SetTagsRequest& request) = 0;
+  virtual absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(bool include_archived) = 0;
+  virtual absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
+                                                                            bool archived) = 0;
 
   // Calls on_log with std_log.txt bytes from `log_offset` on and on_run on each status
   // change, until the run has ended and its whole log was passed on. Returns the run.

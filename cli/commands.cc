@@ -252,28 +252,40 @@ int StatusCommand(const GlobalOptions& global, const std::string& run_id) {
   return 0;
 }
 
-int ListCommand(const GlobalOptions& global, const std::string& experiment, int limit) {
+int ListCommand(const GlobalOptions& global, const ListFlags& flags) {
+  absl::StatusOr<runyard::v1::ListRunsRequest> request = BuildListRequest(flags);
+  if (!request.ok()) return Fail(request.status());
   std::vector<runyard::v1::Run> runs;
   absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
+  absl::Status local_status = local.status();
   if (local.ok()) {
-    absl::StatusOr<std::vector<runyard::v1::Run>> found = (*local)->List(experiment, limit);
+    absl::StatusOr<std::vector<runyard::v1::Run>> found = (*local)->List(*request);
+    local_status = found.status();
     if (found.ok()) runs = std::move(*found);
   }
-  if (!global.server.empty()) {
+  if (global.server.empty()) {
+    if (!local_status.ok()) return Fail(local_status);
+  } else {
+    // The server's runs still list when the local store cannot be read: say why it is missing.
+    if (!local_status.ok() && !global.json) {
+      std::cerr << "runyard: local runs left out: " << local_status.message() << "\n";
+    }
     RemoteBackend remote(global.server);
-    absl::StatusOr<std::vector<runyard::v1::Run>> found = remote.List(experiment, limit);
+    absl::StatusOr<std::vector<runyard::v1::Run>> found = remote.List(*request);
     if (!found.ok()) return Fail(found.status());
     runs.insert(runs.end(), found->begin(), found->end());
   }
   std::sort(runs.begin(), runs.end(),
             [](const auto& a, const auto& b) { return a.created_unix_ms() > b.created_unix_ms(); });
-  if (limit > 0 && static_cast<int>(runs.size()) > limit) runs.resize(static_cast<size_t>(limit));
+  if (flags.limit > 0 && static_cast<int>(runs.size()) > flags.limit) {
+    runs.resize(static_cast<size_t>(flags.limit));
+  }
   if (global.json) {
     nlohmann::json json = nlohmann::json::array();
     for (const auto& run : runs) json.push_back(RunToJson(run));
     PrintJson(json);
   } else {
-    std::cout << RunTable(runs);
+    std::cout << RunTreeTable(runs);
   }
   return 0;
 }

@@ -3,7 +3,12 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/run_filters.h"
 #include "cli/submission.h"
+#include "runyard/v1/services.pb.h"
 
 namespace runyard::cli {
 
@@ -23,7 +28,33 @@ struct SubmitOptions {
 // Each returns the process exit code: 0 fine, 1 failed / run did not complete, 2 bad input.
 int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options);
 int StatusCommand(const GlobalOptions& global, const std::string& run_id);
-int ListCommand(const GlobalOptions& global, const std::string& experiment, int limit);
+// `runyard list`: the local store's runs and, with --server, the server's, newest first,
+// filtered by `flags`; children under their parent.
+int ListCommand(const GlobalOptions& global, const ListFlags& flags);
+
+struct MetricsOptions {
+  std::string run_id;
+  std::string name;     // --name: that series' values
+  bool follow = false;  // -f: until the run ends
+};
+// `runyard metrics RUN`: the run's metric series (table with sparklines, values, JSON).
+int MetricsCommand(const GlobalOptions& global, const MetricsOptions& options);
+
+// `runyard show RUN`: the run's details (Azure's get_details).
+int ShowCommand(const GlobalOptions& global, const std::string& run_id);
+
+struct TagOptions {
+  std::string run_id;
+  std::vector<std::string> tags;    // KEY=VALUE, or KEY (value "")
+  std::vector<std::string> remove;  // --remove KEY
+};
+// The request `runyard tag` sends; InvalidArgument naming what is wrong with the flags.
+absl::StatusOr<runyard::v1::SetTagsRequest> BuildSetTagsRequest(const TagOptions& options);
+int TagCommand(const GlobalOptions& global, const TagOptions& options);
+
+// `runyard experiments [--archived]`, `runyard experiment archive|unarchive NAME`.
+int ExperimentsCommand(const GlobalOptions& global, bool include_archived);
+int ExperimentArchiveCommand(const GlobalOptions& global, const std::string& name, bool archived);
 
 struct LogsOptions {
   std::string run_id;

@@ -115,9 +115,28 @@ absl::StatusOr<runyard::v1::Run> LocalBackend::Get(const std::string& run_id) {
   return plane_->Get(run_id);
 }
 
-absl::StatusOr<std::vector<runyard::v1::Run>> LocalBackend::List(const std::string& experiment,
-                                                                 int limit) {
-  return plane_->List(experiment, limit);
+absl::StatusOr<std::vector<runyard::v1::Run>> LocalBackend::List(
+    const runyard::v1::ListRunsRequest& request) {
+  return plane_->List(request);
+}
+
+absl::StatusOr<runyard::v1::GetMetricsResponse> LocalBackend::GetMetrics(
+    const runyard::v1::GetMetricsRequest& request) {
+  return plane_->GetMetrics(request);
+}
+
+absl::StatusOr<runyard::v1::Run> LocalBackend::SetTags(const runyard::v1::SetTagsRequest& request) {
+  return plane_->SetTags(request);
+}
+
+absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> LocalBackend::ListExperiments(
+    bool include_archived) {
+  return plane_->ListExperiments(include_archived);
+}
+
+absl::StatusOr<runyard::v1::ExperimentInfo> LocalBackend::SetExperimentArchived(
+    const std::string& name, bool archived) {
+  return plane_->SetExperimentArchived(name, archived);
 }
 
 absl::StatusOr<runyard::v1::Run> LocalBackend::Cancel(const std::string& run_id) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/sdk_location.h"
 #include "common/status_names.h"
 #include "runtime/blob_cache.h"
 #include "runtime/reporting_observer.h"
@@ -106,6 +107,8 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
     runner_options.cache = &cache;
     runner_options.environments = &environments;
     runner_options.containment = containment.ok() ? containment->get() : nullptr;
+    // The SDK next to the CLI's binary (installed or build tree), as the agent finds it.
+    runner_options.sdk_python_dir = common::FindSdkPythonDirOfThisProcess();
     runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
     runner.Run(run_id, run->spec(), cancel);

@@ -68,11 +68,56 @@ int ParseAndRun(int argc, char** argv) {
   CLI::App* status_cmd = app.add_subcommand("status", "a run's status, exit code, error and history");
   status_cmd->add_option("run", run_id, "run id")->required();
 
-  std::string experiment;
-  int limit = 50;
-  CLI::App* list_cmd = app.add_subcommand("list", "recent runs, newest first");
-  list_cmd->add_option("--experiment", experiment, "only this experiment");
-  list_cmd->add_option("--limit", limit, "at most this many runs");
+  cli::ListFlags list;
+  CLI::App* list_cmd = app.add_subcommand(
+      "list", "recent runs, newest first; a child run right under its parent, indented");
+  list_cmd->add_option("--experiment", list.experiment, "only this experiment (archived or not)");
+  list_cmd->add_option("--limit", list.limit, "at most this many runs (default 50)");
+  list_cmd->add_option("--tag", list.tags, "only runs with this tag: KEY=VALUE, or KEY for any value (repeatable)")
+      ->allow_extra_args(false);  // one value each time: `--remove a x=1` sets x
+  list_cmd->add_option("--property", list.properties,
+                       "only runs with this property: KEY=VALUE, or KEY for any value (repeatable)")
+      ->allow_extra_args(false);  // one value each time: `--remove a x=1` sets x
+  list_cmd->add_option("--status", list.status,
+                       "only runs in this status, as runyard prints it (Running, Completed, Failed, ...; any case)");
+  list_cmd->add_option("--parent", list.parent, "only the child runs of this run");
+  list_cmd->add_flag("--archived", list.archived, "also runs of archived experiments");
+
+  cli::MetricsOptions metrics;
+  CLI::App* metrics_cmd = app.add_subcommand(
+      "metrics", "the run's metrics: per series its kind, count, last value, min, max and a sparkline");
+  metrics_cmd->add_option("run", metrics.run_id, "run id")->required();
+  metrics_cmd->add_option("--name", metrics.name, "only this series: every value with its step and time");
+  metrics_cmd->add_flag("-f,--follow", metrics.follow,
+                        "follow a live run until it ends (polls every 250 ms): the table redrawn, or with "
+                        "--name new values as they come; with --json one JSON line per new value");
+  metrics_cmd->footer("--json prints one document: {run_id, series: [{name, kind, count, min, max, last, "
+                      "values: [{seq, step, value, time, kind}]}]}, every value of every series");
+
+  CLI::App* show_cmd = app.add_subcommand(
+      "show", "the run's details: definition, status history and timings, parent and children, tags, "
+              "properties, usage, log files, outputs");
+  show_cmd->add_option("run", run_id, "run id")->required();
+
+  cli::TagOptions tag;
+  CLI::App* tag_cmd = app.add_subcommand("tag", "set or remove tags of a run, then print its tags");
+  tag_cmd->add_option("run", tag.run_id, "run id")->required();
+  tag_cmd->add_option("tags", tag.tags, "KEY=VALUE, or KEY for an empty value");
+  tag_cmd->add_option("--remove", tag.remove, "remove this tag (repeatable)")
+      ->allow_extra_args(false);  // one value each time: `--remove a x=1` sets x
+
+  bool experiments_archived = false;
+  CLI::App* experiments_cmd =
+      app.add_subcommand("experiments", "experiments: runs, last run, archived (archived ones only with --archived)");
+  experiments_cmd->add_flag("--archived", experiments_archived, "also archived experiments");
+  CLI::App* experiment_cmd = app.add_subcommand("experiment", "archive or unarchive an experiment");
+  experiment_cmd->require_subcommand(1);
+  std::string experiment_name;
+  CLI::App* archive_cmd = experiment_cmd->add_subcommand(
+      "archive", "hide the experiment and its runs from lists (nothing is deleted)");
+  archive_cmd->add_option("name", experiment_name, "experiment name")->required();
+  CLI::App* unarchive_cmd = experiment_cmd->add_subcommand("unarchive", "list the experiment and its runs again");
+  unarchive_cmd->add_option("name", experiment_name, "experiment name")->required();
 
   cli::LogsOptions logs;
   CLI::App* logs_cmd = app.add_subcommand("logs", "the run's output (user_logs/std_log.txt)");
@@ -149,7 +194,13 @@ int ParseAndRun(int argc, char** argv) {
     return cli::SubmitCommand(global, submit);
   }
   if (status_cmd->parsed()) return cli::StatusCommand(global, run_id);
-  if (list_cmd->parsed()) return cli::ListCommand(global, experiment, limit);
+  if (list_cmd->parsed()) return cli::ListCommand(global, list);
+  if (metrics_cmd->parsed()) return cli::MetricsCommand(global, metrics);
+  if (show_cmd->parsed()) return cli::ShowCommand(global, run_id);
+  if (tag_cmd->parsed()) return cli::TagCommand(global, tag);
+  if (experiments_cmd->parsed()) return cli::ExperimentsCommand(global, experiments_archived);
+  if (archive_cmd->parsed()) return cli::ExperimentArchiveCommand(global, experiment_name, true);
+  if (unarchive_cmd->parsed()) return cli::ExperimentArchiveCommand(global, experiment_name, false);
   if (logs_cmd->parsed()) return cli::LogsCommand(global, logs);
   if (files_cmd->parsed()) return cli::FilesCommand(global, run_id);
   if (download_cmd->parsed()) {

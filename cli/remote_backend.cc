@@ -157,14 +157,40 @@ absl::StatusOr<runyard::v1::Run> RemoteBackend::Get(const std::string& run_id) {
   return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Get(c, request, r); });
 }
 
-absl::StatusOr<std::vector<runyard::v1::Run>> RemoteBackend::List(const std::string& experiment, int limit) {
-  runyard::v1::ListRunsRequest request;
-  request.set_experiment(experiment);
-  request.set_limit(limit);
+absl::StatusOr<std::vector<runyard::v1::Run>> RemoteBackend::List(const runyard::v1::ListRunsRequest& request) {
   auto response = Unary<runyard::v1::ListRunsResponse>(
       address_, [&](auto* c, auto* r) { return runs_->List(c, request, r); });
   if (!response.ok()) return response.status();
   return std::vector<runyard::v1::Run>(response->runs().begin(), response->runs().end());
+}
+
+absl::StatusOr<runyard::v1::GetMetricsResponse> RemoteBackend::GetMetrics(
+    const runyard::v1::GetMetricsRequest& request) {
+  return Unary<runyard::v1::GetMetricsResponse>(
+      address_, [&](auto* c, auto* r) { return runs_->GetMetrics(c, request, r); });
+}
+
+absl::StatusOr<runyard::v1::Run> RemoteBackend::SetTags(const runyard::v1::SetTagsRequest& request) {
+  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->SetTags(c, request, r); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> RemoteBackend::ListExperiments(bool include_archived) {
+  runyard::v1::ListExperimentsRequest request;
+  request.set_include_archived(include_archived);
+  auto response = Unary<runyard::v1::ListExperimentsResponse>(
+      address_, [&](auto* c, auto* r) { return runs_->ListExperiments(c, request, r); });
+  if (!response.ok()) return response.status();
+  return std::vector<runyard::v1::ExperimentInfo>(response->experiments().begin(),
+                                                  response->experiments().end());
+}
+
+absl::StatusOr<runyard::v1::ExperimentInfo> RemoteBackend::SetExperimentArchived(const std::string& name,
+                                                                                  bool archived) {
+  runyard::v1::SetExperimentArchivedRequest request;
+  request.set_name(name);
+  request.set_archived(archived);
+  return Unary<runyard::v1::ExperimentInfo>(
+      address_, [&](auto* c, auto* r) { return runs_->SetExperimentArchived(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Cancel(const std::string& run_id) {

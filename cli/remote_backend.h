@@ -23,11 +23,17 @@ class RemoteBackend : public RunBackend {
   absl::StatusOr<runyard::v1::Run> Submit(const runyard::v1::RunSpec& spec,
                                           const runyard::v1::SnapshotLimits& limits) override;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id) override;
-  absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit) override;
+  absl::StatusOr<std::vector<runyard::v1::Run>> List(const runyard::v1::ListRunsRequest& request) override;
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id) override;
   absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string& run_id) override;
   absl::Status ReadFile(const std::string& run_id, const std::string& path, int64_t offset,
                         const FileChunkSink& sink) override;
+  absl::StatusOr<runyard::v1::GetMetricsResponse> GetMetrics(
+      const runyard::v1::GetMetricsRequest& request) override;
+  absl::StatusOr<runyard::v1::Run> SetTags(const runyard::v1::SetTagsRequest& request) override;
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(bool include_archived) override;
+  absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
+                                                                    bool archived) override;
   absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, int64_t log_offset,
                                          const std::function<void(std::string_view)>& on_log,
                                          const std::function<void(const runyard::v1::Run&)>& on_run) override;

@@ -1,6 +1,8 @@
 #include "cli/render.h"
 
+#include <algorithm>
 #include <ctime>
+#include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +34,25 @@ int64_t ElapsedMs(const runyard::v1::Run& run) {
   return run.history(run.history_size() - 1).time_unix_ms() - run.history(0).time_unix_ms();
 }
 }  // namespace
+
+namespace {
+std::map<std::string, std::string> Merged(const google::protobuf::Map<std::string, std::string>& spec,
+                                          const google::protobuf::Map<std::string, std::string>& run) {
+  std::map<std::string, std::string> merged(spec.begin(), spec.end());
+  for (const auto& [key, value] : run) merged[key] = value;
+  return merged;
+}
+}  // namespace
+
+std::map<std::string, std::string> RunTags(const runyard::v1::Run& run) {
+  // Not merged with the spec's: the store starts the run's tags from them, and a tag
+  // removed since (`runyard tag --remove`) must stay gone.
+  return {run.tags().begin(), run.tags().end()};
+}
+
+std::map<std::string, std::string> RunProperties(const runyard::v1::Run& run) {
+  return Merged(run.spec().properties(), run.properties());  // never removed: the union
+}
 
 nlohmann::json RunToJson(const runyard::v1::Run& run) {
   nlohmann::json json;
@@ -71,8 +92,12 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
                   {"source_directory", spec.source_directory()},
                   {"max_run_duration_seconds", spec.max_run_duration_seconds()},
                   {"snapshot_id", spec.snapshot_id()}};
+  json["display_name"] = spec.display_name();
+  json["parent_run_id"] = run.parent_run_id();
+  json["tags"] = nlohmann::json::object();
+  for (const auto& [key, value] : RunTags(run)) json["tags"][key] = value;
   json["properties"] = nlohmann::json::object();
-  for (const auto& [key, value] : spec.properties()) json["properties"][key] = value;
+  for (const auto& [key, value] : RunProperties(run)) json["properties"][key] = value;
   return json;
 }
 
@@ -98,8 +123,12 @@ std::string DescribeRun(const runyard::v1::Run& run) {
                                                : ""));
   }
   absl::StrAppend(&text, "Runs:        ", what, " ", absl::StrJoin(run.spec().arguments(), " "), "\n");
-  if (!run.spec().properties().empty()) {
-    std::map<std::string, std::string> sorted(run.spec().properties().begin(), run.spec().properties().end());
+  if (!run.parent_run_id().empty()) absl::StrAppend(&text, "Parent:      ", run.parent_run_id(), "\n");
+  if (const auto tags = RunTags(run); !tags.empty()) {
+    absl::StrAppend(&text, "Tags:\n");
+    for (const auto& [key, value] : tags) absl::StrAppend(&text, "  ", key, " = ", value, "\n");
+  }
+  if (const auto sorted = RunProperties(run); !sorted.empty()) {
     absl::StrAppend(&text, "Properties:\n");
     for (const auto& [key, value] : sorted) absl::StrAppend(&text, "  ", key, " = ", value, "\n");
   }
@@ -120,6 +149,75 @@ std::string RunTable(const std::vector<runyard::v1::Run>& runs) {
     absl::StrAppend(&text, absl::StrFormat("%-14s %-16s %-12s %-16s %-24s %s\n", run.run_id(), run.experiment(),
                                            run.target(), common::StatusName(run.status()),
                                            IsoTime(run.created_unix_ms()), Duration(ElapsedMs(run))));
+  }
+  return text;
+}
+
+}  // namespace runyard::cli
+
+namespace runyard::cli {
+namespace {
+
+// Children in the order they were made: by creation, then by the number after '_'
+// (run-x_2 before run-x_10).
+bool ChildBefore(const runyard::v1::Run* a, const runyard::v1::Run* b) {
+  if (a->created_unix_ms() != b->created_unix_ms()) return a->created_unix_ms() < b->created_unix_ms();
+  if (a->run_id().size() != b->run_id().size()) return a->run_id().size() < b->run_id().size();
+  return a->run_id() < b->run_id();
+}
+
+std::string TagsText(const runyard::v1::Run& run) {
+  std::vector<std::string> pairs;
+  for (const auto& [key, value] : RunTags(run)) pairs.push_back(value.empty() ? key : key + "=" + value);
+  return absl::StrJoin(pairs, ",");
+}
+
+}  // namespace
+
+std::string RunTreeTable(const std::vector<runyard::v1::Run>& runs) {
+  std::map<std::string, const runyard::v1::Run*> by_id;
+  for (const auto& run : runs) by_id[run.run_id()] = &run;
+  std::map<std::string, std::vector<const runyard::v1::Run*>> children;
+  std::vector<const runyard::v1::Run*> roots;
+  for (const auto& run : runs) {
+    // A child whose parent is not in the listing (filtered out, or past --limit) stands alone.
+    if (!run.parent_run_id().empty() && by_id.contains(run.parent_run_id()) &&
+        run.parent_run_id() != run.run_id()) {
+      children[run.parent_run_id()].push_back(&run);
+    } else {
+      roots.push_back(&run);
+    }
+  }
+  for (auto& [parent, list] : children) std::sort(list.begin(), list.end(), ChildBefore);
+
+  std::vector<std::pair<const runyard::v1::Run*, int>> ordered;
+  std::function<void(const runyard::v1::Run*, int)> add = [&](const runyard::v1::Run* run, int depth) {
+    ordered.emplace_back(run, depth);
+    if (depth > 64) return;  // a loop in parent links must not hang the listing
+    for (const auto* child : children[run->run_id()]) add(child, depth + 1);
+  };
+  for (const auto* root : roots) add(root, 0);
+
+  size_t id_width = 14;
+  bool any_tags = false;
+  for (const auto& [run, depth] : ordered) {
+    id_width = std::max(id_width, run->run_id().size() + 2 * static_cast<size_t>(depth) + 1);
+    any_tags = any_tags || !run->tags().empty();
+  }
+  auto row = [&](const std::string& id, const std::string& experiment, const std::string& target,
+                 const std::string& status, const std::string& created, const std::string& duration,
+                 const std::string& tags) {
+    std::string line = absl::StrFormat("%-*s %-16s %-12s %-16s %-24s %-10s", static_cast<int>(id_width), id,
+                                       experiment, target, status, created, duration);
+    if (any_tags) absl::StrAppend(&line, " ", tags);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    return line + "\n";
+  };
+  std::string text = row("RUN", "EXPERIMENT", "TARGET", "STATUS", "CREATED", "DURATION", "TAGS");
+  for (const auto& [run, depth] : ordered) {
+    absl::StrAppend(&text, row(std::string(2 * static_cast<size_t>(depth), ' ') + run->run_id(), run->experiment(),
+                               run->target(), common::StatusName(run->status()), IsoTime(run->created_unix_ms()),
+                               Duration(ElapsedMs(*run)), TagsText(*run)));
   }
   return text;
 }

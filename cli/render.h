@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,9 +14,17 @@ namespace runyard::cli {
 // none), error {code, message, details} when not Completed, history [{status, time}], ...
 nlohmann::json RunToJson(const runyard::v1::Run& run);
 
+// The run's tags as they are now, and its properties (the spec's and those the run
+// added), sorted by key.
+std::map<std::string, std::string> RunTags(const runyard::v1::Run& run);
+std::map<std::string, std::string> RunProperties(const runyard::v1::Run& run);
+
 // Human text.
 std::string DescribeRun(const runyard::v1::Run& run);
 std::string RunTable(const std::vector<runyard::v1::Run>& runs);
+// `runyard list`: RunTable with each child run right under its parent (indented, oldest
+// child first) when the parent is listed too, and a TAGS column when any run has tags.
+std::string RunTreeTable(const std::vector<runyard::v1::Run>& runs);
 // "2026-11-26T16:50:01.123Z"
 std::string IsoTime(int64_t unix_ms);
 // "3.2 s", "4 min 10 s"

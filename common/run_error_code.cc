@@ -6,7 +6,7 @@
 namespace runyard::common {
 namespace {
 
-constexpr std::array<std::pair<RunErrorCode, std::string_view>, 11> kNames = {{
+constexpr std::array<std::pair<RunErrorCode, std::string_view>, 12> kNames = {{
     {RunErrorCode::kUserError, "UserError"},
     {RunErrorCode::kMaxRunDurationExceeded, "MaxRunDurationExceeded"},
     {RunErrorCode::kCanceled, "Canceled"},
@@ -18,6 +18,7 @@ constexpr std::array<std::pair<RunErrorCode, std::string_view>, 11> kNames = {{
     {RunErrorCode::kAgentLost, "AgentLost"},
     {RunErrorCode::kAgentShutdown, "AgentShutdown"},
     {RunErrorCode::kNodeError, "NodeError"},
+    {RunErrorCode::kParentRunEnded, "ParentRunEnded"},
 }};
 
 }  // namespace

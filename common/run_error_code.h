@@ -22,6 +22,7 @@ enum class RunErrorCode {
   kAgentLost,               // its agent stopped responding and did not come back
   kAgentShutdown,           // its agent stopped the run when it shut down
   kNodeError,               // the node itself failed (its run folders could not be made)
+  kParentRunEnded,          // a child run still open when its parent run ended
 };
 
 // "UserError", "AgentLost", ...

@@ -164,7 +164,8 @@ RunSpec ParseDocument(const YAML::Node& root) {
   RequireMap(root, "",
              {"experiment", "display_name", "source_directory", "script", "command",
               "arguments", "compute_target", "max_run_duration_seconds", "environment",
-              "resources", "tags", "successful_return_codes", "distributed_job_config"});
+              "resources", "tags", "successful_return_codes", "distributed_job_config",
+              "azureml_compat"});
   for (const auto& entry : root) {
     const std::string key = entry.first.as<std::string>();
     const YAML::Node& value = entry.second;
@@ -189,6 +190,8 @@ RunSpec ParseDocument(const YAML::Node& root) {
     if (key == "environment") ParseEnvironment(value, key, spec.mutable_environment());
     if (key == "resources") ParseResources(value, key, spec.mutable_resources());
     if (key == "tags") StringMap(value, key, spec.mutable_tags());
+    // false: the SDK is not put on the script's PYTHONPATH (absent: it is).
+    if (key == "azureml_compat") spec.set_azureml_compat(Boolean(value, key));
     if (key == "successful_return_codes") {
       if (!value.IsSequence()) Fail(key, "expected a list of integers");
       for (size_t i = 0; i < value.size(); ++i) {

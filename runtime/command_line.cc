@@ -87,4 +87,16 @@ std::map<std::string, std::string> BuildEnvironment(const runyard::v1::RunSpec& 
   return env;
 }
 
+void AddRunApiEnvironment(const runyard::v1::RunSpec& spec, const fs::path& run_api_dir,
+                          const fs::path& sdk_python_dir,
+                          std::map<std::string, std::string>& environment) {
+  environment["RUNYARD_RUN_API_DIR"] = run_api_dir.string();
+  const bool wanted = !spec.has_azureml_compat() || spec.azureml_compat();
+  if (!wanted || sdk_python_dir.empty()) return;
+  // In front: `import runyard` / `azureml.core` find the SDK; the script's own entries
+  // (the spec's or the environment's PYTHONPATH) stay after it.
+  std::string& path = environment["PYTHONPATH"];
+  path = path.empty() ? sdk_python_dir.string() : sdk_python_dir.string() + ":" + path;
+}
+
 }  // namespace runyard::runtime

@@ -40,4 +40,12 @@ std::map<std::string, std::string> BuildEnvironment(const runyard::v1::RunSpec& 
                                                     const std::string& user = "",
                                                     const std::filesystem::path& home = {});
 
+// The in-run API's variables: RUNYARD_RUN_API_DIR (the run_api folder, where the SDK finds
+// context.json), and `sdk_python_dir` in front of PYTHONPATH unless `sdk_python_dir` is
+// empty or the spec says azureml_compat: false (absent means true).
+void AddRunApiEnvironment(const runyard::v1::RunSpec& spec,
+                          const std::filesystem::path& run_api_dir,
+                          const std::filesystem::path& sdk_python_dir,
+                          std::map<std::string, std::string>& environment);
+
 }  // namespace runyard::runtime

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,11 @@ class RunObserver {
   // read now and handed to OnFileBytes; an observer that sends later may read them then.
   virtual void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                            int64_t length);
+
+  // Calls `acknowledged` (on some thread of the observer's) once everything reported so
+  // far has been acknowledged by the control plane. The in-run API's flush() waits on
+  // this. By default at once: an observer that reports synchronously.
+  virtual void WhenAcknowledged(std::function<void()> acknowledged) { acknowledged(); }
 
   // Called once, after every byte was reported: the run's terminal status.
   virtual void OnFinished(const RunOutcome& outcome) = 0;

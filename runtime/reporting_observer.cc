@@ -91,7 +91,10 @@ void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std
 
 void ReportingObserver::OnFileRange(const std::string& path, const fs::path& source, int64_t offset,
                                     int64_t length) {
-  if (on_std_log) return RunObserver::OnFileRange(path, source, offset, length);
+  // Local mode prints the script's output as it comes: those bytes are read now.
+  if (on_std_log && path == "user_logs/std_log.txt") {
+    return RunObserver::OnFileRange(path, source, offset, length);
+  }
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kFileRange;
   record.path = path;
@@ -108,6 +111,32 @@ void ReportingObserver::OnStatus(runyard::v1::RunStatus status) {
   record.kind = SpoolRecord::Kind::kStatus;
   record.payload = request.SerializeAsString();
   Spool(record);
+}
+
+void ReportingObserver::WhenAcknowledged(std::function<void()> acknowledged) {
+  {
+    std::lock_guard lock(mutex_);
+    if (sender_stopped_) return;  // dropped: it will never be acknowledged
+    // Read under the lock: the queue stays ordered by position (the spool only grows).
+    const int64_t position = spool_->end();
+    if (spool_->sent() < position) {
+      acknowledgements_.push_back({position, std::move(acknowledged)});
+      return;
+    }
+  }
+  acknowledged();  // nothing of it is still unsent
+}
+
+void ReportingObserver::RunAcknowledged(int64_t sent) {
+  std::vector<std::function<void()>> due;
+  {
+    std::lock_guard lock(mutex_);
+    while (!acknowledgements_.empty() && acknowledgements_.front().position <= sent) {
+      due.push_back(std::move(acknowledgements_.front().callback));
+      acknowledgements_.pop_front();
+    }
+  }
+  for (const auto& callback : due) callback();
 }
 
 void ReportingObserver::OnFinished(const RunOutcome& outcome) {
@@ -221,8 +250,11 @@ void ReportingObserver::SendLoop() {
       failing_since.reset();
       attempts = 0;
       ceiling = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstDelay);
-      std::lock_guard lock(mutex_);
-      changed_.notify_all();
+      {
+        std::lock_guard lock(mutex_);
+        changed_.notify_all();
+      }
+      RunAcknowledged(position);
     }
     if (sent == Sent::kDone) continue;
     if (sent == Sent::kGap) {
@@ -258,6 +290,7 @@ void ReportingObserver::SendLoop() {
   }
   std::lock_guard lock(mutex_);
   sender_stopped_ = true;
+  acknowledgements_.clear();  // never acknowledged: dropped (see WhenAcknowledged)
   changed_.notify_all();
 }
 

@@ -9,8 +9,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <deque>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "runtime/cancel_token.h"
 #include "runtime/observer.h"
@@ -55,6 +57,12 @@ class ReportingObserver : public RunObserver {
   // Spools only where the bytes are; they are read when sent (unless on_std_log wants them now).
   void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                    int64_t length) override;
+  // `acknowledged` runs on the sender thread once the control plane acknowledged
+  // everything spooled before this call (at once, on this thread, when that is already
+  // so). Callbacks whose bytes are never acknowledged (the sender gave up or lost the
+  // lease, or the observer is destroyed first) are dropped, never called: they claim an
+  // acknowledgement. Nothing waits on them.
+  void WhenAcknowledged(std::function<void()> acknowledged) override;
   void OnFinished(const RunOutcome& outcome) override;
 
   // Waits until everything spooled so far was sent (or cannot be); true when it was, and
@@ -69,6 +77,8 @@ class ReportingObserver : public RunObserver {
 
   void Spool(const SpoolRecord& record);
   void SendLoop();
+  // Runs (outside the lock) the WhenAcknowledged callbacks that `sent` covers.
+  void RunAcknowledged(int64_t sent);
   // The record at `position`, with the contiguous bytes of the same file after it merged
   // in (up to one Append's worth); and the position after what was taken.
   std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
@@ -99,6 +109,12 @@ class ReportingObserver : public RunObserver {
   bool stop_ = false;
   bool finished_spooled_ = false;      // the terminal status is in the spool
   bool sender_stopped_ = false;        // lease lost, or gave up: nothing more will be sent
+  // WhenAcknowledged callbacks waiting for the spool position they follow, in order.
+  struct Acknowledgement {
+    int64_t position;
+    std::function<void()> callback;
+  };
+  std::deque<Acknowledgement> acknowledgements_ ABSL_GUARDED_BY(mutex_);
   std::thread sender_;
 };
 

@@ -44,11 +44,17 @@ absl::Status GiveTo(const sandbox::RunAs& user, const std::vector<fs::path>& fol
 
 // The run's own folders, which its sandbox leaves usable: its working directory and home
 // writable, its managed environment readable even where the agent's work dir is hidden.
+// The in-run API's folder is writable (the script appends its records there) and the SDK's
+// folder readable.
 sandbox::RunFolders RunFoldersOf(const Workspace& workspace, const fs::path& home,
-                                 const std::map<std::string, std::string>& environment_variables) {
+                                 const std::map<std::string, std::string>& environment_variables,
+                                 const std::optional<RunApiChannel>& run_api,
+                                 const fs::path& sdk_python_dir) {
   sandbox::RunFolders folders;
   folders.writable.push_back(workspace.working_dir);
   if (!home.empty()) folders.writable.push_back(home);
+  if (run_api) folders.writable.push_back(run_api->dir);
+  if (!sdk_python_dir.empty()) folders.readable.push_back(sdk_python_dir);
   for (const char* prefix : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
     if (auto it = environment_variables.find(prefix);
         it != environment_variables.end() && !it->second.empty()) {
@@ -119,6 +125,13 @@ StageResult RunStages::PrepareRunFolders() {
   std::error_code ec;
   fs::create_directories(workspace_->outputs(), ec);
   fs::create_directories(workspace_->logs(), ec);
+  absl::StatusOr<RunApiChannel> run_api = CreateRunApiChannel(
+      *workspace_, run_id_, spec_, options_.run_api_limits, options_.run_as);
+  if (!run_api.ok()) {
+    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError,
+                   absl::StrCat("in-run API: ", run_api.status().message()));
+  }
+  run_api_ = std::move(*run_api);
   if (!options_.run_as) return std::nullopt;
   home_ = workspace_->root / "home";
   fs::create_directories(home_, ec);
@@ -163,6 +176,7 @@ StageResult RunStages::BuildCommandLine() {
       spec_, run_id_, workspace_->working_dir, options_.clean_environment,
       options_.run_as ? options_.run_as->name : "", options_.run_as ? home_ : fs::path());
   for (const auto& [name, value] : environment_->variables) variables[name] = value;
+  AddRunApiEnvironment(spec_, run_api_->dir, options_.sdk_python_dir, variables);
   absl::StatusOr<CommandLine> command = runtime::BuildCommandLine(
       spec_, workspace_->working_dir, variables["PATH"], environment_->interpreter);
   if (!command.ok()) {
@@ -216,7 +230,8 @@ void RunStages::ContainProcesses() {
 void RunStages::ChooseSandbox() {
   sandbox_ = sandbox::SandboxForRun(
       options_.bubblewrap,
-      RunFoldersOf(*workspace_, options_.run_as ? home_ : fs::path(), environment_->variables));
+      RunFoldersOf(*workspace_, options_.run_as ? home_ : fs::path(), environment_->variables,
+                   run_api_, options_.sdk_python_dir));
   request_.sandbox = sandbox_.get();
   if (const std::string description = sandbox_->Description(); !description.empty()) {
     system_log_->Line(description);
@@ -267,6 +282,14 @@ StageResult RunStages::LaunchAndWait() {
   sync_.emplace(std::vector<std::pair<fs::path, std::string>>{{workspace_->outputs(), "outputs"},
                                                               {workspace_->logs(), "logs"}},
                 observer_);
+  // Records the script appends reach the spool a few ms after each write.
+  absl::StatusOr<std::unique_ptr<RecordsFollower>> records = RecordsFollower::Start(
+      run_api_->records, run_api_->committed, kRunRecordsHistoryPath, observer_);
+  if (!records.ok()) {
+    return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError,
+                   absl::StrCat("in-run API: ", records.status().message()));
+  }
+  records_ = std::move(*records);
   {
     SyncLoop sync_loop(&*sync_, {workspace_->outputs(), workspace_->logs()},
                        options_.sync_interval);
@@ -278,6 +301,8 @@ StageResult RunStages::LaunchAndWait() {
         },
         [this](const std::string& event) { system_log_->Line(event); });
   }
+  // Every process of the run is gone: what it wrote last goes in before the outcome.
+  records_->Finish();
   if (containment_) usage_ = containment_->ReadUsage();
   if (containment_ && options_.journal != nullptr)
     options_.journal->Forget(run_id_);  // nothing of it is left

@@ -13,6 +13,8 @@
 #include "runtime/launcher.h"
 #include "runtime/observer.h"
 #include "runtime/overlay.h"
+#include "runtime/records_follower.h"
+#include "runtime/run_api_channel.h"
 #include "runtime/run_log.h"
 #include "runtime/runner.h"
 #include "runtime/workspace.h"
@@ -42,7 +44,8 @@ class RunStages {
   StageResult CreateWorkspace();
   // The snapshot's tree in wd/: SnapshotRejected (hostile) or SnapshotUnavailable.
   StageResult FetchSnapshot();
-  // outputs/, logs/, and the run user's home, given to that user.
+  // outputs/, logs/, and the run user's home, given to that user; the in-run API's
+  // run_api/ folder (run_api_channel.h).
   StageResult PrepareRunFolders();
   // A user-managed interpreter, or a cached or built venv / conda env.
   StageResult PrepareEnvironment();
@@ -58,7 +61,8 @@ class RunStages {
   void ChooseSandbox();
   // Memory, cpus and pids on the containment.
   void ApplyLimits();
-  // The process under its deadline, outputs/ and logs/ mirrored meanwhile.
+  // The process under its deadline, outputs/ and logs/ mirrored and the in-run API's
+  // records followed meanwhile; every record it wrote is reported once it is gone.
   StageResult LaunchAndWait();
 
   // Finalize (status Finalizing).
@@ -91,11 +95,13 @@ class RunStages {
   std::unique_ptr<BlobCache::Pins> snapshot_pins_;  // released when the run is over
   std::unique_ptr<OverlayMount> snapshot_mount_;
   std::filesystem::path home_;  // the run user's home (run_as only)
+  std::optional<RunApiChannel> run_api_;
   std::optional<PreparedEnvironment> environment_;
   LaunchRequest request_;
   std::unique_ptr<sandbox::Containment> containment_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;
   std::optional<DirectorySync> sync_;
+  std::unique_ptr<RecordsFollower> records_;  // while the process runs
   LaunchResult result_;
   sandbox::Containment::Usage usage_;
 };

@@ -8,6 +8,7 @@
 #include "runtime/cancel_token.h"
 #include "runtime/env_builder.h"
 #include "runtime/observer.h"
+#include "runtime/run_api_channel.h"
 #include "runtime/snapshot_stage.h"
 #include "runyard/v1/spec.pb.h"
 #include "sandbox/bubblewrap.h"
@@ -49,6 +50,11 @@ struct RunnerOptions {
   int64_t max_log_bytes = 0;
   // How often outputs/ and logs/ are mirrored while the script runs.
   std::chrono::milliseconds sync_interval{std::chrono::seconds(2)};
+  // The in-run API (run_api_channel.h): the folder holding the Python SDK (runyard/ and
+  // azureml/), put on the script's PYTHONPATH unless the spec opts out (empty: no SDK),
+  // and the ceilings the SDK enforces in the script.
+  std::filesystem::path sdk_python_dir;
+  RunApiLimits run_api_limits;
 };
 
 // Executes ONE run on this machine, start to end, as a list of stages (run_stages.h):

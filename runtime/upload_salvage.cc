@@ -8,6 +8,8 @@
 #include "common/status_names.h"
 #include "runtime/cancel_token.h"
 #include "runtime/file_sync.h"
+#include "runtime/records_follower.h"
+#include "runtime/run_api_channel.h"
 #include "runtime/upload_spool.h"
 
 namespace runyard::runtime {
@@ -30,6 +32,21 @@ bool HoldsTerminalStatus(const fs::path& spool_file) {
         return true;
     }
     position = record->second;
+  }
+}
+
+// The in-run API's records.jsonl, all of it, from offset 0 and without starting the run
+// file over: the server skips the bytes it already has, and the records it already
+// ingested are never read twice. (Unlike outputs/, the file is append-only: nothing the
+// dead process sent can differ from it.)
+void SpoolRecords(const fs::path& run_root, RunObserver& observer) {
+  const fs::path records = RunApiChannelAt(run_root).records;
+  std::error_code ec;
+  const auto size = static_cast<int64_t>(fs::file_size(records, ec));
+  if (ec) return;  // a run that never got that far
+  for (int64_t from = 0; from < size; from += RecordsFollower::kMaxRangeBytes) {
+    observer.OnFileRange(kRunRecordsHistoryPath, records, from,
+                         std::min(RecordsFollower::kMaxRangeBytes, size - from));
   }
 }
 
@@ -81,6 +98,7 @@ int UploadSalvage::Start() {
       DirectorySync sync({{working_dir / "outputs", "outputs"}, {working_dir / "logs", "logs"}},
                          left->observer.get(), /*resend_whole=*/true);
       sync.Scan(/*final_scan=*/true);
+      SpoolRecords(runs_dir_ / lease.run_id(), *left->observer);
     }
     LeftRun* raw = left.get();
     left_.push_back(std::move(left));

@@ -76,7 +76,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 failed=0
 summary=()
-for target in archive_extract_fuzzer manifest_parse_fuzzer; do
+for target in archive_extract_fuzzer manifest_parse_fuzzer records_parse_fuzzer; do
   corpus_name="${target%%_*}"  # archive, manifest
   corpus="$WORK/corpus-$corpus_name"
   mkdir -p "$corpus" "$SCRATCH/tmp-$target"

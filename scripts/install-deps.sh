@@ -16,6 +16,8 @@ PACKAGES=(
   python3 python3-numpy python3-venv python3-pip procps bubblewrap
   # Real training examples and tests: PyTorch (CPU) from Debian.
   python3-torch
+  # The in-run API: log_image(plot=plt) in tests and the PyTorch example.
+  python3-matplotlib
 )
 
 missing=()

@@ -14,6 +14,13 @@ void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table) {
              &config->max_snapshot_mb);
   table->Add("max_snapshot_files", "most files in a snapshot when the submitter sets no limit",
              &config->max_snapshot_files);
+  table->Add("max_metric_values_per_run",
+             "most metric values one run may log (records past it are refused)",
+             &config->max_metric_values_per_run);
+  table->Add("max_children_per_run", "most child runs one run may create",
+             &config->max_children_per_run);
+  table->Add("max_tags_per_run", "most tags one run may have (and, apart, most properties)",
+             &config->max_tags_per_run);
   table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
   table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);
   table->Add("log_file", "also log to this file (empty: stderr only)", &config->log_file);
@@ -28,6 +35,15 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.agent_lost_seconds <= 0) return absl::InvalidArgumentError("agent_lost_seconds must be positive");
   if (config.max_snapshot_mb <= 0) return absl::InvalidArgumentError("max_snapshot_mb must be positive");
   if (config.max_snapshot_files <= 0) return absl::InvalidArgumentError("max_snapshot_files must be positive");
+  if (config.max_metric_values_per_run <= 0) {
+    return absl::InvalidArgumentError("max_metric_values_per_run must be positive");
+  }
+  if (config.max_children_per_run <= 0) {
+    return absl::InvalidArgumentError("max_children_per_run must be positive");
+  }
+  if (config.max_tags_per_run <= 0) {
+    return absl::InvalidArgumentError("max_tags_per_run must be positive");
+  }
   if (!config.http_listen.empty() && config.http_listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError("http_listen must be host:port, not '" + config.http_listen + "'");
   }

@@ -18,6 +18,10 @@ struct ServerConfig {
   int agent_lost_seconds = 60;
   int64_t max_snapshot_mb = common::kDefaultMaxSnapshotBytes / 1000000;
   int64_t max_snapshot_files = common::kDefaultMaxSnapshotFiles;
+  // The in-run API's ceilings for one run (ControlPlaneOptions of the same names).
+  int64_t max_metric_values_per_run = 5'000'000;
+  int64_t max_children_per_run = 10'000;
+  int64_t max_tags_per_run = 1'000;
   std::string http_listen;  // /healthz and /metrics; empty: off
   std::string log_level = "info";
   std::string log_file;

@@ -65,7 +65,14 @@ void ControlPlane::WaitForChange(uint64_t seen, std::chrono::steady_clock::time_
 }
 
 absl::Status ControlPlane::Transition(Store& store, const std::string& run_id, RunStatus status) {
-  return store.AppendStatus(run_id, status, clock_->NowUnixMs());
+  return TransitionAt(store, run_id, status, clock_->NowUnixMs());
+}
+
+absl::Status ControlPlane::TransitionAt(Store& store, const std::string& run_id, RunStatus status,
+                                        int64_t time_ms) {
+  RETURN_IF_ERROR(store.AppendStatus(run_id, status, time_ms));
+  if (common::IsTerminal(status)) RETURN_IF_ERROR(EndChildren(store, run_id, status));
+  return absl::OkStatus();
 }
 
 // ------------------------------------------------------------------ users
@@ -150,6 +157,13 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::EndIfHolderGone(runyard::v1::Run 
       run.status() == runyard::v1::QUEUED) {
     return run;
   }
+  if (!run.parent_run_id().empty()) {
+    // A child has no holder of its own: its parent's process is its holder, and ending
+    // the parent ends the child with it.
+    ASSIGN_OR_RETURN(const runyard::v1::Run parent, Get(run.parent_run_id()));
+    if (!common::IsTerminal(parent.status())) return run;
+    return store_->GetRun(run.run_id());
+  }
   const std::optional<std::string> why = options_.lost_holder(run);
   if (!why) return run;
   if (absl::Status failed = FailLostRun(run.run_id(), *why); !failed.ok()) {
@@ -201,6 +215,14 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id)
       return absl::OkStatus();  // nothing to do: cancel is idempotent
     }
     changed = true;
+    ASSIGN_OR_RETURN(const runyard::v1::Run run, txn.GetRun(run_id));
+    if (!run.parent_run_id().empty()) {
+      // A child run has no process of its own to stop (its parent's script logs for it):
+      // it ends at once.
+      RETURN_IF_ERROR(txn.SetOutcome(
+          run_id, false, 0, ErrorOf(common::RunErrorCode::kCanceled, "the run was canceled")));
+      return Transition(txn, run_id, runyard::v1::CANCELED);
+    }
     if (was == runyard::v1::QUEUED || was == runyard::v1::NOT_STARTED) {
       // Not started anywhere: cancel at once. A holder that has not started it yet will be
       // refused when it reports.

@@ -46,6 +46,12 @@ struct ControlPlaneOptions {
   // How long a Watch waits for a change it is told of before it looks again: another
   // process sharing the store (local mode) changes runs without telling this one.
   std::chrono::milliseconds watch_recheck{std::chrono::seconds(1)};
+  // The in-run API's limits for one run (server/control_plane_run_api.cc): records past
+  // them are not kept, and the run's system_logs/run_api_errors.txt says which limit.
+  int64_t max_metric_values_per_run = 5'000'000;
+  int64_t max_children_per_run = 10'000;
+  int64_t max_tags_per_run = 1'000;  // tags and properties, each
+
   // Local mode: why the process holding a started run is gone for good, or nullopt while
   // it lives. No reaper watches local runs, so Get, List and Watch end such a run Failed /
   // AgentLost with this message when they meet it. Unset on a server.
@@ -76,6 +82,8 @@ class ControlPlane {
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id);
   absl::StatusOr<bool> RunExists(const std::string& run_id);
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit);
+  // With every filter of ListRunsRequest (tags, properties, status, parent, archived).
+  absl::StatusOr<std::vector<runyard::v1::Run>> List(const runyard::v1::ListRunsRequest& request);
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id);
   // Runs by target and status (/metrics); an error when the store does not answer.
   absl::StatusOr<std::vector<RunCount>> CountRuns();
@@ -91,6 +99,17 @@ class ControlPlane {
       const std::string& run_id, int64_t log_offset,
       const std::function<bool(const runyard::v1::WatchEvent&)>& emit,
       const std::function<bool()>& cancelled = [] { return false; });
+
+  // ---- the in-run API's history (server/control_plane_run_api.cc)
+  // Metric summaries and values (GetMetricsRequest in services.proto); NotFound for an
+  // unknown run.
+  absl::StatusOr<runyard::v1::GetMetricsResponse> GetMetrics(
+      const runyard::v1::GetMetricsRequest& request);
+  // `runyard tag`: the run with its tags as they are now.
+  absl::StatusOr<runyard::v1::Run> SetTags(const runyard::v1::SetTagsRequest& request);
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(bool include_archived);
+  absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
+                                                                    bool archived);
 
   // ---- run files (server/run_file_reads.cc)
   // The files of a run's history with their sizes; NotFound for an unknown run.
@@ -168,8 +187,30 @@ class ControlPlane {
 
   absl::Status CheckSnapshot(const std::string& snapshot_id,
                              const runyard::v1::SnapshotLimits& limits);
-  // Records `status` now in `store` (the plane's store, or a transaction on it).
+  // Records `status` now in `store` (the plane's store, or a transaction on it). A terminal
+  // status ends the run's unfinished children with it (EndChildren), in the same `store`.
   absl::Status Transition(Store& store, const std::string& run_id, runyard::v1::RunStatus status);
+  // The same at `time_ms` (a child run's statuses carry the time its script logged them).
+  absl::Status TransitionAt(Store& store, const std::string& run_id, runyard::v1::RunStatus status,
+                            int64_t time_ms);
+  // Gives every child of `parent_run_id` not yet ended the parent's terminal `status`
+  // (Failed / Canceled with error ParentRunEnded), and so on down.
+  absl::Status EndChildren(Store& store, const std::string& parent_run_id,
+                           runyard::v1::RunStatus status);
+  // A terminal report's status and error: a run that ends Completed after its script
+  // asked for Failed / Canceled (run.fail(), run.cancel()) ends as asked.
+  absl::Status ApplyRequestedOutcome(Store& store, const std::string& run_id,
+                                     runyard::v1::RunStatus* status, runyard::v1::RunError* error);
+
+  // ---- the in-run API's record channel (server/control_plane_run_records.cc)
+  class RecordPass;
+  // Reads the run's system_logs/run_records.jsonl from where the store says it was read
+  // up to, to its last complete line, into history (metrics, tags, properties, children,
+  // the outcome the script asked for), exactly once. `runs_changed`: a run's status
+  // changed or a run was created (watchers and polls must hear of it).
+  absl::Status IngestRunRecords(const std::string& run_id, bool* runs_changed);
+  // One ingestion of a run at a time (a retried append may race the first one).
+  std::shared_ptr<std::mutex> IngestLockOf(const std::string& run_id);
   // `run` as it is, or ended AgentLost when its local holder is gone (lost_holder).
   absl::StatusOr<runyard::v1::Run> EndIfHolderGone(runyard::v1::Run run);
   absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id,
@@ -206,6 +247,10 @@ class ControlPlane {
   ControlPlaneOptions options_;
   common::Clock* clock_;
   BlobUploads uploads_;
+
+  std::mutex ingest_locks_mutex_;
+  std::map<std::string, std::weak_ptr<std::mutex>> ingest_locks_
+      ABSL_GUARDED_BY(ingest_locks_mutex_);
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "common/status_names.h"
 #include "server/control_plane.h"
+#include "server/control_plane_internal.h"
 
 namespace runyard::server {
 using runyard::v1::RunStatus;
@@ -276,6 +277,8 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
   const std::string& run_id = request.lease().run_id();
   const bool ends = common::IsTerminal(request.status());
   runyard::v1::UpdateStatusResponse response;
+  RunStatus status = request.status();
+  runyard::v1::RunError error;
   // The lease check and what the report writes: one transaction, so that an ended run
   // has its outcome, usage and status together or not at all.
   RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
@@ -283,10 +286,12 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
     RETURN_IF_ERROR(CheckLease(txn, request.lease(), &current));
     response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
     if (ends) {
-      RETURN_IF_ERROR(
-          txn.SetOutcome(run_id, request.has_exit_code(), request.exit_code(), request.error()));
+      status = request.status();  // again on every try of the body
+      error = request.error();
+      RETURN_IF_ERROR(ApplyRequestedOutcome(txn, run_id, &status, &error));
+      RETURN_IF_ERROR(txn.SetOutcome(run_id, request.has_exit_code(), request.exit_code(), error));
       if (request.has_usage()) RETURN_IF_ERROR(txn.SetUsage(run_id, request.usage()));
-      return Transition(txn, run_id, request.status());
+      return Transition(txn, run_id, status);
     }
     // A pending cancel stays visible until the holder ends the run.
     if (current.status != request.status() && current.status != runyard::v1::CANCEL_REQUESTED) {
@@ -295,8 +300,8 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
     return absl::OkStatus();
   }));
   if (ends) {
-    Log()->info("run {} ended {}{}", run_id, common::StatusName(request.status()),
-                request.error().code().empty() ? "" : " (" + request.error().code() + ")");
+    Log()->info("run {} ended {}{}", run_id, common::StatusName(status),
+                error.code().empty() ? "" : " (" + error.code() + ")");
   } else {
     RenewLease(run_id, request.lease().lease_id());
   }
@@ -314,10 +319,25 @@ absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(
   ASSIGN_OR_RETURN(const int64_t committed,
                    files_->Append(request.lease().run_id(), request.path(), request.offset(),
                                   request.data(), request.truncate()));
+  // The in-run API's records are history once they are ingested: the append is
+  // acknowledged (and the script's flush() returns) only then. A failed ingestion fails
+  // the append, whose retry ingests again (the bytes are not written twice).
+  bool runs_changed = false;
+  absl::Status ingested = absl::OkStatus();
+  if (request.path() == kRunRecordsPath) {
+    ingested = IngestRunRecords(request.lease().run_id(), &runs_changed);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (runs_changed) {
+      ChangedLocked();
+    } else {
+      FileChangedLocked();
+    }
+  }
+  RETURN_IF_ERROR(ingested);
   runyard::v1::AppendResponse response;
   response.set_committed_size(committed);
-  std::lock_guard lock(mutex_);
-  FileChangedLocked();
   return response;
 }
 

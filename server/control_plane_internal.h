@@ -8,6 +8,11 @@
 
 namespace runyard::server {
 
+// The run files of the in-run API: the records a run's script wrote (the runtime sends
+// its run_api/records.jsonl under this name), and what the server refused of them.
+inline constexpr char kRunRecordsPath[] = "system_logs/run_records.jsonl";
+inline constexpr char kRunApiErrorsPath[] = "system_logs/run_api_errors.txt";
+
 // A run's error with `code` (its name, as on the wire) and `message`.
 inline runyard::v1::RunError ErrorOf(common::RunErrorCode code, const std::string& message) {
   runyard::v1::RunError error;

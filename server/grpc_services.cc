@@ -117,8 +117,7 @@ grpc::Status RunsService::Get(grpc::ServerContext*, const runyard::v1::GetRunReq
 
 grpc::Status RunsService::List(grpc::ServerContext*, const runyard::v1::ListRunsRequest* request,
                                runyard::v1::ListRunsResponse* response) {
-  absl::StatusOr<std::vector<runyard::v1::Run>> runs =
-      plane_->List(request->experiment(), request->limit());
+  absl::StatusOr<std::vector<runyard::v1::Run>> runs = plane_->List(*request);
   if (!runs.ok()) return ToGrpc(runs.status());
   for (auto& run : *runs) *response->add_runs() = std::move(run);
   return grpc::Status::OK;
@@ -162,6 +161,33 @@ grpc::Status RunsService::ListAgents(grpc::ServerContext*,
   if (!agents.ok()) return ToGrpc(agents.status());
   for (auto& agent : *agents) *response->add_agents() = std::move(agent);
   return grpc::Status::OK;
+}
+
+grpc::Status RunsService::GetMetrics(grpc::ServerContext*,
+                                     const runyard::v1::GetMetricsRequest* request,
+                                     runyard::v1::GetMetricsResponse* response) {
+  return Reply(plane_->GetMetrics(*request), response);
+}
+
+grpc::Status RunsService::SetTags(grpc::ServerContext*, const runyard::v1::SetTagsRequest* request,
+                                  runyard::v1::Run* response) {
+  return Reply(plane_->SetTags(*request), response);
+}
+
+grpc::Status RunsService::ListExperiments(grpc::ServerContext*,
+                                          const runyard::v1::ListExperimentsRequest* request,
+                                          runyard::v1::ListExperimentsResponse* response) {
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> experiments =
+      plane_->ListExperiments(request->include_archived());
+  if (!experiments.ok()) return ToGrpc(experiments.status());
+  for (auto& experiment : *experiments) *response->add_experiments() = std::move(experiment);
+  return grpc::Status::OK;
+}
+
+grpc::Status RunsService::SetExperimentArchived(
+    grpc::ServerContext*, const runyard::v1::SetExperimentArchivedRequest* request,
+    runyard::v1::ExperimentInfo* response) {
+  return Reply(plane_->SetExperimentArchived(request->name(), request->archived()), response);
 }
 
 // ------------------------------------------------------------------ Agents

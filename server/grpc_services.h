@@ -54,6 +54,15 @@ class RunsService final : public runyard::v1::Runs::Service {
                         grpc::ServerWriter<runyard::v1::FileChunk>*) override;
   grpc::Status ListAgents(grpc::ServerContext*, const runyard::v1::ListAgentsRequest*,
                           runyard::v1::ListAgentsResponse*) override;
+  grpc::Status GetMetrics(grpc::ServerContext*, const runyard::v1::GetMetricsRequest*,
+                          runyard::v1::GetMetricsResponse*) override;
+  grpc::Status SetTags(grpc::ServerContext*, const runyard::v1::SetTagsRequest*,
+                       runyard::v1::Run*) override;
+  grpc::Status ListExperiments(grpc::ServerContext*, const runyard::v1::ListExperimentsRequest*,
+                               runyard::v1::ListExperimentsResponse*) override;
+  grpc::Status SetExperimentArchived(grpc::ServerContext*,
+                                     const runyard::v1::SetExperimentArchivedRequest*,
+                                     runyard::v1::ExperimentInfo*) override;
 
  private:
   ControlPlane* plane_;

@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   options.agent_lost_after = std::chrono::seconds(config.agent_lost_seconds);
   options.max_snapshot_bytes = config.max_snapshot_mb * 1000 * 1000;
   options.max_snapshot_files = config.max_snapshot_files;
+  options.max_metric_values_per_run = config.max_metric_values_per_run;
+  options.max_children_per_run = config.max_children_per_run;
+  options.max_tags_per_run = config.max_tags_per_run;
   server::ControlPlane plane(store->get(), &blobs, &files, options);
   plane.StartLeaseReaper();
 

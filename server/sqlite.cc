@@ -38,6 +38,22 @@ Statement& Statement::BindBlob(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::BindDouble(int index, double value) {
+  if (stmt_) sqlite3_bind_double(stmt_, index, value);
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  if (stmt_) sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+Statement& Statement::Reset() {
+  // Its result repeats the last step's error, which status() already holds.
+  if (stmt_) sqlite3_reset(stmt_);
+  return *this;
+}
+
 bool Statement::Step() {
   if (!stmt_ || !status_.ok()) return false;
   const int rc = sqlite3_step(stmt_);
@@ -55,6 +71,12 @@ absl::Status Statement::Run() {
 }
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
 
 std::string Statement::Text(int column) const {
   const void* data = sqlite3_column_blob(stmt_, column);

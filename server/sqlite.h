@@ -28,13 +28,21 @@ class Statement {
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, std::string_view value);
   Statement& BindBlob(int index, std::string_view value);
+  // Named apart from Bind: an int argument would be ambiguous between int64_t and double.
+  Statement& BindDouble(int index, double value);
+  Statement& BindNull(int index);
 
   // True while a row is available; an error throws nothing but is kept in status().
   bool Step();
   absl::Status Run();  // Step() to the end, for statements without rows
+  // Makes it ready to step again from the start, keeping its bindings (an insert repeated
+  // for many rows binds and runs one statement instead of borrowing one per row).
+  Statement& Reset();
 
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  double Double(int column) const;
+  bool IsNull(int column) const;
   const absl::Status& status() const { return status_; }
 
  private:

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/sqlite_run_entries.h"
 #include "server/sqlite_transaction.h"
 
 namespace runyard::server {
@@ -12,7 +13,7 @@ namespace {
 
 constexpr char kRunColumns[] =
     "run_id, experiment, target, spec, status, has_exit_code, exit_code, error_code, "
-    "error_message, error_details, agent_id, created_ms, usage";
+    "error_message, error_details, agent_id, created_ms, usage, parent_run_id";
 
 runyard::v1::Run RunFromRow(const Statement& row) {
   runyard::v1::Run run;
@@ -29,6 +30,7 @@ runyard::v1::Run RunFromRow(const Statement& row) {
   run.set_agent_id(row.Text(10));
   run.set_created_unix_ms(row.Int(11));
   run.mutable_usage()->ParseFromString(row.Text(12));
+  run.set_parent_run_id(row.Text(13));
   return run;
 }
 
@@ -72,20 +74,32 @@ absl::Status SqliteConnectionStore::InsertRun(const runyard::v1::Run& run) {
     experiment.Bind(1, run.experiment()).Bind(2, run.created_unix_ms());
     RETURN_IF_ERROR(experiment.Run());
     Statement insert = db_.Prepare(
-        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms) "
-        "VALUES(?, ?, ?, ?, ?, ?)");
+        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms, parent_run_id) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?)");
     insert.Bind(1, run.run_id())
         .Bind(2, run.experiment())
         .Bind(3, run.target())
         .BindBlob(4, run.spec().SerializeAsString())
         .Bind(5, static_cast<int64_t>(run.status()))
-        .Bind(6, run.created_unix_ms());
+        .Bind(6, run.created_unix_ms())
+        .Bind(7, run.parent_run_id());
     RETURN_IF_ERROR(insert.Run());
+    // The spec's first, then the Run's own over them.
+    RETURN_IF_ERROR(UpsertRunEntries(db_, "run_tags", run.run_id(), run.spec().tags()));
+    RETURN_IF_ERROR(UpsertRunEntries(db_, "run_tags", run.run_id(), run.tags()));
+    RETURN_IF_ERROR(UpsertRunEntries(db_, "run_properties", run.run_id(), run.spec().properties()));
+    RETURN_IF_ERROR(UpsertRunEntries(db_, "run_properties", run.run_id(), run.properties()));
     for (const auto& event : run.history()) {
       RETURN_IF_ERROR(InsertHistory(db_, run.run_id(), event.status(), event.time_unix_ms()));
     }
     return absl::OkStatus();
   });
+}
+
+absl::Status SqliteConnectionStore::LoadDetails(runyard::v1::Run* run) {
+  RETURN_IF_ERROR(LoadRunEntries(db_, "run_tags", run->run_id(), run->mutable_tags()));
+  RETURN_IF_ERROR(LoadRunEntries(db_, "run_properties", run->run_id(), run->mutable_properties()));
+  return LoadHistory(run);
 }
 
 absl::Status SqliteConnectionStore::LoadHistory(runyard::v1::Run* run) {
@@ -109,7 +123,7 @@ absl::StatusOr<runyard::v1::Run> SqliteConnectionStore::GetRun(const std::string
     select.Bind(1, run_id);
     if (!select.Step()) return select.status().ok() ? RunNotFound(run_id) : select.status();
     run = RunFromRow(select);
-    return LoadHistory(&run);
+    return LoadDetails(&run);
   }));
   return run;
 }
@@ -123,17 +137,51 @@ absl::StatusOr<bool> SqliteConnectionStore::RunExists(const std::string& run_id)
 }
 
 absl::StatusOr<std::vector<runyard::v1::Run>> SqliteConnectionStore::ListRuns(
-    const std::string& experiment, int limit) {
+    const RunFilter& filter) {
+  // Only the filters given are in the SQL, so that SQLite plans (and the connection caches)
+  // each shape of query on its own; parameters are numbered in the order they are added.
+  std::string sql = absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE 1");
+  std::vector<std::string> texts;
+  auto text_parameter = [&](const std::string& value) {
+    texts.push_back(value);
+    return absl::StrCat("?", texts.size());
+  };
+  if (!filter.experiment.empty()) {
+    absl::StrAppend(&sql, " AND experiment = ", text_parameter(filter.experiment));
+  } else if (!filter.include_archived) {
+    absl::StrAppend(&sql, " AND experiment NOT IN (SELECT name FROM experiments WHERE archived)");
+  }
+  if (!filter.parent_run_id.empty()) {
+    absl::StrAppend(&sql, " AND parent_run_id = ", text_parameter(filter.parent_run_id));
+  }
+  auto entries_filter = [&](const char* table, const std::map<std::string, std::string>& entries) {
+    for (const auto& [key, value] : entries) {
+      absl::StrAppend(&sql, " AND run_id IN (SELECT run_id FROM ", table,
+                      " WHERE key = ", text_parameter(key));
+      if (!value.empty()) absl::StrAppend(&sql, " AND value = ", text_parameter(value));
+      absl::StrAppend(&sql, ")");
+    }
+  };
+  entries_filter("run_tags", filter.tags);
+  entries_filter("run_properties", filter.properties);
+  // Numbered after the texts; left out of the SQL when unfiltered (SQLite allows the gap).
+  const int status_index = static_cast<int>(texts.size()) + 1;
+  if (filter.status != runyard::v1::RUN_STATUS_UNSPECIFIED) {
+    absl::StrAppend(&sql, " AND status = ?", status_index);
+  }
+  // rowid breaks ties between runs submitted in the same millisecond: the later first.
+  absl::StrAppend(&sql, " ORDER BY created_ms DESC, rowid DESC LIMIT ?", status_index + 1);
+
   std::vector<runyard::v1::Run> runs;
   RETURN_IF_ERROR(Snapshot([&]() -> absl::Status {
-    // rowid breaks ties between runs submitted in the same millisecond: the later first.
-    Statement select = db_.Prepare(absl::StrCat("SELECT ", kRunColumns,
-                                                " FROM runs WHERE (?1 = '' OR experiment = ?1) "
-                                                "ORDER BY created_ms DESC, rowid DESC LIMIT ?2"));
-    select.Bind(1, experiment).Bind(2, static_cast<int64_t>(limit > 0 ? limit : 50));
+    Statement select = db_.Prepare(sql);
+    for (size_t i = 0; i < texts.size(); ++i) select.Bind(static_cast<int>(i) + 1, texts[i]);
+    select.Bind(status_index, static_cast<int64_t>(filter.status))
+        .Bind(status_index + 1, static_cast<int64_t>(filter.limit > 0 ? filter.limit : 50));
     while (select.Step()) runs.push_back(RunFromRow(select));
     RETURN_IF_ERROR(select.status());
-    for (auto& run : runs) RETURN_IF_ERROR(LoadHistory(&run));
+    // Only the page's runs: a listing of a few out of thousands reads a few runs' details.
+    for (auto& run : runs) RETURN_IF_ERROR(LoadDetails(&run));
     return absl::OkStatus();
   }));
   return runs;

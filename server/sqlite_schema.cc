@@ -48,6 +48,52 @@ CREATE TABLE IF NOT EXISTS files(
   size INTEGER NOT NULL,
   updated_ms INTEGER NOT NULL,
   PRIMARY KEY(run_id, path));
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_ms);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment, created_ms);
+CREATE TABLE IF NOT EXISTS run_tags(
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_tags_by_key ON run_tags(key, value);
+CREATE TABLE IF NOT EXISTS run_properties(
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(run_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_properties_by_key ON run_properties(key, value);
+-- One row per series, kept up to date by every append, so that a summary (and the next seq)
+-- never scans values. series_id keeps metric_values' keys short: a run may log millions.
+CREATE TABLE IF NOT EXISTS metric_series(
+  series_id INTEGER PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  description TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  min REAL,
+  max REAL,
+  UNIQUE(run_id, name));
+CREATE TABLE IF NOT EXISTS metric_values(
+  series_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  step INTEGER,
+  number REAL,
+  text TEXT,
+  json TEXT,
+  wall_time REAL NOT NULL,
+  PRIMARY KEY(series_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_api_state(
+  run_id TEXT PRIMARY KEY,
+  records_ingested INTEGER NOT NULL DEFAULT 0,
+  requested_status INTEGER NOT NULL DEFAULT 0,
+  requested_error BLOB NOT NULL DEFAULT x'') WITHOUT ROWID;
+)sql";
+
+// Indexes on added columns: made once the columns exist.
+constexpr std::string_view kIndexesOfAddedColumns = R"sql(
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_run_id, created_ms);
 )sql";
 
 // Columns added after the first release: added to new and old databases alike.
@@ -61,6 +107,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"agents", "version", "TEXT NOT NULL DEFAULT ''"},
     {"agents", "capabilities", "BLOB NOT NULL DEFAULT x''"},  // a serialized Capabilities
     {"agents", "draining", "INTEGER NOT NULL DEFAULT 0"},
+    {"runs", "parent_run_id", "TEXT NOT NULL DEFAULT ''"},  // issue 15: child runs
+    {"experiments", "archived", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 absl::StatusOr<bool> HasColumn(Database& db, std::string_view table, std::string_view column) {
@@ -79,10 +127,7 @@ absl::StatusOr<bool> HasEveryColumn(Database& db) {
   return true;
 }
 
-}  // namespace
-
-absl::Status MigrateSchema(Database& db) {
-  if (absl::Status s = db.Exec(kSchema); !s.ok()) return s;
+absl::Status AddMissingColumns(Database& db) {
   absl::StatusOr<bool> complete = HasEveryColumn(db);
   if (!complete.ok() || *complete) return complete.status();
   // Under the write lock, looking again: several processes may open an old database at once.
@@ -99,6 +144,14 @@ absl::Status MigrateSchema(Database& db) {
     }
     return absl::OkStatus();
   });
+}
+
+}  // namespace
+
+absl::Status MigrateSchema(Database& db) {
+  if (absl::Status s = db.Exec(kSchema); !s.ok()) return s;
+  if (absl::Status s = AddMissingColumns(db); !s.ok()) return s;
+  return db.Exec(kIndexesOfAddedColumns);
 }
 
 }  // namespace runyard::server

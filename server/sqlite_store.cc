@@ -77,10 +77,9 @@ absl::StatusOr<runyard::v1::Run> SqliteStore::GetRun(const std::string& run_id) 
       [&](Store& reader) { return reader.GetRun(run_id); });
 }
 
-absl::StatusOr<std::vector<runyard::v1::Run>> SqliteStore::ListRuns(const std::string& experiment,
-                                                                    int limit) {
+absl::StatusOr<std::vector<runyard::v1::Run>> SqliteStore::ListRuns(const RunFilter& filter) {
   return Read<absl::StatusOr<std::vector<runyard::v1::Run>>>(
-      [&](Store& reader) { return reader.ListRuns(experiment, limit); });
+      [&](Store& reader) { return reader.ListRuns(filter); });
 }
 
 absl::StatusOr<bool> SqliteStore::RunExists(const std::string& run_id) {
@@ -146,6 +145,72 @@ absl::Status SqliteStore::TouchAgent(const std::string& agent_id, int64_t now_ms
 absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::string& pool) {
   return Read<absl::StatusOr<std::vector<AgentRecord>>>(
       [&](Store& reader) { return reader.ListAgents(pool); });
+}
+
+absl::Status SqliteStore::AppendMetrics(const std::vector<MetricAppend>& appends) {
+  return Write([&](Store& writer) { return writer.AppendMetrics(appends); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::MetricSeries>> SqliteStore::MetricSummaries(
+    const std::string& run_id, const std::string& name) {
+  return Read<absl::StatusOr<std::vector<runyard::v1::MetricSeries>>>(
+      [&](Store& reader) { return reader.MetricSummaries(run_id, name); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::MetricValue>> SqliteStore::MetricValues(
+    const std::string& run_id, const std::string& name, int64_t after_seq, int limit) {
+  return Read<absl::StatusOr<std::vector<runyard::v1::MetricValue>>>(
+      [&](Store& reader) { return reader.MetricValues(run_id, name, after_seq, limit); });
+}
+
+absl::StatusOr<int64_t> SqliteStore::CountMetricValues(const std::string& run_id) {
+  return Read<absl::StatusOr<int64_t>>(
+      [&](Store& reader) { return reader.CountMetricValues(run_id); });
+}
+
+absl::Status SqliteStore::SetTags(const std::string& run_id,
+                                  const std::map<std::string, std::string>& tags,
+                                  const std::vector<std::string>& remove) {
+  return Write([&](Store& writer) { return writer.SetTags(run_id, tags, remove); });
+}
+
+absl::Status SqliteStore::AddProperties(const std::string& run_id,
+                                        const std::map<std::string, std::string>& properties) {
+  return Write([&](Store& writer) { return writer.AddProperties(run_id, properties); });
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::ChildRuns(const std::string& parent_run_id) {
+  return Read<absl::StatusOr<std::vector<std::string>>>(
+      [&](Store& reader) { return reader.ChildRuns(parent_run_id); });
+}
+
+absl::StatusOr<int64_t> SqliteStore::RecordsIngested(const std::string& run_id) {
+  return Read<absl::StatusOr<int64_t>>(
+      [&](Store& reader) { return reader.RecordsIngested(run_id); });
+}
+
+absl::Status SqliteStore::SetRecordsIngested(const std::string& run_id, int64_t offset) {
+  return Write([&](Store& writer) { return writer.SetRecordsIngested(run_id, offset); });
+}
+
+absl::Status SqliteStore::SetRequestedOutcome(const std::string& run_id,
+                                              const RequestedOutcome& outcome) {
+  return Write([&](Store& writer) { return writer.SetRequestedOutcome(run_id, outcome); });
+}
+
+absl::StatusOr<RequestedOutcome> SqliteStore::GetRequestedOutcome(const std::string& run_id) {
+  return Read<absl::StatusOr<RequestedOutcome>>(
+      [&](Store& reader) { return reader.GetRequestedOutcome(run_id); });
+}
+
+absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> SqliteStore::ListExperiments(
+    bool include_archived) {
+  return Read<absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>>>(
+      [&](Store& reader) { return reader.ListExperiments(include_archived); });
+}
+
+absl::Status SqliteStore::SetExperimentArchived(const std::string& name, bool archived) {
+  return Write([&](Store& writer) { return writer.SetExperimentArchived(name, archived); });
 }
 
 absl::Status SqliteStore::SetFileSize(const std::string& run_id, const std::string& path,

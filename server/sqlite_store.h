@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,8 +31,8 @@ class SqliteStore final : public Store {
 
   absl::Status InsertRun(const runyard::v1::Run& run) override;
   absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) override;
-  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
-                                                         int limit) override;
+  using Store::ListRuns;
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const RunFilter& filter) override;
   absl::StatusOr<bool> RunExists(const std::string& run_id) override;
 
   absl::Status AppendStatus(const std::string& run_id, runyard::v1::RunStatus status,
@@ -51,6 +52,28 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::string> AgentPool(const std::string& agent_id) override;
   absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) override;
   absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) override;
+
+  absl::Status AppendMetrics(const std::vector<MetricAppend>& appends) override;
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> MetricSummaries(
+      const std::string& run_id, const std::string& name) override;
+  absl::StatusOr<std::vector<runyard::v1::MetricValue>> MetricValues(const std::string& run_id,
+                                                                     const std::string& name,
+                                                                     int64_t after_seq,
+                                                                     int limit) override;
+  absl::StatusOr<int64_t> CountMetricValues(const std::string& run_id) override;
+  absl::Status SetTags(const std::string& run_id, const std::map<std::string, std::string>& tags,
+                       const std::vector<std::string>& remove) override;
+  absl::Status AddProperties(const std::string& run_id,
+                             const std::map<std::string, std::string>& properties) override;
+  absl::StatusOr<std::vector<std::string>> ChildRuns(const std::string& parent_run_id) override;
+  absl::StatusOr<int64_t> RecordsIngested(const std::string& run_id) override;
+  absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) override;
+  absl::Status SetRequestedOutcome(const std::string& run_id,
+                                   const RequestedOutcome& outcome) override;
+  absl::StatusOr<RequestedOutcome> GetRequestedOutcome(const std::string& run_id) override;
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(
+      bool include_archived) override;
+  absl::Status SetExperimentArchived(const std::string& name, bool archived) override;
 
   absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
                            int64_t now_ms) override;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,34 @@ struct AgentRecord {
   bool draining = false;     // what its last poll said
 };
 
+// Values appended to one metric series of a run (after the values it has; the store
+// numbers them on from the series' count).
+struct MetricAppend {
+  std::string run_id;
+  std::string name;
+  std::string description;              // kept from the series' first append
+  std::vector<runyard::v1::MetricValue> values;  // seq is ignored: the store assigns it
+};
+
+// What a listing of runs asks for (ListRunsRequest in services.proto): every field set
+// must match.
+struct RunFilter {
+  std::string experiment;
+  int limit = 50;  // 50 when not positive
+  std::map<std::string, std::string> tags;        // an empty value: any value of the key
+  std::map<std::string, std::string> properties;  // the same
+  runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;
+  std::string parent_run_id;
+  bool include_archived = false;  // runs of archived experiments, when `experiment` is empty
+};
+
+// What a run's own script asked for its end (run.fail(), run.cancel() in the in-run API),
+// applied when the run ends.
+struct RequestedOutcome {
+  runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;  // FAILED or CANCELED
+  runyard::v1::RunError error;
+};
+
 // Run history: runs with their status history, experiments, agents, files. An interface,
 // so that the control plane never sees how rows are kept: SqliteStore
 // (server/sqlite_store.h) is the embedded default; a PostgreSQL store must later pass the
@@ -70,12 +99,22 @@ class Store {
   // - writes go through `txn`, never through this Store, while `body` runs.
   virtual absl::Status InTransaction(const std::function<absl::Status(Store& txn)>& body) = 0;
 
+  // Stores a new run with its parent_run_id; its tags and properties are the spec's (and
+  // the Run's own maps, which win), and its experiment is created if new.
   virtual absl::Status InsertRun(const runyard::v1::Run& run) = 0;
+  // The run with its current tags and properties.
   virtual absl::StatusOr<runyard::v1::Run> GetRun(const std::string& run_id) = 0;
-  // The newest runs first (of `experiment`, or of all when empty; of two created in the
-  // same millisecond, the later submitted first); at most `limit` (50 when not positive).
-  virtual absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
-                                                                 int limit) = 0;
+  // The newest runs first (of two created in the same millisecond, the later submitted
+  // first) that match `filter`; at most filter.limit.
+  virtual absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const RunFilter& filter) = 0;
+  // The same for an experiment (every one when empty), archived ones included.
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment, int limit) {
+    RunFilter filter;
+    filter.experiment = experiment;
+    filter.limit = limit;
+    filter.include_archived = true;
+    return ListRuns(filter);
+  }
   virtual absl::StatusOr<bool> RunExists(const std::string& run_id) = 0;
 
   // Moves a run to `status` and records the transition in its history.
@@ -106,6 +145,44 @@ class Store {
   virtual absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) = 0;
   // Every agent of `pool` (every agent when empty), by pool, name and registration.
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) = 0;
+
+  // ---- the in-run API's history (metrics, tags, properties, children; issue 15)
+  // Appends values to series; one call may append to several series (in order). NotFound
+  // (and nothing written) when a new series would belong to a run that does not exist.
+  virtual absl::Status AppendMetrics(const std::vector<MetricAppend>& appends) = 0;
+  // Every series of a run (or only `name` when not empty), by name, without values.
+  virtual absl::StatusOr<std::vector<runyard::v1::MetricSeries>> MetricSummaries(
+      const std::string& run_id, const std::string& name) = 0;
+  // Values of one series with seq >= after_seq, in order, at most `limit` (10,000 when not
+  // positive). Reads of metrics, children, the ingested offset and the requested outcome of
+  // a run that does not exist answer as for a run that has none; writes are NotFound.
+  virtual absl::StatusOr<std::vector<runyard::v1::MetricValue>> MetricValues(
+      const std::string& run_id, const std::string& name, int64_t after_seq, int limit) = 0;
+  // How many values a run's series hold together (its limit is checked against it).
+  virtual absl::StatusOr<int64_t> CountMetricValues(const std::string& run_id) = 0;
+  // Sets tags (a key set again takes the new value) and removes the keys in `remove`.
+  virtual absl::Status SetTags(const std::string& run_id,
+                               const std::map<std::string, std::string>& tags,
+                               const std::vector<std::string>& remove) = 0;
+  // Adds properties; FailedPrecondition naming the key when one is already set to another
+  // value (nothing is written then). Setting a key to the value it has is no change.
+  virtual absl::Status AddProperties(const std::string& run_id,
+                                     const std::map<std::string, std::string>& properties) = 0;
+  // The children of a run, oldest first.
+  virtual absl::StatusOr<std::vector<std::string>> ChildRuns(const std::string& parent_run_id) = 0;
+  // How far the run's record channel (system_logs/run_records.jsonl) has been read into
+  // history: a byte offset, 0 at first.
+  virtual absl::StatusOr<int64_t> RecordsIngested(const std::string& run_id) = 0;
+  virtual absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) = 0;
+  virtual absl::Status SetRequestedOutcome(const std::string& run_id,
+                                           const RequestedOutcome& outcome) = 0;
+  // Nothing (status unspecified) when the script asked for nothing.
+  virtual absl::StatusOr<RequestedOutcome> GetRequestedOutcome(const std::string& run_id) = 0;
+  // Experiments by name, with how many runs each has; archived ones only when asked.
+  virtual absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(
+      bool include_archived) = 0;
+  // NotFound for an experiment that does not exist.
+  virtual absl::Status SetExperimentArchived(const std::string& name, bool archived) = 0;
 
   virtual absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
                                    int64_t now_ms) = 0;

@@ -1,7 +1,8 @@
 """Quickstart: train a small neural network on a synthetic two-spirals data set with numpy.
 
-Prints progress every epoch, writes the trained model to outputs/model.npz and the
-per-epoch metrics to logs/metrics.csv (both land in the run's history).
+Prints progress every epoch, logs loss and accuracy per epoch with Azure ML's run.log
+(`runyard metrics RUN` shows them), writes the trained model to outputs/model.npz and the
+same metrics to logs/metrics.csv (both land in the run's history).
 """
 import argparse
 import csv
@@ -9,6 +10,12 @@ import os
 import time
 
 import numpy as np
+# Written as an Azure ML v1 script, unmodified: under runyard the runtime puts runyard's
+# azureml.core compatibility package on PYTHONPATH, so this import needs no guard (and an
+# environment with the real azureml-core uses that). Outside runyard, run it with that
+# package on the path, e.g. `PYTHONPATH=build/sdk/python python3 train.py`: get_context()
+# then returns an offline run that prints what it would have logged and stores nothing.
+from azureml.core import Run
 
 
 def make_spirals(n_per_class, noise, rng):
@@ -27,7 +34,7 @@ def forward(params, x):
     return hidden, 1.0 / (1.0 + np.exp(-logits[:, 0]))
 
 
-def train(args):
+def train(args, run):
     rng = np.random.default_rng(args.seed)
     x, y = make_spirals(args.samples // 2, 0.04, rng)
     split = int(0.8 * len(y))
@@ -63,6 +70,9 @@ def train(args):
             seconds = time.time() - started
             metrics.writerow([epoch, f"{loss:.5f}", f"{train_acc:.4f}", f"{val_acc:.4f}", f"{seconds:.3f}"])
             metrics_file.flush()
+            run.log("loss", float(loss))
+            run.log("train_accuracy", float(train_acc))
+            run.log("val_accuracy", float(val_acc))
             print(f"epoch {epoch:3d}/{args.epochs}  loss {loss:.4f}  "
                   f"train_acc {train_acc:.3f}  val_acc {val_acc:.3f}")
     np.savez("outputs/model.npz", **params)
@@ -81,7 +91,10 @@ def main():
     args = parser.parse_args()
     print(f"runyard run {os.environ.get('RUNYARD_RUN_ID', '(direct)')}: "
           f"training a {args.hidden}-unit network for {args.epochs} epochs")
-    train(args)
+    run = Run.get_context()
+    run.log("learning_rate", args.lr)
+    run.log("hidden_units", args.hidden)
+    train(args, run)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,10 @@ class FailingStore final : public server::Store {
     if (absl::Status s = Check("GetRun"); !s.ok()) return s;
     return real_->GetRun(run_id);
   }
-  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const std::string& experiment,
-                                                         int limit) override {
+  using Store::ListRuns;
+  absl::StatusOr<std::vector<runyard::v1::Run>> ListRuns(const server::RunFilter& filter) override {
     if (absl::Status s = Check("ListRuns"); !s.ok()) return s;
-    return real_->ListRuns(experiment, limit);
+    return real_->ListRuns(filter);
   }
   absl::StatusOr<bool> RunExists(const std::string& run_id) override {
     if (absl::Status s = Check("RunExists"); !s.ok()) return s;
@@ -121,6 +121,66 @@ class FailingStore final : public server::Store {
   absl::StatusOr<std::vector<server::AgentRecord>> ListAgents(const std::string& pool) override {
     if (absl::Status s = Check("ListAgents"); !s.ok()) return s;
     return real_->ListAgents(pool);
+  }
+  absl::Status AppendMetrics(const std::vector<server::MetricAppend>& appends) override {
+    if (absl::Status s = Check("AppendMetrics"); !s.ok()) return s;
+    return real_->AppendMetrics(appends);
+  }
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> MetricSummaries(
+      const std::string& run_id, const std::string& name) override {
+    if (absl::Status s = Check("MetricSummaries"); !s.ok()) return s;
+    return real_->MetricSummaries(run_id, name);
+  }
+  absl::StatusOr<std::vector<runyard::v1::MetricValue>> MetricValues(const std::string& run_id,
+                                                                     const std::string& name,
+                                                                     int64_t after_seq,
+                                                                     int limit) override {
+    if (absl::Status s = Check("MetricValues"); !s.ok()) return s;
+    return real_->MetricValues(run_id, name, after_seq, limit);
+  }
+  absl::StatusOr<int64_t> CountMetricValues(const std::string& run_id) override {
+    if (absl::Status s = Check("CountMetricValues"); !s.ok()) return s;
+    return real_->CountMetricValues(run_id);
+  }
+  absl::Status SetTags(const std::string& run_id, const std::map<std::string, std::string>& tags,
+                       const std::vector<std::string>& remove) override {
+    if (absl::Status s = Check("SetTags"); !s.ok()) return s;
+    return real_->SetTags(run_id, tags, remove);
+  }
+  absl::Status AddProperties(const std::string& run_id,
+                             const std::map<std::string, std::string>& properties) override {
+    if (absl::Status s = Check("AddProperties"); !s.ok()) return s;
+    return real_->AddProperties(run_id, properties);
+  }
+  absl::StatusOr<std::vector<std::string>> ChildRuns(const std::string& parent_run_id) override {
+    if (absl::Status s = Check("ChildRuns"); !s.ok()) return s;
+    return real_->ChildRuns(parent_run_id);
+  }
+  absl::StatusOr<int64_t> RecordsIngested(const std::string& run_id) override {
+    if (absl::Status s = Check("RecordsIngested"); !s.ok()) return s;
+    return real_->RecordsIngested(run_id);
+  }
+  absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) override {
+    if (absl::Status s = Check("SetRecordsIngested"); !s.ok()) return s;
+    return real_->SetRecordsIngested(run_id, offset);
+  }
+  absl::Status SetRequestedOutcome(const std::string& run_id,
+                                   const server::RequestedOutcome& outcome) override {
+    if (absl::Status s = Check("SetRequestedOutcome"); !s.ok()) return s;
+    return real_->SetRequestedOutcome(run_id, outcome);
+  }
+  absl::StatusOr<server::RequestedOutcome> GetRequestedOutcome(const std::string& run_id) override {
+    if (absl::Status s = Check("GetRequestedOutcome"); !s.ok()) return s;
+    return real_->GetRequestedOutcome(run_id);
+  }
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(
+      bool include_archived) override {
+    if (absl::Status s = Check("ListExperiments"); !s.ok()) return s;
+    return real_->ListExperiments(include_archived);
+  }
+  absl::Status SetExperimentArchived(const std::string& name, bool archived) override {
+    if (absl::Status s = Check("SetExperimentArchived"); !s.ok()) return s;
+    return real_->SetExperimentArchived(name, archived);
   }
   absl::Status SetFileSize(const std::string& run_id, const std::string& path, int64_t size,
                            int64_t now_ms) override {

@@ -215,7 +215,15 @@ class FakeRunFiles : public RunBackend {
     return Unused();
   }
   absl::StatusOr<runyard::v1::Run> Get(const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string&, int) override { return Unused(); }
+  absl::StatusOr<std::vector<runyard::v1::Run>> List(const runyard::v1::ListRunsRequest&) override { return Unused(); }
+  absl::StatusOr<runyard::v1::GetMetricsResponse> GetMetrics(const runyard::v1::GetMetricsRequest&) override {
+    return Unused();
+  }
+  absl::StatusOr<runyard::v1::Run> SetTags(const runyard::v1::SetTagsRequest&) override { return Unused(); }
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(bool) override { return Unused(); }
+  absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string&, bool) override {
+    return Unused();
+  }
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string&) override { return Unused(); }
   absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string&) override { return Unused(); }
   absl::StatusOr<runyard::v1::Run> Watch(const std::string&, int64_t, const std::function<void(std::string_view)>&,

@@ -1,10 +1,11 @@
-// Tests for server/sqlite_schema.h: a database made by the first release gets the columns
-// added since, keeping its rows, and opening it again finds them there.
+// Tests for server/sqlite_schema.h: a database made by an older release gets the columns and
+// tables added since, keeping its rows, and opening it again finds them there.
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/sqlite.h"
 #include "server/sqlite_store.h"
@@ -49,6 +50,91 @@ TEST(StoreSqliteMigrationTest, OldDatabaseGetsTheNewColumns) {
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_TRUE(listed->front().draining);
+}
+
+// The runs, experiments and history tables as the release before issue 15 made them (no
+// parent, tags, properties, metrics or archived experiments), with one finished run.
+constexpr char kBeforeRunApi[] = R"sql(
+CREATE TABLE experiments(name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);
+CREATE TABLE runs(
+  run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, target TEXT NOT NULL, spec BLOB NOT NULL,
+  status INTEGER NOT NULL, has_exit_code INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT 0, error_code TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '', error_details TEXT NOT NULL DEFAULT '',
+  agent_id TEXT NOT NULL DEFAULT '', lease_id TEXT NOT NULL DEFAULT '',
+  fencing_token INTEGER NOT NULL DEFAULT 0, lease_expiry_ms INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL, usage BLOB NOT NULL DEFAULT x'');
+CREATE INDEX runs_by_queue ON runs(target, status, created_ms);
+CREATE TABLE status_history(run_id TEXT NOT NULL, status INTEGER NOT NULL,
+                            time_ms INTEGER NOT NULL);
+CREATE INDEX history_by_run ON status_history(run_id);
+INSERT INTO experiments VALUES('mnist', 100);
+INSERT INTO runs(run_id, experiment, target, spec, status, created_ms)
+  VALUES('run_old', 'mnist', 'local', x'', 4, 100);
+INSERT INTO status_history VALUES('run_old', 4, 150);
+)sql";
+
+TEST(StoreSqliteMigrationTest, DatabaseFromBeforeTheRunApiOpensAndTakesItsHistory) {
+  testutil::ScopedTempDir tmp;
+  const std::string path = (tmp.path() / "runyard.db").string();
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    absl::Status made = (*db)->Exec(kBeforeRunApi);
+    ASSERT_TRUE(made.ok()) << made;
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<runyard::v1::Run> old = (*store)->GetRun("run_old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->experiment(), "mnist");
+  EXPECT_EQ(old->parent_run_id(), "");
+  EXPECT_TRUE(old->tags().empty());
+  ASSERT_EQ(old->history_size(), 1);
+
+  // The new tables and columns take writes for the old run.
+  ASSERT_TRUE((*store)->SetTags("run_old", {{"k", "v"}}, {}).ok());
+  ASSERT_TRUE((*store)->AddProperties("run_old", {{"p", "1"}}).ok());
+  runyard::v1::MetricValue value;
+  value.set_number(0.5);
+  value.set_kind("scalar");
+  ASSERT_TRUE((*store)->AppendMetrics({MetricAppend{"run_old", "loss", "", {value}}}).ok());
+  ASSERT_TRUE((*store)->SetRecordsIngested("run_old", 12).ok());
+  runyard::v1::Run child;
+  child.set_run_id("run_old_1");
+  child.set_experiment("mnist");
+  child.set_target("local");
+  child.set_created_unix_ms(200);
+  child.set_parent_run_id("run_old");
+  ASSERT_TRUE((*store)->InsertRun(child).ok());
+  ASSERT_TRUE((*store)->SetExperimentArchived("mnist", true).ok());
+
+  // Opening it again finds all of it.
+  store->reset();
+  absl::StatusOr<std::unique_ptr<SqliteStore>> again = SqliteStore::Open(path);
+  ASSERT_TRUE(again.ok()) << again.status();
+  RunFilter filter;
+  filter.tags = {{"k", "v"}};
+  filter.include_archived = true;
+  absl::StatusOr<std::vector<runyard::v1::Run>> tagged = (*again)->ListRuns(filter);
+  ASSERT_TRUE(tagged.ok()) << tagged.status();
+  ASSERT_EQ(tagged->size(), 1u);
+  EXPECT_EQ(tagged->front().properties().at("p"), "1");
+  absl::StatusOr<std::vector<std::string>> children = (*again)->ChildRuns("run_old");
+  ASSERT_TRUE(children.ok()) << children.status();
+  EXPECT_THAT(*children, ::testing::ElementsAre("run_old_1"));
+  absl::StatusOr<int64_t> count = (*again)->CountMetricValues("run_old");
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 1);
+  absl::StatusOr<int64_t> ingested = (*again)->RecordsIngested("run_old");
+  ASSERT_TRUE(ingested.ok()) << ingested.status();
+  EXPECT_EQ(*ingested, 12);
+  absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> experiments =
+      (*again)->ListExperiments(/*include_archived=*/true);
+  ASSERT_TRUE(experiments.ok()) << experiments.status();
+  ASSERT_EQ(experiments->size(), 1u);
+  EXPECT_TRUE(experiments->front().archived());
+  EXPECT_EQ(experiments->front().run_count(), 2);
 }
 
 }  // namespace

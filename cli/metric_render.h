@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runyard/v1/run.pb.h"
+
+namespace runyard::cli {
+
+// A number as a person reads it: integers without a fraction, else 6 significant digits.
+std::string FormatNumber(double value);
+
+// One value on one line: the number, the text (an image's run file path), or the JSON
+// document compact; line breaks shown as \n, cut to `max_chars` with "…" when longer
+// (0: never cut).
+std::string MetricValueText(const runyard::v1::MetricValue& value, size_t max_chars = 0);
+
+// {"seq", "step" (null when none), "value" (number, string, or the JSON document itself),
+//  "time" (seconds since the epoch), "kind"}
+nlohmann::json MetricValueToJson(const runyard::v1::MetricValue& value);
+// The series without its values: {"name", "kind", "description", "count", "min", "max"
+// (null without numbers), "last" (as MetricValueToJson, null when empty)}.
+nlohmann::json SeriesSummaryToJson(const runyard::v1::MetricSeries& series);
+
+// `runyard metrics RUN`: one row per series, NAME KIND COUNT LAST MIN MAX TREND, where
+// TREND is the series' sparkline from `sparklines` (by name; none: blank).
+std::string MetricsTable(const std::vector<runyard::v1::MetricSeries>& series,
+                         const std::map<std::string, std::string>& sparklines);
+
+// `runyard metrics RUN --name N`: a heading naming the series, then a row per value
+// (# STEP TIME VALUE), printed as pages of values arrive.
+// `with_counts` false (following, the counts still grow): only the name, kind and description.
+std::string SeriesHeading(const runyard::v1::MetricSeries& series, bool with_counts = true);
+std::string SeriesValueRow(const runyard::v1::MetricValue& value);
+
+// Characters a terminal shows for UTF-8 text (code points; every one a column wide).
+size_t DisplayWidth(const std::string& text);
+
+}  // namespace runyard::cli
