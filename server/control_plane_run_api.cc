@@ -27,7 +27,8 @@ absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(
   filter.properties.insert(request.properties().begin(), request.properties().end());
   filter.status = request.status();
   filter.parent_run_id = request.parent_run_id();
-  filter.include_archived = request.include_archived();
+  // Asking for a run's children names them: an archived experiment does not hide them.
+  filter.include_archived = request.include_archived() || !request.parent_run_id().empty();
   ASSIGN_OR_RETURN(std::vector<runyard::v1::Run> runs, store_->ListRuns(filter));
   if (options_.lost_holder) {
     for (runyard::v1::Run& run : runs) {

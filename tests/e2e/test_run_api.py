@@ -10,10 +10,13 @@ runtime puts on the script's PYTHONPATH.
   2. the same script under plain python3 (SDK on PYTHONPATH, outside runyard) runs
      through and prints what it would have logged;
   3. what a script logs while the server is down, or the agent-server path is cut, for
-     20 s arrives once; an agent SIGKILLed (frozen first, so it never saw the last
-     records) and restarted keeps what the script logged before the kill;
-  4. log_list of 1,000,000 values and 100,000 log calls are all recorded; past a
-     configured limit the script gets an error naming the limit.
+     20 s arrives once; an agent SIGKILLed (right after the script logged, or frozen
+     first so that it never saw the last records) and restarted keeps what the script
+     logged before the kill;
+  4. log_list of 1,000,000 values and 100,000 log calls are all recorded; past the
+     agent's max_metric_values_per_run the script gets an error naming the limit, and
+     past the server's own ceiling the run's system_logs/run_api_errors.txt names it.
+The examples (quickstart, pytorch-classifier) log their metrics too.
 Scripts that must wait for the test wait on latches (harness.LATCH_WAITER) and mark each
 finished phase with a file in a control folder outside the run.
 """
@@ -271,7 +274,7 @@ class RunApiTest(faults.FaultTestCase):
             for name, values in EXPECTED_CHILD.items():
                 self.assert_series(child["run_id"], name, [values[index]], kind="scalar",
                                    got=child_metrics[name]["values"])
-        # A child is not a top-level run of the list filtered by parent of a child.
+        # A child has no children of its own.
         self.assertEqual(self.children(printed[0], server=server), [])
 
     def azure_source(self):

@@ -5,8 +5,6 @@ pool, and, with plain python3 outside runyard, run through printing what it woul
 tests/e2e/test_run_api.py checks every value below in `runyard metrics/show/list`; keep
 the two in step (EXPECTED in the test).
 """
-import os
-
 from azureml.core import Run
 
 try:  # the only optional part: an environment without matplotlib logs no image
