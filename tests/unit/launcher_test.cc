@@ -402,7 +402,11 @@ class LauncherSandboxTest : public LauncherTest {
       ready.wait();
       cancel_.RequestCancel();
     });
-    LaunchRequest request = Shell("trap 'echo got-term; exit 7' TERM; sleep 60 & echo ready; wait");
+    // "ready" comes from the background child itself, after it has dropped the shell's
+    // trap (a subshell resets traps first): a TERM that came between the fork and that
+    // reset would be swallowed by the inherited trap, and the sleep would live on.
+    LaunchRequest request =
+        Shell("trap 'echo got-term; exit 7' TERM; (echo ready; exec sleep 60) & wait");
     request.environment[sandbox::kRunTagVariable] = tag;
     request.containment = &containment;
     request.sandbox = &sandbox;
