@@ -1,7 +1,9 @@
-# Install rules and Debian packages: one component, and one .deb, per program.
+# Install rules and Debian packages: one component, and one .deb, per program, and one for
+# the Python SDK the CLI's local runs and the agent's runs import (the in-run API).
 #   cli    -> runyard         /usr/bin/runyard
 #   server -> runyard-server  /usr/bin/runyard-server, its unit, /etc/runyard/server.yaml
 #   agent  -> runyard-agent   /usr/bin/runyard-agent, its unit, /etc/runyard/agent.yaml
+#   python -> runyard-python  /usr/share/runyard/python (install rule in sdk/CMakeLists.txt)
 # Build them with scripts/package.sh (or: cd BUILD && cpack -G DEB).
 # Included from the top-level CMakeLists.txt, so paths are relative to the source root.
 
@@ -34,8 +36,8 @@ set(CPACK_PACKAGE_NAME runyard)
 set(CPACK_PACKAGE_VENDOR runyard)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${RUNYARD_PACKAGE_MAINTAINER}")
-# Only our three components; nothing a dependency might install.
-set(CPACK_COMPONENTS_ALL cli server agent)
+# Only our four components; nothing a dependency might install.
+set(CPACK_COMPONENTS_ALL cli server agent python)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 # name_version_arch.deb, as Debian names them.
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
@@ -52,6 +54,9 @@ set(CPACK_STRIP_FILES ON)
 # The first line of each description is the synopsis; CPack indents the rest.
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME runyard)
 set(CPACK_DEBIAN_CLI_PACKAGE_SECTION utils)
+# The SDK local runs get on their PYTHONPATH, found at <exe dir>/../share/runyard/python
+# (common/sdk_location.cc): the same version, as the two speak one run_api protocol.
+set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "runyard-python (= ${PROJECT_VERSION})")
 # git: records the commit of a submitted folder; python3: local runs (compute_target: local).
 set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS "git, python3")
 set(CPACK_DEBIAN_CLI_DESCRIPTION
@@ -61,7 +66,8 @@ script, arguments, compute target, Python environment, deadline), snapshots
 the folder and runs it locally or queues it on a pool served by runyard-server.
 .
 This package holds the command line: run, submit, status, list, logs, files,
-download, cancel.")
+download, cancel. Local runs import the in-run API (runyard, azureml.core)
+from runyard-python.")
 
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME runyard-server)
 set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION admin)
@@ -82,7 +88,8 @@ configured by /etc/runyard/server.yaml.")
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME runyard-agent)
 set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION admin)
 # python3: runs are Python scripts, and venvs are made from it (base_python).
-set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "python3")
+# runyard-python: the SDK runs get on their PYTHONPATH (see the CLI's).
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "python3, runyard-python (= ${PROJECT_VERSION})")
 # bubblewrap: sandbox: bubblewrap; python3-venv: runs with pip packages get a venv.
 set(CPACK_DEBIAN_AGENT_PACKAGE_RECOMMENDS "bubblewrap, python3-venv")
 set(CPACK_DEBIAN_AGENT_PACKAGE_CONTROL_EXTRA
@@ -92,9 +99,31 @@ set(CPACK_DEBIAN_AGENT_DESCRIPTION
 runyard-agent pulls runs from runyard-server the moment they are queued,
 unpacks their snapshots, builds their Python environments, runs them in
 cgroups (optionally sandboxed with bubblewrap) under their deadlines, and
-streams their output and files back to the run history.
+streams their output and files back to the run history. Runs import the
+in-run API (runyard, azureml.core) from runyard-python.
 .
 It runs as root under systemd (runyard-agent.service), configured by
 /etc/runyard/agent.yaml.")
+
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME runyard-python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+# Pure Python: one package for every architecture, no libraries to look up, and the
+# oldest Python the SDK supports.
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SHLIBDEPS OFF)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "python3 (>= 3.9)")
+# postinst byte-compiles the SDK, prerm removes the caches (py3compile / py3clean's job).
+set(CPACK_DEBIAN_PYTHON_PACKAGE_CONTROL_EXTRA
+    "${_packaging}/debian/runyard-python/postinst;${_packaging}/debian/runyard-python/prerm")
+set(CPACK_DEBIAN_PYTHON_DESCRIPTION
+"in-run Python API of runyard training runs
+The runyard package gives a training script its run: Run.get_context()
+logs metrics, images and tables, tags the run and uploads files to its
+history while it runs under runyard, and prints what it would have logged
+when the script runs on its own. The azureml.core package lets scripts
+written for Azure ML's Run API run unchanged.
+.
+Runs started by runyard and runyard-agent get /usr/share/runyard/python on
+their PYTHONPATH; nothing is installed into Python's own module path.")
 
 include(CPack)

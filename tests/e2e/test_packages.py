@@ -28,7 +28,12 @@ import unittest
 
 import harness
 
-PACKAGES = ("runyard", "runyard-server", "runyard-agent")
+PACKAGES = ("runyard", "runyard-server", "runyard-agent", "runyard-python")
+# runyard-python: pure Python, one .deb for every architecture.
+ARCH_ALL = ("runyard-python",)
+# Where runyard-python puts the SDK: <exe dir>/../share/runyard/python for /usr/bin's binaries
+# (common/sdk_location.cc).
+SDK_DIR = "/usr/share/runyard/python"
 BINARIES = ("/usr/bin/runyard", "/usr/bin/runyard-server", "/usr/bin/runyard-agent")
 UNIT_DIR = "/lib/systemd/system"
 UNITS = ("runyard-agent.service", "runyard-server.service")
@@ -139,7 +144,7 @@ class PackagesTest(harness.RunyardTestCase):
                           "(this test is for containers and CI, where systemd does not run)")
         present = ["package " + p for p in PACKAGES if installed_state(p) not in ("", "un", "pn")]
         present += [p for p in BINARIES + tuple(CONFIGS.values()) + STATE_DIRS if os.path.lexists(p)]
-        present += [p for p in ("/etc/runyard",) if os.path.lexists(p)]
+        present += [p for p in ("/etc/runyard", "/usr/share/runyard") if os.path.lexists(p)]
         if present:
             self.skipTest("runyard is already installed here (%s): not replacing and purging it"
                           % ", ".join(present))
@@ -176,7 +181,8 @@ class PackagesTest(harness.RunyardTestCase):
         arch = run(["dpkg", "--print-architecture"])[1].strip()
         debs = {}
         for package in PACKAGES:
-            path = os.path.join(out, "%s_%s_%s.deb" % (package, project_version(), arch))
+            deb_arch = "all" if package in ARCH_ALL else arch
+            path = os.path.join(out, "%s_%s_%s.deb" % (package, project_version(), deb_arch))
             self.assertTrue(os.path.isfile(path), "no %s in %s" % (path, os.listdir(out)))
             debs[package] = path
         return debs
@@ -193,16 +199,36 @@ class PackagesTest(harness.RunyardTestCase):
         for field in ("Maintainer", "Section", "Description", "Architecture"):
             self.assertTrue(self.deb_field(deb, field), "%s: no %s" % (package, field))
         depends = self.deb_field(deb, "Depends")
+        control = self.make_dir("control-" + package)
+        rc, _, err = run(["dpkg-deb", "-e", deb, control])
+        self.assertEqual(rc, 0, err)
+        extra = sorted(f for f in os.listdir(control) if f not in ("control", "md5sums"))
+        if package == "runyard-python":
+            # Pure Python: no libraries and no conffiles; postinst byte-compiles, prerm
+            # removes the caches.
+            self.assertEqual(self.deb_field(deb, "Architecture"), "all")
+            self.assertEqual(self.deb_field(deb, "Section"), "python")
+            self.assertEqual(depends, "python3 (>= 3.9)")
+            self.assertEqual(extra, ["postinst", "prerm"])
+            for script in extra:
+                mode = os.stat(os.path.join(control, script)).st_mode
+                self.assertEqual(stat.S_IMODE(mode), 0o755, "%s %s" % (package, script))
+                rc, _, err = run(["sh", "-n", os.path.join(control, script)])
+                self.assertEqual(rc, 0, "%s %s: %s" % (package, script, err))
+            return
+        # The binaries' own architecture, and the SDK of exactly their version.
+        self.assertEqual(self.deb_field(deb, "Architecture"), run(["dpkg", "--print-architecture"])[1].strip())
+        if package in ("runyard", "runyard-agent"):
+            self.assertIn("runyard-python (= %s)" % project_version(), depends, "%s: Depends" % package)
+        else:
+            self.assertNotIn("runyard-python", depends, "the server runs no scripts")
         # From dpkg-shlibdeps: every binary links what gRPC needs (c-ares), nettle (SHA-256)
         # and the C++ runtime shared (gRPC itself is linked statically unless
         # RUNYARD_STATIC_GRPC=OFF; runyard's gRPC has no TLS, so no OpenSSL).
         for library in ("libnettle8", "libc-ares2", "libstdc++6"):
             self.assertIn(library, depends, "%s: Depends %s" % (package, depends))
-        control = self.make_dir("control-" + package)
-        rc, _, err = run(["dpkg-deb", "-e", deb, control])
-        self.assertEqual(rc, 0, err)
         if package == "runyard":
-            self.assertEqual(sorted(f for f in os.listdir(control) if f not in ("control", "md5sums")), [])
+            self.assertEqual(extra, [])
             return
         for script in ("postinst", "prerm", "postrm"):
             mode = os.stat(os.path.join(control, script)).st_mode
@@ -292,6 +318,17 @@ class PackagesTest(harness.RunyardTestCase):
                 self.assertEqual(installed.read(), source.read(), config)
             conffiles = run(["dpkg-query", "-W", "-f=${Conffiles}", package])[1].split()
             self.assertIn(config, conffiles, "%s: conffiles %s" % (package, conffiles))
+        # The SDK, importable by the system's Python from where the binaries look for it.
+        for module in ("runyard/__init__.py", "azureml/core/__init__.py"):
+            self.assertTrue(os.path.isfile(os.path.join(SDK_DIR, module)), module)
+        # Byte-compiled by postinst; importing as root (as a run may) writes more caches,
+        # which prerm removes (the purge below must leave no folder behind).
+        self.assertTrue(os.path.isdir(os.path.join(SDK_DIR, "runyard", "__pycache__")),
+                        "postinst did not byte-compile the SDK")
+        rc, out, err = run(["/usr/bin/python3", "-c",
+                            'import sys; sys.path.insert(0,"%s"); import runyard, azureml.core' % SDK_DIR],
+                           timeout=60, env={"PATH": SERVICE_PATH})
+        self.assertEqual(rc, 0, "importing the installed SDK:\n%s%s" % (out, err))
         # Enabled as debhelper does, even without a running systemd.
         for unit in UNITS:
             self.assertTrue(os.path.islink(os.path.join(WANTS_DIR, unit)), unit)
@@ -338,16 +375,25 @@ class PackagesTest(harness.RunyardTestCase):
         agent = harness.Agent(process, match.group(1), "packaged", pool, config_value(CONFIGS["runyard-agent"], "work_dir"))
         self.agents.append(agent)
 
-        # A run through the installed CLI.
+        # Logged before it registers: already collected.
+        process.wait_for_line(r"in-run API: runs get the Python SDK %s on their PYTHONPATH" % re.escape(SDK_DIR),
+                              timeout=5)
+
+        # A run through the installed CLI; the installed agent gives it the packaged SDK.
         source = self.make_dir("src")
         with open(os.path.join(source, "whoami.py"), "w") as f:
-            f.write("import os\nprint('hello from uid', os.getuid(), flush=True)\n")
+            f.write("import os\nprint('hello from uid', os.getuid(), flush=True)\n"
+                    "print('PYTHONPATH=' + os.environ.get('PYTHONPATH', ''), flush=True)\n"
+                    "import azureml.core\nprint('azureml.core from', azureml.core.__file__, flush=True)\n")
         submitted = self.submit(["--source-directory", source, "--script", "whoami.py",
                                  "--interpreter", harness.PYTHON, "--target", pool], server=server)
         run_id = submitted["run_id"]
         finished = self.wait_for_terminal(run_id, server=server)
         self.assertEqual(finished["status"], "Completed", "%s\n%s" % (finished, self.logs(run_id, server=server)))
-        self.assertIn("hello from uid %d" % nobody.pw_uid, self.logs(run_id, server=server))
+        logs = self.logs(run_id, server=server)
+        self.assertIn("hello from uid %d" % nobody.pw_uid, logs)
+        self.assertRegex(logs, r"(?m)^PYTHONPATH=%s(:|$)" % re.escape(SDK_DIR))
+        self.assertIn("azureml.core from %s/azureml/core/__init__.py" % SDK_DIR, logs)
         self.assertTrue(os.path.isdir(agent.run_dir(run_id)), "the agent did not use %s" % agent.work_dir)
 
         # Stop as systemd would (SIGTERM to the main process): the agent drains (it is idle)
@@ -366,7 +412,7 @@ class PackagesTest(harness.RunyardTestCase):
         self.dpkg(["--purge"] + list(PACKAGES))
         for package in PACKAGES:
             self.assertIn(installed_state(package), ("", "un", "pn"), package)
-        left = [p for p in owned + list(STATE_DIRS) + ["/etc/runyard"] if os.path.lexists(p)]
+        left = [p for p in owned + list(STATE_DIRS) + ["/etc/runyard", "/usr/share/runyard"] if os.path.lexists(p)]
         left += [p for p in glob.glob("/usr/bin/runyard*") + glob.glob(os.path.join(UNIT_DIR, "runyard*"))]
         left += glob.glob("/etc/systemd/system/**/runyard*", recursive=True)   # enable links, masks
         left += glob.glob("/var/lib/systemd/deb-systemd-helper-*/**/runyard*", recursive=True)
