@@ -292,6 +292,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.run_api_limits.max_metric_values_per_run = config_.max_metric_values_per_run;
     options.run_api_limits.max_children_per_run = config_.max_children_per_run;
     options.run_api_limits.max_tags_per_run = config_.max_tags_per_run;
+    options.run_api_limits.max_records_bytes = config_.max_run_api_bytes;
     options.run_as = run_as_;
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;

@@ -60,7 +60,8 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   for (const auto& [name, value] :
        {std::pair<const char*, int64_t>{"max_metric_values_per_run", config.max_metric_values_per_run},
         {"max_children_per_run", config.max_children_per_run},
-        {"max_tags_per_run", config.max_tags_per_run}}) {
+        {"max_tags_per_run", config.max_tags_per_run},
+        {"max_run_api_bytes", config.max_run_api_bytes}}) {
     if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
   }
   if (!config.sdk_python_dir.empty() && config.sdk_python_dir != "none" &&

@@ -59,6 +59,7 @@ struct AgentConfig {
   int64_t max_metric_values_per_run = 5'000'000;
   int64_t max_children_per_run = 10'000;
   int64_t max_tags_per_run = 1'000;
+  int64_t max_run_api_bytes = 1LL << 30;  // a run's records.jsonl: nothing reported past it
   std::map<std::string, std::string> labels;  // reported with the agent's capabilities
   int drain_timeout_seconds = 600;            // first SIGTERM: runs may finish within this
   std::string http_listen;                    // /healthz and /metrics; empty: off

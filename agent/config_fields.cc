@@ -39,6 +39,10 @@ void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
              &config->max_metric_values_per_run);
   table->Add("max_children_per_run", "most child runs one run may create", &config->max_children_per_run);
   table->Add("max_tags_per_run", "most tags (and, apart, properties) one run may set", &config->max_tags_per_run);
+  table->Add("max_run_api_bytes",
+             "most bytes of in-run API records one run may write (the SDK refuses more; "
+             "nothing past it is reported)",
+             &config->max_run_api_bytes);
   // Isolation of runs.
   table->Add("cgroup_mode", "auto, v2, v1 or none (process group only)", &config->cgroup_mode);
   table->Add("pids_limit", "most processes a run may have at once (0: no limit)", &config->pids_limit);

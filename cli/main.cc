@@ -81,6 +81,8 @@ int ParseAndRun(int argc, char** argv) {
   list_cmd->add_option("--status", list.status,
                        "only runs in this status, as runyard prints it (Running, Completed, Failed, ...; any case)");
   list_cmd->add_option("--parent", list.parent, "only the child runs of this run");
+  list_cmd->add_flag("--children", list.children,
+                     "also child runs, each under its parent (left out by default)");
   list_cmd->add_flag("--archived", list.archived, "also runs of archived experiments");
 
   cli::MetricsOptions metrics;

@@ -77,6 +77,7 @@ absl::StatusOr<runyard::v1::ListRunsRequest> BuildListRequest(const ListFlags& f
     request.set_status(*status);
   }
   request.set_parent_run_id(flags.parent);
+  request.set_include_children(flags.children);
   request.set_include_archived(flags.archived);
   return request;
 }

@@ -27,7 +27,8 @@ struct ListFlags {
   std::vector<std::string> tags;        // KEY=VALUE, or KEY: any value
   std::vector<std::string> properties;  // the same
   std::string status;                   // empty: any
-  std::string parent;                   // empty: any
+  std::string parent;                   // only the children of this run
+  bool children = false;                // also child runs (without --parent: top-level only)
   bool archived = false;                // also runs of archived experiments
 };
 

@@ -4,7 +4,7 @@
 
 namespace runyard::runtime {
 
-void RunObserver::OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+bool RunObserver::OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                               int64_t length) {
   constexpr int64_t kPiece = 1 << 20;  // memory stays bounded whatever the range
   for (int64_t done = 0; done < length;) {
@@ -12,6 +12,7 @@ void RunObserver::OnFileRange(const std::string& path, const std::filesystem::pa
     OnFileBytes(path, offset + done, ReadFileRange(source, offset + done, size), false);
     done += size;
   }
+  return true;
 }
 
 }  // namespace runyard::runtime

@@ -43,7 +43,9 @@ class RunObserver {
   // Bytes [offset, offset + length) of run file `path` are at the same offsets of the
   // local file `source`, which keeps them (the run's std_log.txt). By default they are
   // read now and handed to OnFileBytes; an observer that sends later may read them then.
-  virtual void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+  // False when the observer could not take them (its spool could not be written): the
+  // caller still owns them and may offer them again later.
+  virtual bool OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                            int64_t length);
 
   // Calls `acknowledged` (on some thread of the observer's) once everything reported so

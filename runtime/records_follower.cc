@@ -45,7 +45,8 @@ int64_t CommittedOffset::value() {
 absl::StatusOr<std::unique_ptr<RecordsFollower>> RecordsFollower::Start(const fs::path& records,
                                                                         const fs::path& committed,
                                                                         std::string history_path,
-                                                                        RunObserver* observer) {
+                                                                        RunObserver* observer,
+                                                                        Options options) {
   absl::StatusOr<std::shared_ptr<CommittedOffset>> offset = CommittedOffset::Open(committed);
   if (!offset.ok()) return offset.status();
   const int records_fd = ::open(records.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -66,12 +67,14 @@ absl::StatusOr<std::unique_ptr<RecordsFollower>> RecordsFollower::Start(const fs
   }
   return std::unique_ptr<RecordsFollower>(new RecordsFollower(records, records_fd, inotify_fd,
                                                               stop_fd, std::move(*offset),
-                                                              std::move(history_path), observer));
+                                                              std::move(history_path), observer,
+                                                              std::move(options)));
 }
 
 RecordsFollower::RecordsFollower(fs::path records, int records_fd, int inotify_fd, int stop_fd,
                                  std::shared_ptr<CommittedOffset> committed,
-                                 std::string history_path, RunObserver* observer)
+                                 std::string history_path, RunObserver* observer,
+                                 Options options)
     : records_(std::move(records)),
       records_fd_(records_fd),
       inotify_fd_(inotify_fd),
@@ -79,6 +82,7 @@ RecordsFollower::RecordsFollower(fs::path records, int records_fd, int inotify_f
       committed_(std::move(committed)),
       history_path_(std::move(history_path)),
       observer_(observer),
+      options_(std::move(options)),
       thread_([this] { Loop(); }) {}
 
 RecordsFollower::~RecordsFollower() {
@@ -110,8 +114,9 @@ bool RecordsFollower::WaitForWrite() {
   pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
   const int count = inotify_fd_ >= 0 ? 2 : 1;
   // With inotify nothing wakes this thread but a write (or the stop): an idle run costs
-  // nothing. Without it, a poll.
-  const int timeout = inotify_fd_ >= 0 ? -1 : static_cast<int>(kPollWithoutInotify.count());
+  // nothing. Without it, a poll; and after a refused range, a retry of it.
+  int timeout = inotify_fd_ >= 0 ? -1 : static_cast<int>(kPollWithoutInotify.count());
+  if (refused_) timeout = static_cast<int>(kRetryAfterRefusal.count());
   int ready = 0;
   do {
     ready = ::poll(fds, count, timeout);
@@ -140,15 +145,34 @@ void RecordsFollower::Pass() {
   last_pass_ = std::chrono::steady_clock::now();
   struct stat info {};
   if (::fstat(records_fd_, &info) != 0) return;
-  const int64_t size = info.st_size;
+  int64_t size = info.st_size;
+  if (options_.max_bytes > 0 && size > options_.max_bytes) {
+    size = options_.max_bytes;
+    if (!limit_told_ && options_.on_limit) {
+      options_.on_limit(absl::StrCat(
+          "run_api/records.jsonl passed max_run_api_bytes (", options_.max_bytes,
+          " bytes): nothing past that is reported, and the script's records after it are lost"));
+    }
+    limit_told_ = true;
+  }
   // Shorter than what was reported (the script truncated it): nothing new until it grows
   // past that again; the records are append-only by contract.
-  if (size <= reported_) return;
-  for (int64_t from = reported_; from < size; from += kMaxRangeBytes) {
-    observer_->OnFileRange(history_path_, records_, from, std::min(kMaxRangeBytes, size - from));
+  if (size <= reported_) {
+    refused_ = false;
+    return;
   }
-  reported_ = size;
-  observer_->WhenAcknowledged([committed = committed_, size] { committed->Advance(size); });
+  int64_t taken = reported_;
+  while (taken < size) {
+    const int64_t length = std::min(kMaxRangeBytes, size - taken);
+    // Not taken (the spool could not be written): neither reported nor acknowledged, so
+    // `committed` never passes bytes that are not on their way; offered again later.
+    if (!observer_->OnFileRange(history_path_, records_, taken, length)) break;
+    taken += length;
+  }
+  refused_ = taken < size;
+  if (taken == reported_) return;
+  reported_ = taken;
+  observer_->WhenAcknowledged([committed = committed_, taken] { committed->Advance(taken); });
 }
 
 }  // namespace runyard::runtime

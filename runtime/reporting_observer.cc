@@ -68,13 +68,14 @@ ReportingObserver::~ReportingObserver() {
   sender_.join();
 }
 
-void ReportingObserver::Spool(const SpoolRecord& record) {
+bool ReportingObserver::Spool(const SpoolRecord& record) {
   if (absl::Status spooled = spool_->Append(record); !spooled.ok()) {
     Log()->error("run {}: {}", lease_.run_id(), std::string(spooled.message()));
-    return;
+    return false;
   }
   std::lock_guard lock(mutex_);
   changed_.notify_all();
+  return true;
 }
 
 void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
@@ -89,7 +90,7 @@ void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std
   Spool(record);
 }
 
-void ReportingObserver::OnFileRange(const std::string& path, const fs::path& source, int64_t offset,
+bool ReportingObserver::OnFileRange(const std::string& path, const fs::path& source, int64_t offset,
                                     int64_t length) {
   // Local mode prints the script's output as it comes: those bytes are read now.
   if (on_std_log && path == "user_logs/std_log.txt") {
@@ -101,7 +102,7 @@ void ReportingObserver::OnFileRange(const std::string& path, const fs::path& sou
   record.offset = offset;
   record.source = source;
   record.length = length;
-  Spool(record);
+  return Spool(record);
 }
 
 void ReportingObserver::OnStatus(runyard::v1::RunStatus status) {
@@ -137,6 +138,14 @@ void ReportingObserver::RunAcknowledged(int64_t sent) {
     }
   }
   for (const auto& callback : due) callback();
+}
+
+void ReportingObserver::DropAcknowledgementsAfter(int64_t from) {
+  std::lock_guard lock(mutex_);
+  // Ordered by position: those past `from` are at the back.
+  while (!acknowledgements_.empty() && acknowledgements_.back().position > from) {
+    acknowledgements_.pop_back();
+  }
 }
 
 void ReportingObserver::OnFinished(const RunOutcome& outcome) {
@@ -208,6 +217,7 @@ std::pair<SpoolRecord, int64_t> ReportingObserver::NextBatch(int64_t position) {
 
 ReportingObserver::PendingReport ReportingObserver::NextReport(int64_t position) {
   PendingReport report;
+  report.start = position;
   size_t bytes = 0;
   // A batch carries at most kMaxAppendBytes: one more always fits while this holds.
   while (static_cast<int>(report.records.size()) < kMaxReportItems && bytes + kMaxAppendBytes <= kMaxReportBytes) {
@@ -241,8 +251,12 @@ void ReportingObserver::SendLoop() {
       break;
     }
     size_t applied = 0;
+    std::optional<int64_t> skipped_from;
     absl::Status failure;
-    const Sent sent = SendReport(report, &applied, &failure);
+    const Sent sent = SendReport(report, &applied, &skipped_from, &failure);
+    // Before the callbacks run: those past a skipped record claim bytes the control plane
+    // never took.
+    if (skipped_from) DropAcknowledgementsAfter(*skipped_from);
     if (applied > 0) {
       position = report.ends[applied - 1];
       spool_->MarkSent(position);
@@ -264,7 +278,8 @@ void ReportingObserver::SendLoop() {
                     lease_.run_id(), lacking.path, lacking.offset);
         rewound_at = position;
         position = 0;
-      } else {  // a second gap at the same place: skip the record
+      } else {  // a second gap at the same place: skip the record (its bytes are lost)
+        DropAcknowledgementsAfter(position);
         position = report.ends[applied];
         spool_->MarkSent(position);
       }
@@ -318,6 +333,7 @@ void ReportingObserver::AddItem(const SpoolRecord& record, runyard::v1::ReportRe
 }
 
 ReportingObserver::Sent ReportingObserver::SendReport(const PendingReport& report, size_t* applied,
+                                                     std::optional<int64_t>* skipped_from,
                                                      absl::Status* failure) {
   *applied = 0;
   while (*applied < report.records.size()) {
@@ -347,6 +363,7 @@ ReportingObserver::Sent ReportingObserver::SendReport(const PendingReport& repor
     }
     Log()->error("run {}: {} failed: {}; skipped", lease_.run_id(), Describe(report.records[*applied]),
                  refused.ToString());
+    if (!*skipped_from) *skipped_from = *applied == 0 ? report.start : report.ends[*applied - 1];
     ++*applied;  // the control plane will never take it; the rest still goes
   }
   return Sent::kDone;

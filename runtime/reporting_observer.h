@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <deque>
@@ -54,14 +55,16 @@ class ReportingObserver : public RunObserver {
   void OnStatus(runyard::v1::RunStatus status) override;
   void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                    bool truncate) override;
-  // Spools only where the bytes are; they are read when sent (unless on_std_log wants them now).
-  void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+  // Spools only where the bytes are; they are read when sent (unless on_std_log wants them
+  // now). False when the spool could not be written.
+  bool OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                    int64_t length) override;
   // `acknowledged` runs on the sender thread once the control plane acknowledged
   // everything spooled before this call (at once, on this thread, when that is already
   // so). Callbacks whose bytes are never acknowledged (the sender gave up or lost the
-  // lease, or the observer is destroyed first) are dropped, never called: they claim an
-  // acknowledgement. Nothing waits on them.
+  // lease, skipped a record the control plane refused for good, or the observer is
+  // destroyed first) are dropped, never called: they claim an acknowledgement. Nothing
+  // waits on them.
   void WhenAcknowledged(std::function<void()> acknowledged) override;
   void OnFinished(const RunOutcome& outcome) override;
 
@@ -75,16 +78,21 @@ class ReportingObserver : public RunObserver {
  private:
   enum class Sent { kDone, kLeaseLost, kRetry, kGap };
 
-  void Spool(const SpoolRecord& record);
+  // False (logged) when the spool could not be written: the record is not in it.
+  bool Spool(const SpoolRecord& record);
   void SendLoop();
   // Runs (outside the lock) the WhenAcknowledged callbacks that `sent` covers.
   void RunAcknowledged(int64_t sent);
+  // A record from spool position `from` will never reach the control plane: the callbacks
+  // waiting for a position past it are dropped (those before it stay).
+  void DropAcknowledgementsAfter(int64_t from);
   // The record at `position`, with the contiguous bytes of the same file after it merged
   // in (up to one Append's worth); and the position after what was taken.
   std::pair<SpoolRecord, int64_t> NextBatch(int64_t position);
   // What one Report sends: records from `position` (each one NextBatch), and the spool
   // position after each.
   struct PendingReport {
+    int64_t start = 0;  // the spool position of the first record
     std::vector<SpoolRecord> records;
     std::vector<int64_t> ends;
   };
@@ -92,9 +100,11 @@ class ReportingObserver : public RunObserver {
   // A file range becomes the bytes it names (read from its source now).
   void ReadRange(SpoolRecord& record);
   // Sends the report once; `applied`: how many records, from the first, the control plane
-  // took (or refused for good: those are skipped and logged). kGap, kLeaseLost and kRetry
-  // (a transient failure, in `failure`) are about record `applied`.
-  Sent SendReport(const PendingReport& report, size_t* applied, absl::Status* failure);
+  // took (or refused for good: those are skipped and logged, and `skipped_from` is set to
+  // the spool position where the first of them starts). kGap, kLeaseLost and kRetry (a
+  // transient failure, in `failure`) are about record `applied`.
+  Sent SendReport(const PendingReport& report, size_t* applied, std::optional<int64_t>* skipped_from,
+                  absl::Status* failure);
   void AddItem(const SpoolRecord& record, runyard::v1::ReportRequest& request);
   static std::string Describe(const SpoolRecord& record);
 

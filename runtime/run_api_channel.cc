@@ -71,6 +71,7 @@ std::string RunApiContextJson(const RunApiChannel& channel, const Workspace& wor
        {{"max_metric_values", limits.max_metric_values_per_run},
         {"max_children", limits.max_children_per_run},
         {"max_tags", limits.max_tags_per_run},
+        {"max_records_bytes", limits.max_records_bytes},
         {"max_name_chars", kMaxNameChars},
         {"max_text_value_chars", kMaxTextValueChars}}},
       {"records", channel.records.string()},

@@ -17,6 +17,9 @@ struct RunApiLimits {
   int64_t max_metric_values_per_run = 5'000'000;
   int64_t max_children_per_run = 10'000;
   int64_t max_tags_per_run = 1'000;  // tags and properties each
+  // records.jsonl: nothing past this is reported (the follower), nor written by the SDK
+  // (context.json "max_records_bytes"). The agent's max_run_api_bytes.
+  int64_t max_records_bytes = 1LL << 30;
 };
 
 // Where the script talks back to the runtime (docs: issue 15's contract):

@@ -283,8 +283,11 @@ StageResult RunStages::LaunchAndWait() {
                                                               {workspace_->logs(), "logs"}},
                 observer_);
   // Records the script appends reach the spool a few ms after each write.
+  RecordsFollower::Options follow;
+  follow.max_bytes = options_.run_api_limits.max_records_bytes;
+  follow.on_limit = [this](const std::string& line) { system_log_->Line(line); };
   absl::StatusOr<std::unique_ptr<RecordsFollower>> records = RecordsFollower::Start(
-      run_api_->records, run_api_->committed, kRunRecordsHistoryPath, observer_);
+      run_api_->records, run_api_->committed, kRunRecordsHistoryPath, observer_, std::move(follow));
   if (!records.ok()) {
     return Failure(runyard::v1::FAILED, RunErrorCode::kNodeError,
                    absl::StrCat("in-run API: ", records.status().message()));

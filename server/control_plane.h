@@ -46,8 +46,9 @@ struct ControlPlaneOptions {
   // How long a Watch waits for a change it is told of before it looks again: another
   // process sharing the store (local mode) changes runs without telling this one.
   std::chrono::milliseconds watch_recheck{std::chrono::seconds(1)};
-  // The in-run API's limits for one run (server/control_plane_run_api.cc): records past
-  // them are not kept, and the run's system_logs/run_api_errors.txt says which limit.
+  // The in-run API's limits for one run, enforced where records are ingested
+  // (server/control_plane_run_records.cc, server/run_record_pass.cc): records past them are
+  // not kept, and the run's system_logs/run_api_errors.txt says which limit.
   int64_t max_metric_values_per_run = 5'000'000;
   int64_t max_children_per_run = 10'000;
   int64_t max_tags_per_run = 1'000;  // tags and properties, each
@@ -202,8 +203,8 @@ class ControlPlane {
   absl::Status ApplyRequestedOutcome(Store& store, const std::string& run_id,
                                      runyard::v1::RunStatus* status, runyard::v1::RunError* error);
 
-  // ---- the in-run API's record channel (server/control_plane_run_records.cc)
-  class RecordPass;
+  // ---- the in-run API's record channel (server/control_plane_run_records.cc; each pass's
+  // lines are applied by RecordPass, server/run_record_pass.h)
   // Reads the run's system_logs/run_records.jsonl from where the store says it was read
   // up to, to its last complete line, into history (metrics, tags, properties, children,
   // the outcome the script asked for), exactly once. `runs_changed`: a run's status

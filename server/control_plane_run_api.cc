@@ -27,6 +27,8 @@ absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(
   filter.properties.insert(request.properties().begin(), request.properties().end());
   filter.status = request.status();
   filter.parent_run_id = request.parent_run_id();
+  // A sweep's hundreds of children would crowd its parents out of a plain listing.
+  filter.top_level_only = !request.include_children();
   // Asking for a run's children names them: an archived experiment does not hide them.
   filter.include_archived = request.include_archived() || !request.parent_run_id().empty();
   ASSIGN_OR_RETURN(std::vector<runyard::v1::Run> runs, store_->ListRuns(filter));

@@ -176,6 +176,10 @@ absl::Status ReadMetric(const json& line, RunRecord* record) {
     return Refused("metric without \"v\" (a list of values)");
   }
   const json& values = line["v"];
+  if (values.size() > kMaxRecordValues) {
+    return Refused(absl::StrCat("a metric line has ", values.size(), " values in \"v\"; at most ",
+                                kMaxRecordValues));
+  }
   if (type == "scalar" && values.size() != 1) {
     return Refused(absl::StrCat("a scalar metric has one value, not ", values.size()));
   }
@@ -235,8 +239,10 @@ absl::Status ReadRecord(const json& line, RunRecord* record) {
   }
   if (line.contains("t") && !line["t"].is_null()) {
     const json& t = line["t"];
-    if (!t.is_number() || !std::isfinite(t.get<double>()) || t.get<double>() < 0) {
-      return Refused("time \"t\" must be a number of seconds since the epoch");
+    if (!t.is_number() || !std::isfinite(t.get<double>()) || t.get<double>() < 0 ||
+        t.get<double>() > kMaxRecordTime) {
+      return Refused(absl::StrCat("time \"t\" must be a number of seconds since the epoch, in [0, ",
+                                  kMaxRecordTime, "]"));
     }
     record->time = t.get<double>();
   }
@@ -268,6 +274,33 @@ absl::Status ReadRecord(const json& line, RunRecord* record) {
                               "' (metric, tag, props, child or status)"));
 }
 
+// Whether arrays and objects nest deeper than `limit` anywhere in `line` (brackets inside
+// strings do not count). Looked at before parsing: nlohmann's parser does not recurse, but
+// dump() does, once per level.
+bool NestedDeeperThan(std::string_view line, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : line) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced: the parser says so
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 size_t Utf8Chars(std::string_view text) {
@@ -280,6 +313,9 @@ absl::StatusOr<RunRecord> ParseRunRecord(std::string_view line) {
   if (line.size() > kMaxRecordLineBytes) {
     return Refused(absl::StrCat("the line has ", line.size(), " bytes; at most ",
                                 kMaxRecordLineBytes, " (1 MiB)"));
+  }
+  if (NestedDeeperThan(line, kMaxRecordNesting)) {
+    return Refused(absl::StrCat("nesting deeper than ", kMaxRecordNesting));
   }
   // The only throwing call: the parser's own message says where the JSON went wrong.
   json parsed;

@@ -20,6 +20,13 @@ namespace runyard::server {
 inline constexpr size_t kMaxRecordNameChars = 255;      // metric names, tag and property keys
 inline constexpr size_t kMaxRecordTextChars = 65'536;   // string values, tag and property values
 inline constexpr size_t kMaxRecordLineBytes = 1 << 20;  // one line, without its '\n'
+// Values in one metric line's "v" (the SDK's log_list chunk).
+inline constexpr size_t kMaxRecordValues = 10'000;
+// Arrays and objects inside one another: serializing a value recurses per level, so a
+// deeper line is refused before it becomes a tree.
+inline constexpr int kMaxRecordNesting = 64;
+// "t" past this (the year 5138) is no wall time of a run.
+inline constexpr double kMaxRecordTime = 1e11;
 
 // A record about `run_id` (empty: the run whose channel it came through).
 struct RunRecord {
@@ -43,8 +50,8 @@ struct RunRecord {
 };
 
 // Parses one line (without its '\n'). InvalidArgument saying why for a line that is not
-// a valid record: not JSON, an unknown kind, a field missing or of the wrong type, a name
-// or text over its bound.
+// a valid record: not JSON, nested deeper than kMaxRecordNesting, an unknown kind, a field
+// missing or of the wrong type, a name, text, "v" or "t" over its bound.
 absl::StatusOr<RunRecord> ParseRunRecord(std::string_view line);
 
 // Characters of UTF-8 text (code points, as the script's len() counts them).

@@ -153,6 +153,8 @@ absl::StatusOr<std::vector<runyard::v1::Run>> SqliteConnectionStore::ListRuns(
   }
   if (!filter.parent_run_id.empty()) {
     absl::StrAppend(&sql, " AND parent_run_id = ", text_parameter(filter.parent_run_id));
+  } else if (filter.top_level_only) {
+    absl::StrAppend(&sql, " AND parent_run_id = ''");
   }
   auto entries_filter = [&](const char* table, const std::map<std::string, std::string>& entries) {
     for (const auto& [key, value] : entries) {

@@ -2,6 +2,8 @@
 // properties, children, the record channel's offset, requested outcomes and experiments.
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -27,6 +29,9 @@ absl::Status CheckRunExists(Database& db, const std::string& run_id) {
   RETURN_IF_ERROR(select.status());
   return RunNotFound(run_id);
 }
+
+// How metric_values.number keeps a NaN.
+constexpr char kNaNText[] = "NaN";
 
 // What metric_series holds of a series that an append continues.
 struct SeriesState {
@@ -98,6 +103,12 @@ absl::Status AppendToSeries(Database& db, const MetricAppend& append) {
     insert.BindNull(5).BindNull(6).BindNull(7);
     switch (value.value_case()) {
       case runyard::v1::MetricValue::kNumber:
+        if (std::isnan(value.number())) {
+          // SQLite would keep a bound NaN as NULL (no value at all): the REAL column holds
+          // the text 'NaN' instead, which no number read back can be. ±Inf are REALs.
+          insert.Bind(5, kNaNText);
+          break;  // no order: left out of min and max
+        }
         insert.BindDouble(5, value.number());
         series.min = std::min(series.min.value_or(value.number()), value.number());
         series.max = std::max(series.max.value_or(value.number()), value.number());
@@ -127,8 +138,10 @@ absl::Status AppendToSeries(Database& db, const MetricAppend& append) {
   return update.Run();
 }
 
-// The columns of metric_values a MetricValue is made of, from `first` on.
-constexpr char kValueColumns[] = "seq, kind, step, number, text, json, wall_time";
+// The columns of metric_values a MetricValue is made of, from `first` on (the last says
+// whether `number` holds kNaNText), for a table named `v`.
+constexpr char kValueColumns[] =
+    "v.seq, v.kind, v.step, v.number, v.text, v.json, v.wall_time, typeof(v.number) = 'text'";
 
 runyard::v1::MetricValue ValueFromRow(const Statement& row, int first) {
   runyard::v1::MetricValue value;
@@ -138,7 +151,9 @@ runyard::v1::MetricValue ValueFromRow(const Statement& row, int first) {
     value.set_has_step(true);
     value.set_step(row.Int(first + 2));
   }
-  if (!row.IsNull(first + 3)) {
+  if (row.Int(first + 7) != 0) {
+    value.set_number(std::numeric_limits<double>::quiet_NaN());
+  } else if (!row.IsNull(first + 3)) {
     value.set_number(row.Double(first + 3));
   } else if (!row.IsNull(first + 4)) {
     value.set_text(row.Text(first + 4));
@@ -169,12 +184,11 @@ absl::Status SqliteConnectionStore::AppendMetrics(const std::vector<MetricAppend
 absl::StatusOr<std::vector<runyard::v1::MetricSeries>> SqliteConnectionStore::MetricSummaries(
     const std::string& run_id, const std::string& name) {
   // The last value is the one numbered count - 1: a key lookup per series.
-  Statement select =
-      db_.Prepare(absl::StrCat("SELECT s.name, s.kind, s.description, s.count, s.min, s.max, ",
-                               "v.seq, v.kind, v.step, v.number, v.text, v.json, v.wall_time "
-                               "FROM metric_series s LEFT JOIN metric_values v "
-                               "ON v.series_id = s.series_id AND v.seq = s.count - 1 "
-                               "WHERE s.run_id = ?1 AND (?2 = '' OR s.name = ?2) ORDER BY s.name"));
+  Statement select = db_.Prepare(
+      absl::StrCat("SELECT s.name, s.kind, s.description, s.count, s.min, s.max, ", kValueColumns,
+                   " FROM metric_series s LEFT JOIN metric_values v "
+                   "ON v.series_id = s.series_id AND v.seq = s.count - 1 "
+                   "WHERE s.run_id = ?1 AND (?2 = '' OR s.name = ?2) ORDER BY s.name"));
   select.Bind(1, run_id).Bind(2, name);
   std::vector<runyard::v1::MetricSeries> series;
   while (select.Step()) {
@@ -200,7 +214,7 @@ absl::StatusOr<std::vector<runyard::v1::MetricValue>> SqliteConnectionStore::Met
     const std::string& run_id, const std::string& name, int64_t after_seq, int limit) {
   Statement select = db_.Prepare(
       absl::StrCat("SELECT ", kValueColumns,
-                   " FROM metric_values WHERE series_id = "
+                   " FROM metric_values v WHERE series_id = "
                    "(SELECT series_id FROM metric_series WHERE run_id = ? AND name = ?) "
                    "AND seq >= ? ORDER BY seq LIMIT ?"));
   select.Bind(1, run_id)

@@ -64,6 +64,8 @@ struct RunFilter {
   std::map<std::string, std::string> properties;  // the same
   runyard::v1::RunStatus status = runyard::v1::RUN_STATUS_UNSPECIFIED;
   std::string parent_run_id;
+  // Only runs without a parent (ignored when parent_run_id is set).
+  bool top_level_only = false;
   bool include_archived = false;  // runs of archived experiments, when `experiment` is empty
 };
 
@@ -150,7 +152,9 @@ class Store {
   // Appends values to series; one call may append to several series (in order). NotFound
   // (and nothing written) when a new series would belong to a run that does not exist.
   virtual absl::Status AppendMetrics(const std::vector<MetricAppend>& appends) = 0;
-  // Every series of a run (or only `name` when not empty), by name, without values.
+  // Every series of a run (or only `name` when not empty), by name, without values. min and
+  // max are over its numbers but NaN (which has no order; ±Inf count), has_numbers false
+  // when there are none. Every number comes back as appended, NaN and ±Inf included.
   virtual absl::StatusOr<std::vector<runyard::v1::MetricSeries>> MetricSummaries(
       const std::string& run_id, const std::string& name) = 0;
   // Values of one series with seq >= after_seq, in order, at most `limit` (10,000 when not

@@ -146,7 +146,11 @@ class CliRunApiTest(harness.RunyardTestCase):
             child_metrics = self.metrics_json(child["run_id"], server=server)
             self.assertEqual([v["value"] for v in child_metrics["series"][0]["values"]], [n / 10])
 
-        listing = self.cli_ok(["list"], server=server).splitlines()
+        top_level = [line.split()[0] for line in self.cli_ok(["list"], server=server).splitlines()[1:]]
+        self.assertIn(run_id, top_level)
+        self.assertFalse([i for i in top_level if i.startswith(run_id + "_")],
+                         "a plain list shows top-level runs only")
+        listing = self.cli_ok(["list", "--children"], server=server).splitlines()
         ids = [line.split()[0] for line in listing[1:]]
         parent_row = ids.index(run_id)
         self.assertEqual(ids[parent_row + 1:parent_row + 4], ["%s_%d" % (run_id, n) for n in (1, 2, 3)])
@@ -182,7 +186,10 @@ class CliRunApiTest(harness.RunyardTestCase):
                          [run_id])
         self.assertEqual([r["run_id"] for r in self.cli_json(["list", "--tag", "stage"], server=server)], [run_id])
         self.assertEqual(self.cli_json(["list", "--tag", "stage=other"], server=server), [])
-        self.assertEqual([r["run_id"] for r in self.cli_json(["list", "--tag", "index=2", "--status", "completed"],
+        # Children are listed only when asked for (--children, or --parent).
+        self.assertEqual(self.cli_json(["list", "--tag", "index=2"], server=server), [])
+        self.assertEqual([r["run_id"] for r in self.cli_json(["list", "--children", "--tag", "index=2",
+                                                               "--status", "completed"],
                                                               server=server)], ["%s_2" % run_id])
         self.assertEqual([r["run_id"] for r in self.cli_json(["list", "--property", "dataset=mnist-v2"],
                                                               server=server)], [run_id])

@@ -13,7 +13,8 @@ namespace runyard::fakes {
 
 // A RecordingObserver whose acknowledgements wait for the test: WhenAcknowledged keeps the
 // callback until Acknowledge() (or AcknowledgeInReverse()) runs it, as a control plane
-// that answers later would. It also keeps the (offset, length) of every OnFileRange.
+// that answers later would. It also keeps the (offset, length) of every OnFileRange it
+// took, and can refuse some (RefuseRanges).
 class DeferredAckObserver : public RecordingObserver {
  public:
   struct Range {
@@ -22,13 +23,28 @@ class DeferredAckObserver : public RecordingObserver {
     int64_t length;
   };
 
-  void OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
+  bool OnFileRange(const std::string& path, const std::filesystem::path& source, int64_t offset,
                    int64_t length) override {
     {
       std::lock_guard lock(mutex_);
+      if (refuse_ranges_ > 0) {  // as a spool that cannot be written
+        --refuse_ranges_;
+        ++refused_;
+        return false;
+      }
       ranges_.push_back({path, offset, length});
     }
-    RecordingObserver::OnFileRange(path, source, offset, length);
+    return RecordingObserver::OnFileRange(path, source, offset, length);
+  }
+
+  // The next `count` OnFileRange calls fail (nothing taken), as when the spool's disk is full.
+  void RefuseRanges(int count) {
+    std::lock_guard lock(mutex_);
+    refuse_ranges_ = count;
+  }
+  int refused() {
+    std::lock_guard lock(mutex_);
+    return refused_;
   }
 
   void WhenAcknowledged(std::function<void()> acknowledged) override {
@@ -65,6 +81,8 @@ class DeferredAckObserver : public RecordingObserver {
   std::mutex mutex_;
   std::vector<std::function<void()>> pending_ ABSL_GUARDED_BY(mutex_);
   std::vector<Range> ranges_ ABSL_GUARDED_BY(mutex_);
+  int refuse_ranges_ ABSL_GUARDED_BY(mutex_) = 0;
+  int refused_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace runyard::fakes

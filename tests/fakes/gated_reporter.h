@@ -14,7 +14,8 @@ namespace runyard::fakes {
 // A control plane in memory that holds every call until the test opens its gate, so a
 // test can look at the run while its reports are in flight. Appends follow the server's
 // rules (bytes at an offset; what it has is skipped). `refusal`, when set, is the answer
-// to every call once the gate opens (e.g. FailedPrecondition: the lease is lost).
+// to every call once the gate opens (e.g. FailedPrecondition: the lease is lost);
+// RefuseAppendsTo refuses only the appends to one run file.
 class GatedReporter : public runtime::RunReporter {
  public:
   absl::StatusOr<runyard::v1::UpdateStatusResponse> UpdateStatus(
@@ -28,6 +29,7 @@ class GatedReporter : public runtime::RunReporter {
       const runyard::v1::AppendRequest& request) override {
     std::unique_lock lock(mutex_);
     if (absl::Status refused = PassGate(lock); !refused.ok()) return refused;
+    if (request.path() == refused_path_) return path_refusal_;
     std::string& file = files_[request.path()];
     if (request.truncate()) file.clear();
     if (request.offset() > static_cast<int64_t>(file.size())) return absl::OutOfRangeError("gap");
@@ -46,6 +48,12 @@ class GatedReporter : public runtime::RunReporter {
   void Refuse(absl::Status refusal) {
     std::lock_guard lock(mutex_);
     refusal_ = std::move(refusal);
+  }
+  // Every append to run file `path` gets `refusal` (e.g. InvalidArgument: refused for good).
+  void RefuseAppendsTo(std::string path, absl::Status refusal) {
+    std::lock_guard lock(mutex_);
+    refused_path_ = std::move(path);
+    path_refusal_ = std::move(refusal);
   }
   // True once a call waits at the closed gate.
   bool WaitForHeldCall(std::chrono::milliseconds patience) {
@@ -71,6 +79,8 @@ class GatedReporter : public runtime::RunReporter {
   bool open_ ABSL_GUARDED_BY(mutex_) = false;
   int held_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::Status refusal_ ABSL_GUARDED_BY(mutex_);
+  std::string refused_path_ ABSL_GUARDED_BY(mutex_);
+  absl::Status path_refusal_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::string> files_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -211,7 +211,9 @@ TEST(RunRecordsTest, TextAndLineBounds) {
 
   // A line of exactly 1 MiB is read; one byte more is not, whatever it holds.
   std::string line = R"({"k":"metric","n":"big","type":"list","v":[)";
-  while (line.size() < kMaxRecordLineBytes - 100) line += "1234567,";
+  // Long strings, so the line stays within the 10,000 values a line may hold.
+  const std::string value = "\"" + std::string(1000, 'x') + "\",";
+  while (line.size() < kMaxRecordLineBytes - 1100) line += value;
   line += "1]";
   line += std::string(kMaxRecordLineBytes - 1 - line.size(), ' ') + "}";
   ASSERT_EQ(line.size(), kMaxRecordLineBytes);

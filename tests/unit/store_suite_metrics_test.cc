@@ -3,7 +3,9 @@
 // reads, counts per run, and a million values appended in batches.
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,6 +167,63 @@ TEST_P(StoreSuite, SummaryOfASeriesWithoutNumbersHasNone) {
   ASSERT_EQ(series->size(), 1u);
   EXPECT_FALSE(series->front().has_numbers());
   EXPECT_EQ(series->front().last().text(), "b");
+}
+
+TEST_P(StoreSuite, NonFiniteNumbersReadBackAndNaNStaysOutOfMinAndMax) {
+  const double inf = std::numeric_limits<double>::infinity();
+  ASSERT_TRUE(store().InsertRun(QueuedRun("run_1")).ok());
+  ASSERT_TRUE(store()
+                  .AppendMetrics({Append("run_1", "loss",
+                                         {Number(std::numeric_limits<double>::quiet_NaN()),
+                                          Number(1), Number(inf), Number(-inf)})})
+                  .ok());
+
+  absl::StatusOr<std::vector<runyard::v1::MetricValue>> values =
+      store().MetricValues("run_1", "loss", 0, 0);
+  ASSERT_TRUE(values.ok()) << values.status();
+  ASSERT_EQ(values->size(), 4u);
+  for (const auto& value : *values) EXPECT_TRUE(value.has_number()) << value.DebugString();
+  EXPECT_TRUE(std::isnan((*values)[0].number()));
+  EXPECT_EQ((*values)[1].number(), 1);
+  EXPECT_EQ((*values)[2].number(), inf);
+  EXPECT_EQ((*values)[3].number(), -inf);
+
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> series =
+      store().MetricSummaries("run_1", "loss");
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->size(), 1u);
+  EXPECT_EQ(series->front().count(), 4);
+  EXPECT_TRUE(series->front().has_numbers());
+  EXPECT_EQ(series->front().min(), -inf);  // ±Inf count; NaN has no order
+  EXPECT_EQ(series->front().max(), inf);
+  EXPECT_EQ(series->front().last().number(), -inf);
+}
+
+TEST_P(StoreSuite, ASeriesOfOnlyNaNHasNoMinOrMaxButItsLastValue) {
+  ASSERT_TRUE(store().InsertRun(QueuedRun("run_1")).ok());
+  ASSERT_TRUE(
+      store()
+          .AppendMetrics({Append("run_1", "loss", {Number(std::numeric_limits<double>::quiet_NaN())})})
+          .ok());
+  // A later append continues from what the series row says: NaN must not poison it.
+  ASSERT_TRUE(store().AppendMetrics({Append("run_1", "loss", {Number(5), Number(2)})}).ok());
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> series =
+      store().MetricSummaries("run_1", "loss");
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->size(), 1u);
+  EXPECT_EQ(series->front().min(), 2);
+  EXPECT_EQ(series->front().max(), 5);
+
+  ASSERT_TRUE(store().InsertRun(QueuedRun("run_2")).ok());
+  ASSERT_TRUE(
+      store()
+          .AppendMetrics({Append("run_2", "loss", {Number(std::numeric_limits<double>::quiet_NaN())})})
+          .ok());
+  series = store().MetricSummaries("run_2", "loss");
+  ASSERT_TRUE(series.ok()) << series.status();
+  ASSERT_EQ(series->size(), 1u);
+  EXPECT_FALSE(series->front().has_numbers());
+  EXPECT_TRUE(std::isnan(series->front().last().number()));
 }
 
 TEST_P(StoreSuite, SummariesByNameOrOnlyTheOneNamed) {

@@ -113,6 +113,15 @@ TEST_P(StoreSuite, ListRunsFiltersByStatusParentAndExperiment) {
   EXPECT_THAT(Ids(store().ListRuns(filter)), ElementsAre("b1"));
 }
 
+TEST_P(StoreSuite, ListRunsTopLevelOnlyLeavesChildrenOutUnlessAParentIsNamed) {
+  InsertFilterRuns(store());
+  RunFilter filter;
+  filter.top_level_only = true;
+  EXPECT_THAT(Ids(store().ListRuns(filter)), ElementsAre("b1", "a2", "a1"));
+  filter.parent_run_id = "a2";  // a named parent wins: its children are what is asked for
+  EXPECT_THAT(Ids(store().ListRuns(filter)), ElementsAre("a2_2", "a2_1"));
+}
+
 TEST_P(StoreSuite, ListRunsCombinesFiltersAndLimit) {
   InsertFilterRuns(store());
   RunFilter filter;
