@@ -24,11 +24,27 @@ class RecordChannel:
         except OSError as e:
             raise RunError("cannot open the run's records file %s: %s" %
                            (context.records, e.strerror)) from e
+        # The file's size as this process sees it: what was there at open, plus what this
+        # process wrote (an fstat per call would double the cost of run.log).
+        self.size = os.fstat(self.fd).st_size
+        self.max_bytes = context.limits["max_records_bytes"]
 
     def write(self, data):
-        """Appends `data` (bytes of whole lines). A short write only happens when the
-        disk is full or a signal interrupts; finish it rather than lose the tail."""
-        written = os.write(self.fd, data)
+        """Appends `data` (bytes of whole lines), within max_records_bytes."""
+        self.check_room(len(data))
+        self.size += len(data)
+        self.finish(data, os.write(self.fd, data))
+
+    def check_room(self, count):
+        if self.size + count > self.max_bytes:
+            raise RunLimitError(
+                "max_records_bytes (%d) reached: the run's records file %s holds %d bytes; "
+                "a record of %d bytes refused" % (self.max_bytes, self.context.records,
+                                                 self.size, count))
+
+    def finish(self, data, written):
+        """A short write only happens when the disk is full or a signal interrupts:
+        finish it rather than lose the tail (the next line would glue onto it)."""
         while written < len(data):
             written += os.write(self.fd, data[written:])
 

@@ -14,6 +14,7 @@ DEFAULT_LIMITS = {
     "max_tags": 1000,
     "max_name_chars": 255,
     "max_text_value_chars": 65536,
+    "max_records_bytes": 1 << 30,
 }
 
 # Records are lines of at most this many bytes; longer values are chunked or refused.

@@ -202,7 +202,14 @@ class Run:
             line = f'{prefix}{text}],"t":{_time():.6f}}}\n'
         else:
             line = f'{prefix}{text}]{self._extras(step, description)},"t":{_time():.6f}}}\n'
-        _write(self._fd, line.encode())
+        data = line.encode()
+        channel = self._channel
+        if channel.size + len(data) > channel.max_bytes:
+            channel.check_room(len(data))
+        channel.size += len(data)
+        written = _write(self._fd, data)
+        if written != len(data):
+            channel.finish(data, written)
         state.values += 1
         state.series[name].append(value)
 
