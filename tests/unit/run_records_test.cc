@@ -221,5 +221,17 @@ TEST(RunRecordsTest, TextAndLineBounds) {
   EXPECT_THAT(Refusal(line + " "), HasSubstr("the line has 1048577 bytes; at most 1048576"));
 }
 
+// dump() of a deeply nested document recurses once per level: 400,000 levels (800 KB, within
+// the line bound) overflowed the server's stack. Such a line is refused before it is parsed.
+TEST(RunRecordsDepthTest, DeeplyNestedLineIsRefusedBeforeParsing) {
+  const int depth = 400'000;
+  std::string line = R"({"k":"metric","n":"x","type":"predictions","v":[)";
+  line += std::string(depth, '[') + std::string(depth, ']') + "]}";
+  EXPECT_THAT(Refusal(line), HasSubstr("nesting deeper than 64"));
+  // Brackets inside strings are text, not nesting.
+  const std::string brackets(1000, '[');
+  EXPECT_EQ(Refusal(R"({"k":"tag","tags":{"a":")" + brackets + R"("}})"), "");
+}
+
 }  // namespace
 }  // namespace runyard::server
