@@ -3,6 +3,9 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "runyard/v1/spec.pb.h"
+#include "server/sqlite_run_entries.h"
 #include "server/sqlite_transaction.h"
 
 namespace runyard::server {
@@ -146,10 +149,46 @@ absl::Status AddMissingColumns(Database& db) {
   });
 }
 
+absl::StatusOr<bool> HasTable(Database& db, std::string_view table) {
+  Statement existing = db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+  existing.Bind(1, table);
+  const bool found = existing.Step();
+  if (!existing.status().ok()) return existing.status();
+  return found;
+}
+
+// Before run_tags existed (issue 15) a run's tags and properties lived only in its spec:
+// `runyard list --tag` must find the old runs too, so their entries are copied once, when the
+// tables are made for an old database.
+absl::Status CopyEntriesFromSpecs(Database& db) {
+  Statement runs = db.Prepare("SELECT run_id, spec FROM runs");
+  while (runs.Step()) {
+    runyard::v1::RunSpec spec;
+    if (!spec.ParseFromString(runs.Text(1))) continue;  // unreadable: GetRun says so later
+    const std::string run_id = runs.Text(0);
+    RETURN_IF_ERROR(UpsertRunEntries(db, "run_tags", run_id, spec.tags()));
+    RETURN_IF_ERROR(UpsertRunEntries(db, "run_properties", run_id, spec.properties()));
+  }
+  return runs.status();
+}
+
+absl::Status CreateTables(Database& db) {
+  absl::StatusOr<bool> has_tags = HasTable(db, "run_tags");
+  if (!has_tags.ok() || *has_tags) return has_tags.ok() ? db.Exec(kSchema) : has_tags.status();
+  // Under the write lock, looking again: several processes may open an old database at once.
+  return InWriteTransaction(db, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(const bool made_meanwhile, HasTable(db, "run_tags"));
+    ASSIGN_OR_RETURN(const bool old_database, HasTable(db, "runs"));
+    RETURN_IF_ERROR(db.Exec(kSchema));
+    if (made_meanwhile || !old_database) return absl::OkStatus();
+    return CopyEntriesFromSpecs(db);
+  });
+}
+
 }  // namespace
 
 absl::Status MigrateSchema(Database& db) {
-  if (absl::Status s = db.Exec(kSchema); !s.ok()) return s;
+  if (absl::Status s = CreateTables(db); !s.ok()) return s;
   if (absl::Status s = AddMissingColumns(db); !s.ok()) return s;
   return db.Exec(kIndexesOfAddedColumns);
 }

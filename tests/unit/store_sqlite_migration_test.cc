@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runyard/v1/spec.pb.h"
 #include "server/sqlite.h"
 #include "server/sqlite_store.h"
 #include "tests/unit/scoped_temp_dir.h"
@@ -135,6 +136,45 @@ TEST(StoreSqliteMigrationTest, DatabaseFromBeforeTheRunApiOpensAndTakesItsHistor
   ASSERT_EQ(experiments->size(), 1u);
   EXPECT_TRUE(experiments->front().archived());
   EXPECT_EQ(experiments->front().run_count(), 2);
+}
+
+// A run submitted before run_tags existed kept its tags only in its spec: the first open of
+// the old database copies them, so filters and GetRun find them like a new run's.
+TEST(StoreSqliteMigrationTest, TagsAndPropertiesOfOldRunsAreCopiedFromTheirSpecs) {
+  testutil::ScopedTempDir tmp;
+  const std::string path = (tmp.path() / "runyard.db").string();
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec(kBeforeRunApi).ok());
+    runyard::v1::RunSpec spec;
+    (*spec.mutable_tags())["team"] = "vision";
+    (*spec.mutable_properties())["dataset"] = "v2";
+    Statement insert = (*db)->Prepare(
+        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms) "
+        "VALUES('run_tagged', 'mnist', 'local', ?, 4, 120)");
+    insert.BindBlob(1, spec.SerializeAsString());
+    ASSERT_TRUE(insert.Run().ok());
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  RunFilter filter;
+  filter.tags = {{"team", "vision"}};
+  filter.include_archived = true;
+  absl::StatusOr<std::vector<runyard::v1::Run>> tagged = (*store)->ListRuns(filter);
+  ASSERT_TRUE(tagged.ok()) << tagged.status();
+  ASSERT_EQ(tagged->size(), 1u);
+  EXPECT_EQ(tagged->front().run_id(), "run_tagged");
+  EXPECT_EQ(tagged->front().properties().at("dataset"), "v2");
+
+  // A tag changed after the copy stays changed when the database is opened again.
+  ASSERT_TRUE((*store)->SetTags("run_tagged", {{"team", "audio"}}, {}).ok());
+  store->reset();
+  absl::StatusOr<std::unique_ptr<SqliteStore>> again = SqliteStore::Open(path);
+  ASSERT_TRUE(again.ok()) << again.status();
+  absl::StatusOr<runyard::v1::Run> run = (*again)->GetRun("run_tagged");
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->tags().at("team"), "audio");
 }
 
 }  // namespace
