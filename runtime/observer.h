@@ -24,6 +24,8 @@ struct RunOutcome {
   // A managed environment (venv, conda) found in the node's cache, or built for this run;
   // neither for a user-managed interpreter (or a run that ended before).
   enum class EnvironmentSource { kNone, kCacheHit, kBuilt } environment = EnvironmentSource::kNone;
+  // A node of a distributed run: how each of its ranks ended (by rank).
+  std::vector<runyard::v1::RankResult> ranks;
 };
 
 // Where a run reports what happens to it. The agent implements it over gRPC, local mode
