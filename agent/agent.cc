@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/capabilities.h"
+#include "agent/network_address.h"
 #include "agent/pid_file.h"
 #include "common/logging.h"
 #include "common/service_notify.h"
@@ -134,6 +135,9 @@ runyard::v1::RegisterRequest Agent::RegistrationRequest(
   request.set_hostname(HostName());
   request.set_version("0.1.0");
   *request.mutable_capabilities() = capabilities;
+  std::string problem;
+  request.set_address(AdvertisedAddress(config_, &problem));
+  if (!problem.empty()) Log()->warn("{}", problem);
   return request;
 }
 
@@ -266,6 +270,7 @@ void Agent::StartRunLocked(const runyard::v1::Assignment& assignment) {
   if (slots_.contains(run_id)) return;
   auto slot = std::make_unique<Slot>();
   slot->lease = assignment.lease();
+  if (assignment.has_gang()) slot->gang = assignment.gang();
   Slot* raw = slot.get();
   slots_[run_id] = std::move(slot);
   Log()->info("run {}: starting ({} of {} slots busy)", run_id, slots_.size(), config_.slots);
@@ -293,6 +298,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
     options.run_api_limits.max_children_per_run = config_.max_children_per_run;
     options.run_api_limits.max_tags_per_run = config_.max_tags_per_run;
     options.run_api_limits.max_records_bytes = config_.max_run_api_bytes;
+    options.network_interface = config_.network_interface;
     options.run_as = run_as_;
     options.clean_environment = config_.clean_environment;
     options.private_tmp = config_.private_tmp;
@@ -303,7 +309,9 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
         : config_.snapshot_materialization == "overlay" ? runtime::Materialization::kOverlay
                                                         : runtime::Materialization::kAuto;
     runtime::Runner runner(options, &link_.blobs(), &observer);
-    runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel);
+    // A gang node takes its slot like any run; the runner starts its share of the ranks.
+    runtime::RunOutcome outcome = runner.Run(slot->lease.run_id(), spec, slot->cancel,
+                                             slot->gang ? &*slot->gang : nullptr);
     Log()->info("run {}: ended {}", slot->lease.run_id(),
                 outcome.error.code().empty() ? "Completed" : outcome.error.code());
     observability_->RunFinished(outcome);

@@ -70,6 +70,7 @@ class Agent {
  private:
   struct Slot {
     runyard::v1::Lease lease;
+    std::optional<runyard::v1::GangPlacement> gang;  // a node of a distributed run
     runtime::CancelToken cancel;
     std::thread thread;
     bool done = false;  // guarded by Agent::mutex_

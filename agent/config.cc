@@ -64,6 +64,15 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
         {"max_run_api_bytes", config.max_run_api_bytes}}) {
     if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
   }
+  if (config.network_interface.size() >= 16 ||
+      config.network_interface.find_first_of("/ \t") != std::string::npos) {
+    return absl::InvalidArgumentError("network_interface must be an interface name such as eth0, not '" +
+                                      config.network_interface + "'");
+  }
+  if (config.advertise_address.find_first_of(" \t/") != std::string::npos) {
+    return absl::InvalidArgumentError("advertise_address must be a host name or an IP address, not '" +
+                                      config.advertise_address + "'");
+  }
   if (!config.sdk_python_dir.empty() && config.sdk_python_dir != "none" &&
       config.sdk_python_dir[0] != '/') {
     return absl::InvalidArgumentError("sdk_python_dir must be an absolute path, empty or none, not '" +

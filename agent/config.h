@@ -61,6 +61,11 @@ struct AgentConfig {
   int64_t max_tags_per_run = 1'000;
   int64_t max_run_api_bytes = 1LL << 30;  // a run's records.jsonl: nothing reported past it
   std::map<std::string, std::string> labels;  // reported with the agent's capabilities
+  // Distributed runs: the interface the ranks' gloo / NCCL use (GLOO_SOCKET_IFNAME,
+  // NCCL_SOCKET_IFNAME) and whose IPv4 address the other nodes reach this one at;
+  // advertise_address, when set, is that address instead (a NAT, a name).
+  std::string network_interface;
+  std::string advertise_address;
   int drain_timeout_seconds = 600;            // first SIGTERM: runs may finish within this
   std::string http_listen;                    // /healthz and /metrics; empty: off
   int healthz_server_silence_seconds = 60;

@@ -8,6 +8,15 @@ void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
   table->Add("pool", "the pool (compute target) this agent serves", &config->pool);
   table->Add("name", "agent name shown on the server (empty: host name)", &config->name);
   table->Add("labels", "capabilities reported to the server, e.g. {gpu: a100}", &config->labels);
+  // Distributed runs.
+  table->Add("network_interface",
+             "interface of distributed runs' traffic (GLOO_SOCKET_IFNAME, NCCL_SOCKET_IFNAME) "
+             "and whose IPv4 address other nodes reach this one at (empty: not set)",
+             &config->network_interface);
+  table->Add("advertise_address",
+             "address other nodes of a distributed run reach this one at (empty: "
+             "network_interface's, else the one the server sees)",
+             &config->advertise_address);
   table->Add("work_dir", "where runs, snapshots and caches live", &config->work_dir);
   table->Add("slots", "how many runs at once", &config->slots);
   // Stopping.

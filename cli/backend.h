@@ -62,10 +62,11 @@ class RunBackend {
   virtual absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
                                                                             bool archived) = 0;
 
-  // Calls on_log with std_log.txt bytes from `log_offset` on and on_run on each status
-  // change, until the run has ended and its whole log was passed on. Returns the run.
+  // Calls on_log with the bytes of `log_path` (a file under user_logs/; empty:
+  // user_logs/std_log.txt) from `log_offset` on and on_run on each status change, until
+  // the run has ended and that whole log was passed on. Returns the run.
   virtual absl::StatusOr<runyard::v1::Run> Watch(
-      const std::string& run_id, int64_t log_offset,
+      const std::string& run_id, const std::string& log_path, int64_t log_offset,
       const std::function<void(std::string_view)>& on_log,
       const std::function<void(const runyard::v1::Run&)>& on_run) = 0;
 };

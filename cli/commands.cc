@@ -15,12 +15,14 @@
 #include "cli/git_info.h"
 #include "cli/local_backend.h"
 #include "cli/local_executor.h"
+#include "cli/log_selection.h"
 #include "cli/remote_backend.h"
 #include "cli/render.h"
 #include "cli/snapshot_archive.h"
 #include "cli/snapshot_builder.h"
 #include "cli/snapshot_upload.h"
 #include "common/digest.h"
+#include "common/distributed_config.h"
 #include "common/snapshot_manifest.h"
 #include "common/status_names.h"
 
@@ -204,7 +206,7 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
       // Only the status lines are lost when watching fails: how the run ended comes from
       // ExecuteLocalRun below.
       absl::StatusOr<runyard::v1::Run> watched = local_backend->Watch(
-          run_id, 0, [](std::string_view) {}, print_status);
+          run_id, "", 0, [](std::string_view) {}, print_status);
       if (!watched.ok() && !global.json) {
         std::cerr << "runyard: cannot follow the status of " << run_id << ": "
                   << watched.status().message() << "\n";
@@ -213,7 +215,10 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     final_run = ExecuteLocalRun(*local_backend, run_id, cancel, execution);
     status_printer.join();
   } else {
-    final_run = backend->Watch(run_id, 0, print_log, print_status);
+    // A distributed run that starts every rank shows rank 0's log, as `runyard logs` does.
+    const std::string log_path = DefaultLogPath(*spec);
+    final_run = backend->Watch(run_id, log_path == common::NodeLogPath(0) ? "" : log_path, 0,
+                               print_log, print_status);
   }
   if (!final_run.ok()) return Fail(final_run.status());
   const RunSummary summary = SummaryFor(*backend, global, *final_run);

@@ -59,7 +59,10 @@ int ExperimentArchiveCommand(const GlobalOptions& global, const std::string& nam
 struct LogsOptions {
   std::string run_id;
   bool follow = false;  // print until the run ends, then its summary
-  int rank = 0;         // 0: user_logs/std_log.txt; N: user_logs/std_log_rank_N.txt
+  // Which log (cli/log_selection.h); -1: not given. Neither: the run's default log.
+  int rank = -1;  // a rank's user_logs/std_log_process_<rank>.txt
+  int node = -1;  // a node's main log: user_logs/std_log.txt, std_log_node_<k>.txt
+  bool all = false;  // every rank's, each line prefixed "[rank N] "
 };
 int LogsCommand(const GlobalOptions& global, const LogsOptions& options);
 

@@ -159,10 +159,14 @@ absl::Status LocalBackend::ReadFile(const std::string& run_id, const std::string
 }
 
 absl::StatusOr<runyard::v1::Run> LocalBackend::Watch(
-    const std::string& run_id, int64_t log_offset,
+    const std::string& run_id, const std::string& log_path, int64_t log_offset,
     const std::function<void(std::string_view)>& on_log,
     const std::function<void(const runyard::v1::Run&)>& on_run) {
-  return plane_->Watch(run_id, log_offset, [&](const runyard::v1::WatchEvent& event) {
+  runyard::v1::WatchRequest request;
+  request.set_run_id(run_id);
+  request.set_log_path(log_path);
+  request.set_log_offset(log_offset);
+  return plane_->Watch(request, [&](const runyard::v1::WatchEvent& event) {
     if (event.has_run()) {
       if (on_run) on_run(event.run());
     } else {

@@ -46,7 +46,7 @@ class LocalBackend : public RunBackend {
   absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
                                                                     bool archived) override;
   absl::StatusOr<runyard::v1::Run> Watch(
-      const std::string& run_id, int64_t log_offset,
+      const std::string& run_id, const std::string& log_path, int64_t log_offset,
       const std::function<void(std::string_view)>& on_log,
       const std::function<void(const runyard::v1::Run&)>& on_run) override;
 

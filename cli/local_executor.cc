@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/distributed_config.h"
 #include "common/sdk_location.h"
 #include "common/status_names.h"
 #include "runtime/blob_cache.h"
@@ -101,6 +102,11 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
   {
     runtime::ReportingObserver observer(&reporter, *lease, &cancel);
     observer.on_std_log = options.on_output;
+    // A distributed run runs every rank here (the runner without a placement); the terminal
+    // shows rank 0's output beside the supervisor's lines, as `runyard logs` would.
+    if (common::LaunchesPerProcess(run->spec())) {
+      observer.std_log_paths.insert(common::RankLogPath(0));
+    }
     runtime::RunnerOptions runner_options;
     runner_options.work_dir = backend.work_dir();
     runner_options.kill_grace = options.kill_grace;
@@ -111,7 +117,7 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
     runner_options.sdk_python_dir = common::FindSdkPythonDirOfThisProcess();
     runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
-    runner.Run(run_id, run->spec(), cancel);
+    runner.Run(run_id, run->spec(), cancel, /*placement=*/nullptr);
   }
   return backend.Get(run_id);
 }

@@ -1,5 +1,5 @@
-// `runyard logs RUN [-f] [--rank N]`: the script's output; following, live until the run
-// ends, then the run's summary.
+// `runyard logs RUN [-f] [--rank N | --node K | --all]`: the script's output (rank 0's for
+// a distributed run); following, live until the run ends, then the run's summary.
 #include <chrono>
 #include <iostream>
 #include <sstream>
@@ -8,29 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/log_selection.h"
+#include "common/distributed_config.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
 namespace {
 
-std::string RankLogPath(int rank) {
-  return rank == 0 ? "user_logs/std_log.txt" : absl::StrCat("user_logs/std_log_rank_", rank, ".txt");
-}
-
-absl::Status NoRankLog(const std::string& run_id, int rank) {
-  return absl::NotFoundError(absl::StrCat("run ", run_id, " has no log for rank ", rank, " (", RankLogPath(rank),
-                                          "): distributed runs are not implemented yet, so every run has only "
-                                          "rank 0 (runyard logs ",
-                                          run_id, ")"));
-}
-
-absl::StatusOr<bool> HasFile(RunBackend& backend, const std::string& run_id, const std::string& path) {
-  absl::StatusOr<std::vector<runyard::v1::FileInfo>> files = backend.ListFiles(run_id);
-  if (!files.ok()) return files.status();
-  for (const auto& file : *files) {
-    if (file.path() == path) return true;
-  }
-  return false;
+void Write(std::string_view bytes) {
+  std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush();
 }
 
 // Prints a log chunk: raw bytes, or under --json one object per chunk ({offset, text}).
@@ -41,73 +27,121 @@ class LogPrinter {
     if (json_) {
       PrintJson({{"offset", offset_}, {"text", std::string(bytes)}}, -1);
     } else {
-      std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size())).flush();
+      Write(bytes);
     }
     offset_ += static_cast<int64_t>(bytes.size());
   }
-  int64_t offset() const { return offset_; }
 
  private:
   bool json_;
   int64_t offset_ = 0;
 };
 
-// Runs.Watch carries only rank 0's log; any other is followed by reading it again from
-// where it was left, once a second, until the run has ended and the rest was read.
-absl::StatusOr<runyard::v1::Run> FollowByPolling(RunBackend& backend, const std::string& run_id,
-                                                 const std::string& path, LogPrinter& print) {
-  while (true) {
-    absl::StatusOr<runyard::v1::Run> run = backend.Get(run_id);  // before the read: ended means complete
-    if (!run.ok()) return run.status();
-    absl::Status read = backend.ReadFile(run_id, path, print.offset(), [&](std::string_view bytes, int64_t) {
-      if (!bytes.empty()) print(bytes);
-      return absl::OkStatus();
-    });
-    if (!read.ok() && !absl::IsNotFound(read)) return read;
-    if (common::IsTerminal(run->status())) return run;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
-int PrintWholeLog(const GlobalOptions& global, RunBackend& backend, const LogsOptions& options,
+// One log as it is now. A log not written yet (a run still queued, a rank with no output)
+// prints nothing: the run exists, SelectLogs checked the rank.
+int PrintWholeLog(const GlobalOptions& global, RunBackend& backend, const std::string& run_id,
                   const std::string& path) {
   std::ostringstream json_text;
-  absl::Status read = backend.ReadFile(options.run_id, path, 0, [&](std::string_view bytes, int64_t) {
+  absl::Status read = backend.ReadFile(run_id, path, 0, [&](std::string_view bytes, int64_t) {
     if (global.json) {
       json_text.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     } else {
-      std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      Write(bytes);
     }
     return absl::OkStatus();
   });
-  std::cout.flush();
-  if (absl::IsNotFound(read)) {
-    if (options.rank != 0) return Fail(NoRankLog(options.run_id, options.rank));
-    read = backend.Get(options.run_id).status();  // a run with no output yet prints nothing
-  }
-  if (!read.ok()) return Fail(read);
-  if (global.json) PrintJson({{"run_id", options.run_id}, {"path", path}, {"text", json_text.str()}});
+  if (!read.ok() && !absl::IsNotFound(read)) return Fail(read);
+  if (global.json) PrintJson({{"run_id", run_id}, {"path", path}, {"text", json_text.str()}});
   return 0;
+}
+
+// --all: every log whole, one after the other in rank (node) order, each line labelled.
+int PrintEveryLog(const GlobalOptions& global, RunBackend& backend, const std::string& run_id,
+                  const std::vector<LogSource>& sources) {
+  nlohmann::json logs = nlohmann::json::array();
+  for (const LogSource& source : sources) {
+    LinePrefixer prefixer(source.prefix());
+    std::string text;  // under --json only
+    absl::Status read = backend.ReadFile(run_id, source.path, 0, [&](std::string_view bytes, int64_t) {
+      if (global.json) {
+        text.append(bytes);
+      } else {
+        Write(prefixer.Add(bytes));
+      }
+      return absl::OkStatus();
+    });
+    if (!read.ok() && !absl::IsNotFound(read)) return Fail(read);
+    if (global.json) {
+      logs.push_back({{"path", source.path}, {"label", source.label}, {"text", text}});
+    } else {
+      Write(prefixer.Flush());
+    }
+  }
+  if (global.json) PrintJson({{"run_id", run_id}, {"logs", logs}});
+  return 0;
+}
+
+// -f --all: every log read again from where it was left, once a second, until the run
+// has ended and the rest was read; lines of different ranks interleave whole.
+absl::StatusOr<runyard::v1::Run> FollowEveryLog(const GlobalOptions& global, RunBackend& backend,
+                                                const std::string& run_id,
+                                                const std::vector<LogSource>& sources) {
+  std::vector<int64_t> offsets(sources.size(), 0);
+  std::vector<LinePrefixer> prefixers;
+  for (const LogSource& source : sources) prefixers.emplace_back(source.prefix());
+  while (true) {
+    absl::StatusOr<runyard::v1::Run> run = backend.Get(run_id);  // before the reads: ended means complete
+    if (!run.ok()) return run.status();
+    const bool ended = common::IsTerminal(run->status());
+    for (size_t i = 0; i < sources.size(); ++i) {
+      absl::Status read = backend.ReadFile(run_id, sources[i].path, offsets[i], [&](std::string_view bytes, int64_t) {
+        if (bytes.empty()) return absl::OkStatus();
+        if (global.json) {
+          PrintJson({{"path", sources[i].path}, {"label", sources[i].label}, {"offset", offsets[i]},
+                     {"text", std::string(bytes)}},
+                    -1);
+        } else {
+          Write(prefixers[i].Add(bytes));
+        }
+        offsets[i] += static_cast<int64_t>(bytes.size());
+        return absl::OkStatus();
+      });
+      if (!read.ok() && !absl::IsNotFound(read)) return read;
+    }
+    if (ended) {
+      if (!global.json) {
+        for (LinePrefixer& prefixer : prefixers) Write(prefixer.Flush());
+      }
+      return run;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace
 
 int LogsCommand(const GlobalOptions& global, const LogsOptions& options) {
-  if (options.rank < 0) return Fail(absl::InvalidArgumentError("--rank must be 0 or more"));
   absl::StatusOr<std::unique_ptr<RunBackend>> backend = BackendForRun(global, options.run_id);
   if (!backend.ok()) return Fail(backend.status());
-  const std::string path = RankLogPath(options.rank);
-  if (!options.follow) return PrintWholeLog(global, **backend, options, path);
+  absl::StatusOr<runyard::v1::Run> found = (*backend)->Get(options.run_id);
+  if (!found.ok()) return Fail(found.status());
+  absl::StatusOr<std::vector<LogSource>> sources =
+      SelectLogs(*found, LogChoice{.rank = options.rank, .node = options.node, .all = options.all});
+  if (!sources.ok()) return Fail(sources.status());
+  if (!options.follow) {
+    if (options.all) return PrintEveryLog(global, **backend, options.run_id, *sources);
+    return PrintWholeLog(global, **backend, options.run_id, sources->front().path);
+  }
 
-  LogPrinter print(global.json);
   absl::StatusOr<runyard::v1::Run> run;
-  if (options.rank == 0) {
-    run = (*backend)->Watch(options.run_id, 0, [&](std::string_view bytes) { print(bytes); }, nullptr);
+  if (options.all) {
+    run = FollowEveryLog(global, **backend, options.run_id, *sources);
   } else {
-    absl::StatusOr<bool> exists = HasFile(**backend, options.run_id, path);
-    if (!exists.ok()) return Fail(exists.status());
-    if (!*exists) return Fail(NoRankLog(options.run_id, options.rank));
-    run = FollowByPolling(**backend, options.run_id, path, print);
+    LogPrinter print(global.json);
+    // The run's own log goes as an empty log_path: a server that predates log_path serves it too.
+    const std::string& path = sources->front().path;
+    const std::string log_path = path == common::NodeLogPath(0) ? "" : path;
+    run = (*backend)->Watch(options.run_id, log_path, 0, [&](std::string_view bytes) { print(bytes); }, nullptr);
   }
   if (!run.ok()) return Fail(run.status());
   // stdout stays exactly the log (logs -f RUN > file keeps it clean): the summary goes to

@@ -122,15 +122,31 @@ int ParseAndRun(int argc, char** argv) {
   unarchive_cmd->add_option("name", experiment_name, "experiment name")->required();
 
   cli::LogsOptions logs;
-  CLI::App* logs_cmd = app.add_subcommand("logs", "the run's output (user_logs/std_log.txt)");
+  CLI::App* logs_cmd = app.add_subcommand(
+      "logs", "the run's output: user_logs/std_log.txt, or rank 0's user_logs/std_log_process_0.txt for a "
+              "distributed run that starts every rank itself");
   logs_cmd->add_option("run", logs.run_id, "run id")->required();
   logs_cmd->add_flag("-f,--follow", logs.follow,
                      "print live until the run ends, then a summary (status, duration, error, exit code, "
                      "outputs) on stderr");
-  logs_cmd->add_option("--rank", logs.rank,
-                       "process rank: 0 (default) is user_logs/std_log.txt, N is user_logs/std_log_rank_N.txt. "
-                       "Distributed runs are not implemented yet: every run has only rank 0")
-      ->check(CLI::NonNegativeNumber);
+  CLI::Option* rank_option =
+      logs_cmd
+          ->add_option("--rank", logs.rank,
+                       "a distributed run's rank N: user_logs/std_log_process_N.txt (the default is rank 0; "
+                       "a run that is not distributed has only rank 0, user_logs/std_log.txt)")
+          ->check(CLI::NonNegativeNumber);
+  CLI::Option* node_option =
+      logs_cmd
+          ->add_option("--node", logs.node,
+                       "a distributed run's node K: its main log (user_logs/std_log.txt for node 0, "
+                       "user_logs/std_log_node_K.txt for the others)")
+          ->check(CLI::NonNegativeNumber);
+  logs_cmd->add_flag("--all", logs.all,
+                     "every rank's log (every node's when the ranks keep none of their own), in rank "
+                     "order, each line prefixed \"[rank N] \"; with -f as the lines arrive")
+      ->excludes(rank_option)
+      ->excludes(node_option);
+  rank_option->excludes(node_option);
 
   CLI::App* files_cmd = app.add_subcommand(
       "files", "files in the run's history (outputs/, logs/, ...): size, and whether the upload is complete");

@@ -241,7 +241,7 @@ absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::strin
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Watch(
-    const std::string& run_id, int64_t log_offset,
+    const std::string& run_id, const std::string& log_path, int64_t log_offset,
     const std::function<void(std::string_view)>& on_log,
     const std::function<void(const runyard::v1::Run&)>& on_run) {
   // A dropped stream (server restart, network blip) resumes from the last byte received,
@@ -255,6 +255,7 @@ absl::StatusOr<runyard::v1::Run> RemoteBackend::Watch(
     runyard::v1::WatchRequest request;
     request.set_run_id(run_id);
     request.set_log_offset(log_offset);
+    request.set_log_path(log_path);
     auto reader = runs_->Watch(&context, request);
     runyard::v1::WatchEvent event;
     while (reader->Read(&event)) {

@@ -34,7 +34,8 @@ class RemoteBackend : public RunBackend {
   absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> ListExperiments(bool include_archived) override;
   absl::StatusOr<runyard::v1::ExperimentInfo> SetExperimentArchived(const std::string& name,
                                                                     bool archived) override;
-  absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, int64_t log_offset,
+  absl::StatusOr<runyard::v1::Run> Watch(const std::string& run_id, const std::string& log_path,
+                                         int64_t log_offset,
                                          const std::function<void(std::string_view)>& on_log,
                                          const std::function<void(const runyard::v1::Run&)>& on_run) override;
 

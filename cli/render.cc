@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/run_nodes.h"
+#include "common/distributed_config.h"
 #include "common/snapshot_manifest.h"
 #include "common/status_names.h"
 
@@ -98,6 +100,19 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
   for (const auto& [key, value] : RunTags(run)) json["tags"][key] = value;
   json["properties"] = nlohmann::json::object();
   for (const auto& [key, value] : RunProperties(run)) json["properties"][key] = value;
+  // Distributed runs: what was asked for, the nodes of the current attempt, what it waits for.
+  if (common::IsDistributed(spec)) {
+    json["distributed"] = {{"kind", common::DistributedKind(spec)},
+                           {"node_count", common::NodeCount(spec)},
+                           {"world_size", common::WorldSize(spec)},
+                           {"processes_per_node", common::ProcessesPerNode(spec)},
+                           {"per_process_launch", common::LaunchesPerProcess(spec)}};
+  } else {
+    json["distributed"] = nullptr;
+  }
+  json["nodes"] = NodesToJson(run);
+  json["status_detail"] = run.status_detail();
+  json["attempt"] = run.attempt();
   return json;
 }
 
@@ -108,6 +123,7 @@ std::string DescribeRun(const runyard::v1::Run& run) {
   absl::StrAppend(&text, "Target:      ", run.target(), run.agent_id().empty() ? "" : " (" + run.agent_id() + ")", "\n");
   absl::StrAppend(&text, "Status:      ", common::StatusName(run.status()));
   if (run.has_exit_code()) absl::StrAppend(&text, " (exit code ", run.exit_code(), ")");
+  if (!run.status_detail().empty()) absl::StrAppend(&text, " (", run.status_detail(), ")");
   absl::StrAppend(&text, "\n");
   if (!run.error().code().empty()) {
     absl::StrAppend(&text, "Error:       ", run.error().code(), ": ", run.error().message(), "\n");
@@ -123,6 +139,13 @@ std::string DescribeRun(const runyard::v1::Run& run) {
                                                : ""));
   }
   absl::StrAppend(&text, "Runs:        ", what, " ", absl::StrJoin(run.spec().arguments(), " "), "\n");
+  if (common::IsDistributed(run.spec())) {
+    absl::StrAppend(&text, "Distributed: ", DistributedText(run.spec()),
+                    run.attempt() > 1 ? absl::StrCat(" (attempt ", run.attempt(), ")") : "", "\n");
+    if (const std::string nodes = NodesTable(run, "  "); !nodes.empty()) {
+      absl::StrAppend(&text, "Nodes:\n", nodes);
+    }
+  }
   if (!run.parent_run_id().empty()) absl::StrAppend(&text, "Parent:      ", run.parent_run_id(), "\n");
   if (const auto tags = RunTags(run); !tags.empty()) {
     absl::StrAppend(&text, "Tags:\n");
@@ -200,24 +223,29 @@ std::string RunTreeTable(const std::vector<runyard::v1::Run>& runs) {
 
   size_t id_width = 14;
   bool any_tags = false;
+  bool any_distributed = false;
   for (const auto& [run, depth] : ordered) {
     id_width = std::max(id_width, run->run_id().size() + 2 * static_cast<size_t>(depth) + 1);
     any_tags = any_tags || !run->tags().empty();
+    any_distributed = any_distributed || common::IsDistributed(run->spec());
   }
   auto row = [&](const std::string& id, const std::string& experiment, const std::string& target,
                  const std::string& status, const std::string& created, const std::string& duration,
-                 const std::string& tags) {
+                 const std::string& nodes, const std::string& tags) {
     std::string line = absl::StrFormat("%-*s %-16s %-12s %-16s %-24s %-10s", static_cast<int>(id_width), id,
                                        experiment, target, status, created, duration);
+    if (any_distributed) absl::StrAppend(&line, absl::StrFormat(" %-5s", nodes));
     if (any_tags) absl::StrAppend(&line, " ", tags);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     return line + "\n";
   };
-  std::string text = row("RUN", "EXPERIMENT", "TARGET", "STATUS", "CREATED", "DURATION", "TAGS");
+  std::string text = row("RUN", "EXPERIMENT", "TARGET", "STATUS", "CREATED", "DURATION", "NODES", "TAGS");
   for (const auto& [run, depth] : ordered) {
     absl::StrAppend(&text, row(std::string(2 * static_cast<size_t>(depth), ' ') + run->run_id(), run->experiment(),
                                run->target(), common::StatusName(run->status()), IsoTime(run->created_unix_ms()),
-                               Duration(ElapsedMs(*run)), TagsText(*run)));
+                               Duration(ElapsedMs(*run)),
+                               common::IsDistributed(run->spec()) ? absl::StrCat(common::NodeCount(run->spec())) : "",
+                               TagsText(*run)));
   }
   return text;
 }

@@ -8,6 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/render.h"
+#include "cli/run_nodes.h"
+#include "common/distributed_config.h"
 #include "common/snapshot_manifest.h"
 #include "common/status_names.h"
 
@@ -175,6 +177,7 @@ std::string RenderDetails(const RunDetails& details) {
   line("Experiment", run.experiment());
   std::string status = common::StatusName(run.status());
   if (run.has_exit_code()) absl::StrAppend(&status, " (exit code ", run.exit_code(), ")");
+  if (!run.status_detail().empty()) absl::StrAppend(&status, " (", run.status_detail(), ")");
   line("Status", status);
   if (!run.error().code().empty()) {
     line("Error", absl::StrCat(run.error().code(), ": ", run.error().message()));
@@ -182,6 +185,16 @@ std::string RenderDetails(const RunDetails& details) {
   }
   line("Target", run.target().empty() ? spec.compute_target() : run.target());
   line("Agent", run.agent_id().empty() ? "none" : run.agent_id());
+  if (common::IsDistributed(spec)) {
+    line("Distributed", absl::StrCat(DistributedText(spec),
+                                     run.attempt() > 1 ? absl::StrCat(" (attempt ", run.attempt(), ")") : ""));
+    const std::string nodes = NodesTable(run, "  ");
+    if (nodes.empty()) {
+      line("Nodes", "none yet");
+    } else {
+      absl::StrAppend(&text, "Nodes:\n", nodes);
+    }
+  }
   line("Parent", run.parent_run_id().empty() ? "none" : run.parent_run_id());
   if (details.children.empty()) {
     line("Children", "none");

@@ -6,7 +6,7 @@
 namespace runyard::common {
 namespace {
 
-constexpr std::array<std::pair<RunErrorCode, std::string_view>, 12> kNames = {{
+constexpr std::array<std::pair<RunErrorCode, std::string_view>, 13> kNames = {{
     {RunErrorCode::kUserError, "UserError"},
     {RunErrorCode::kMaxRunDurationExceeded, "MaxRunDurationExceeded"},
     {RunErrorCode::kCanceled, "Canceled"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<RunErrorCode, std::string_view>, 12> kNames = {{
     {RunErrorCode::kAgentShutdown, "AgentShutdown"},
     {RunErrorCode::kNodeError, "NodeError"},
     {RunErrorCode::kParentRunEnded, "ParentRunEnded"},
+    {RunErrorCode::kGangStartTimeout, "GangStartTimeout"},
 }};
 
 }  // namespace

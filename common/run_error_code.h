@@ -23,6 +23,7 @@ enum class RunErrorCode {
   kAgentShutdown,           // its agent stopped the run when it shut down
   kNodeError,               // the node itself failed (its run folders could not be made)
   kParentRunEnded,          // a child run still open when its parent run ended
+  kGangStartTimeout,        // a distributed run's nodes did not all start in time, every attempt
 };
 
 // "UserError", "AgentLost", ...

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/distributed_config.h"
 
 namespace runyard::common {
 namespace {
@@ -159,6 +160,62 @@ void ParseResources(const YAML::Node& node, const std::string& field,
   }
 }
 
+// One kind's settings, each key handed to `set` (key, value, full field name); `pytorch:`
+// with nothing under it means all of Azure's defaults.
+template <typename SetField>
+void ParseDistributedKind(const YAML::Node& node, const std::string& field,
+                          const std::set<std::string>& allowed, SetField set) {
+  if (node.IsNull()) return;
+  RequireMap(node, field, allowed);
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    set(key, entry.second, Join(field, key));
+  }
+}
+
+void ParseDistributed(const YAML::Node& node, const std::string& field,
+                      runyard::v1::DistributedJobConfig* config) {
+  RequireMap(node, field, {"pytorch", "mpi", "tensorflow"});
+  if (node.size() != 1) Fail(field, "give exactly one of pytorch, mpi or tensorflow");
+  const auto entry = *node.begin();
+  const std::string kind = entry.first.as<std::string>();
+  const std::string kind_field = Join(field, kind);
+  if (kind == "pytorch") {
+    runyard::v1::PyTorchConfig* pytorch = config->mutable_pytorch();
+    ParseDistributedKind(entry.second, kind_field,
+                         {"process_count", "node_count", "communication_backend"},
+                         [&](const std::string& key, const YAML::Node& value, const std::string& name) {
+                           if (key == "process_count") pytorch->set_process_count(Int32(value, name));
+                           if (key == "node_count") pytorch->set_node_count(Int32(value, name));
+                           if (key == "communication_backend") {
+                             pytorch->set_communication_backend(String(value, name));
+                           }
+                         });
+  }
+  if (kind == "mpi") {
+    runyard::v1::MpiConfig* mpi = config->mutable_mpi();
+    ParseDistributedKind(entry.second, kind_field, {"process_count_per_node", "node_count"},
+                         [&](const std::string& key, const YAML::Node& value, const std::string& name) {
+                           if (key == "process_count_per_node") {
+                             mpi->set_process_count_per_node(Int32(value, name));
+                           }
+                           if (key == "node_count") mpi->set_node_count(Int32(value, name));
+                         });
+  }
+  if (kind == "tensorflow") {
+    runyard::v1::TensorflowConfig* tensorflow = config->mutable_tensorflow();
+    ParseDistributedKind(entry.second, kind_field,
+                         {"worker_count", "parameter_server_count", "node_count"},
+                         [&](const std::string& key, const YAML::Node& value, const std::string& name) {
+                           if (key == "worker_count") tensorflow->set_worker_count(Int32(value, name));
+                           if (key == "parameter_server_count") {
+                             tensorflow->set_parameter_server_count(Int32(value, name));
+                           }
+                           if (key == "node_count") tensorflow->set_node_count(Int32(value, name));
+                         });
+  }
+}
+
 RunSpec ParseDocument(const YAML::Node& root) {
   RunSpec spec;
   RequireMap(root, "",
@@ -199,7 +256,7 @@ RunSpec ParseDocument(const YAML::Node& root) {
       }
     }
     if (key == "distributed_job_config") {
-      Fail(key, "distributed runs are not supported by this version of runyard yet");
+      ParseDistributed(value, key, spec.mutable_distributed_job_config());
     }
   }
   return spec;
@@ -211,7 +268,12 @@ absl::StatusOr<RunSpec> ParseRunSpecYaml(std::string_view yaml_text) {
   try {
     YAML::Node root = YAML::Load(std::string(yaml_text));
     if (root.IsNull()) return absl::InvalidArgumentError("spec is empty");
-    return ParseDocument(root);
+    RunSpec spec = ParseDocument(root);
+    // Azure's defaults and checks, so that a bad count is the spec's early error.
+    if (absl::Status distributed = NormalizeDistributedConfig(&spec); !distributed.ok()) {
+      return distributed;
+    }
+    return spec;
   } catch (const SpecError& error) {
     return absl::InvalidArgumentError(error.message);
   } catch (const YAML::Exception& error) {
@@ -258,6 +320,11 @@ absl::Status ValidateRunSpec(const RunSpec& spec) {
     }
   }
   if (spec.experiment().size() > 255) return bad("experiment", "longer than 255 characters");
+  // A spec built from flags or sent by a client never went through the YAML parser.
+  RunSpec normalized = spec;
+  if (absl::Status distributed = NormalizeDistributedConfig(&normalized); !distributed.ok()) {
+    return distributed;
+  }
   for (const auto& [name, value] : spec.environment().environment_variables()) {
     if (name.empty() || name.find('=') != std::string::npos ||
         name.find('\0') != std::string::npos) {

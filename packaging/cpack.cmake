@@ -1,8 +1,9 @@
 # Install rules and Debian packages: one component, and one .deb, per program, and one for
 # the Python SDK the CLI's local runs and the agent's runs import (the in-run API).
-#   cli    -> runyard         /usr/bin/runyard
+#   cli    -> runyard         /usr/bin/runyard, /usr/lib/runyard/runyard-ranks
 #   server -> runyard-server  /usr/bin/runyard-server, its unit, /etc/runyard/server.yaml
-#   agent  -> runyard-agent   /usr/bin/runyard-agent, its unit, /etc/runyard/agent.yaml
+#   agent  -> runyard-agent   /usr/bin/runyard-agent, /usr/lib/runyard-agent/runyard-ranks,
+#                             its unit, /etc/runyard/agent.yaml
 #   python -> runyard-python  /usr/share/runyard/python (install rule in sdk/CMakeLists.txt)
 # Build them with scripts/package.sh (or: cd BUILD && cpack -G DEB).
 # Included from the top-level CMakeLists.txt, so paths are relative to the source root.
@@ -18,6 +19,8 @@ set(RUNYARD_SYSTEMD_UNIT_DIR "/lib/systemd/system" CACHE PATH "Where the systemd
 set(_packaging ${CMAKE_CURRENT_LIST_DIR})
 
 install(TARGETS runyard RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT cli)
+# Local distributed runs (compute_target: local) start their ranks with it.
+install(TARGETS runyard-ranks RUNTIME DESTINATION lib/runyard COMPONENT cli)
 
 install(TARGETS runyard-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
 install(FILES ${_packaging}/systemd/runyard-server.service
@@ -25,6 +28,10 @@ install(FILES ${_packaging}/systemd/runyard-server.service
 install(FILES ${_packaging}/server.yaml DESTINATION /etc/runyard COMPONENT server)
 
 install(TARGETS runyard-agent RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agent)
+# runyard-ranks starts a distributed run's ranks on a node. Each program that runs runs
+# ships its own copy, found at <prefix>/lib/<program>/runyard-ranks (runtime/ranks_binary.cc):
+# two packages may not own one file, and each copy is its own package's version.
+install(TARGETS runyard-ranks RUNTIME DESTINATION lib/runyard-agent COMPONENT agent)
 install(FILES ${_packaging}/systemd/runyard-agent.service
         DESTINATION ${RUNYARD_SYSTEMD_UNIT_DIR} COMPONENT agent)
 install(FILES ${_packaging}/agent.yaml DESTINATION /etc/runyard COMPONENT agent)

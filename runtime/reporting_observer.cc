@@ -80,7 +80,7 @@ bool ReportingObserver::Spool(const SpoolRecord& record) {
 
 void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                                     bool truncate) {
-  if (on_std_log && path == "user_logs/std_log.txt") on_std_log(data);
+  if (on_std_log && std_log_paths.contains(path)) on_std_log(data);
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kFileBytes;
   record.path = path;
@@ -93,7 +93,7 @@ void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std
 bool ReportingObserver::OnFileRange(const std::string& path, const fs::path& source, int64_t offset,
                                     int64_t length) {
   // Local mode prints the script's output as it comes: those bytes are read now.
-  if (on_std_log && path == "user_logs/std_log.txt") {
+  if (on_std_log && std_log_paths.contains(path)) {
     return RunObserver::OnFileRange(path, source, offset, length);
   }
   SpoolRecord record;
@@ -155,6 +155,7 @@ void ReportingObserver::OnFinished(const RunOutcome& outcome) {
   request.set_exit_code(outcome.exit_code);
   *request.mutable_error() = outcome.error;
   if (outcome.usage.measured()) *request.mutable_usage() = outcome.usage;
+  for (const runyard::v1::RankResult& rank : outcome.ranks) *request.add_ranks() = rank;
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kStatus;
   record.payload = request.SerializeAsString();

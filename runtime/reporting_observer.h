@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <deque>
@@ -72,8 +73,10 @@ class ReportingObserver : public RunObserver {
   // the spool is then removed if the run's terminal status was among it.
   bool Drain();
 
-  // Optional: also called with every user_logs/std_log.txt byte (local mode prints them).
+  // Optional: also called with every byte of the run files `std_log_paths` (local mode
+  // prints them; a distributed local run adds rank 0's log).
   std::function<void(std::string_view)> on_std_log;
+  std::set<std::string> std_log_paths = {"user_logs/std_log.txt"};
 
  private:
   enum class Sent { kDone, kLeaseLost, kRetry, kGap };

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/distributed_config.h"
 #include "common/ids.h"
 #include "common/run_error_code.h"
 #include "common/spec_yaml.h"
@@ -45,16 +46,22 @@ absl::Status GiveTo(const sandbox::RunAs& user, const std::vector<fs::path>& fol
 // The run's own folders, which its sandbox leaves usable: its working directory and home
 // writable, its managed environment readable even where the agent's work dir is hidden.
 // The in-run API's folder is writable (the script appends its records there) and the SDK's
-// folder readable.
+// folder readable. A distributed node's supervisor (runyard-ranks) writes its result and
+// the rank logs in its own folder, and its binary is readable.
 sandbox::RunFolders RunFoldersOf(const Workspace& workspace, const fs::path& home,
                                  const std::map<std::string, std::string>& environment_variables,
                                  const std::optional<RunApiChannel>& run_api,
-                                 const fs::path& sdk_python_dir) {
+                                 const fs::path& sdk_python_dir,
+                                 const std::optional<DistributedLaunch>& distributed) {
   sandbox::RunFolders folders;
   folders.writable.push_back(workspace.working_dir);
   if (!home.empty()) folders.writable.push_back(home);
   if (run_api) folders.writable.push_back(run_api->dir);
   if (!sdk_python_dir.empty()) folders.readable.push_back(sdk_python_dir);
+  if (distributed && distributed->supervised()) {
+    folders.writable.push_back(distributed->folder());
+    folders.readable.push_back(distributed->ranks_binary().parent_path());
+  }
   for (const char* prefix : {"VIRTUAL_ENV", "CONDA_PREFIX"}) {
     if (auto it = environment_variables.find(prefix);
         it != environment_variables.end() && !it->second.empty()) {
@@ -68,13 +75,14 @@ sandbox::RunFolders RunFoldersOf(const Workspace& workspace, const fs::path& hom
 
 RunStages::RunStages(const RunnerOptions& options, BlobSource* blobs, RunObserver* observer,
                      const std::string& run_id, const runyard::v1::RunSpec& spec,
-                     CancelToken& cancel)
+                     CancelToken& cancel, const runyard::v1::GangPlacement* placement)
     : options_(options),
       blobs_(blobs),
       observer_(observer),
       run_id_(run_id),
       spec_(spec),
-      cancel_(cancel) {
+      cancel_(cancel),
+      placement_(placement) {
   cache_ = options_.cache ? options_.cache : &own_cache_.emplace(options_.work_dir / "cas", 0);
   environments_ = options_.environments ? options_.environments
                                         : &own_environments_.emplace(options_.work_dir / "envs", 0);
@@ -196,6 +204,30 @@ StageResult RunStages::BuildCommandLine() {
   return std::nullopt;
 }
 
+StageResult RunStages::PlanDistributedLaunch() {
+  if (!common::IsDistributed(spec_)) return std::nullopt;
+  DistributedLaunchOptions launch;
+  launch.ranks_binary = options_.ranks_binary;
+  launch.network_interface = options_.network_interface;
+  // The ranks are stopped well within the runner's own grace, which then finds them gone.
+  launch.rank_kill_grace = std::min<std::chrono::milliseconds>(std::chrono::seconds(10),
+                                                               options_.kill_grace / 2);
+  launch.run_as = options_.run_as;
+  absl::StatusOr<DistributedLaunch> distributed =
+      DistributedLaunch::Prepare(spec_, placement_, workspace_->root, launch, request_);
+  if (!distributed.ok()) {
+    return Failure(runyard::v1::FAILED,
+                   absl::IsFailedPrecondition(distributed.status()) &&
+                           common::DistributedKind(spec_) == "mpi"
+                       ? RunErrorCode::kEnvironmentBuildFailed
+                       : RunErrorCode::kNodeError,
+                   std::string(distributed.status().message()));
+  }
+  distributed_ = std::move(*distributed);
+  system_log_->Line(distributed_->description());
+  return std::nullopt;
+}
+
 StageResult RunStages::CheckNotCanceled() {
   if (!cancel_.requested()) return std::nullopt;
   return Failure(runyard::v1::CANCELED, RunErrorCode::kCanceled,
@@ -207,8 +239,13 @@ void RunStages::ContainProcesses() {
   const std::string tag = run_id_ + "-" + common::RandomHex(6);
   request_.environment[sandbox::kRunTagVariable] = tag;
   if (options_.containment != nullptr) {
+    // A gang's nodes may share a host (and the cgroup parent): each node its own cgroup,
+    // or the first node to end would kill the others' processes with its own.
+    const std::string name = placement_ != nullptr
+                                 ? absl::StrCat(run_id_, "-node", placement_->node_rank())
+                                 : run_id_;
     absl::StatusOr<std::unique_ptr<sandbox::Containment>> made =
-        options_.containment->ForRun(run_id_, tag);
+        options_.containment->ForRun(name, tag);
     if (made.ok()) {
       containment_ = std::move(*made);
     } else {
@@ -231,7 +268,7 @@ void RunStages::ChooseSandbox() {
   sandbox_ = sandbox::SandboxForRun(
       options_.bubblewrap,
       RunFoldersOf(*workspace_, options_.run_as ? home_ : fs::path(), environment_->variables,
-                   run_api_, options_.sdk_python_dir));
+                   run_api_, options_.sdk_python_dir, distributed_));
   request_.sandbox = sandbox_.get();
   if (const std::string description = sandbox_->Description(); !description.empty()) {
     system_log_->Line(description);
@@ -279,9 +316,15 @@ StageResult RunStages::LaunchAndWait() {
     observer_->OnFileRange("user_logs/std_log.txt", request_.output_file, offset, length);
   };
   auto report_output = [](std::string_view) {};  // pipe mode only
-  sync_.emplace(std::vector<std::pair<fs::path, std::string>>{{workspace_->outputs(), "outputs"},
-                                                              {workspace_->logs(), "logs"}},
-                observer_);
+  std::vector<std::pair<fs::path, std::string>> mirrored = {{workspace_->outputs(), "outputs"},
+                                                            {workspace_->logs(), "logs"}};
+  std::vector<fs::path> watched = {workspace_->outputs(), workspace_->logs()};
+  const bool supervised = distributed_ && distributed_->supervised();
+  if (supervised) {  // the rank logs, live
+    mirrored.emplace_back(distributed_->logs_dir(), "user_logs");
+    watched.push_back(distributed_->logs_dir());
+  }
+  sync_.emplace(std::move(mirrored), observer_);
   // Records the script appends reach the spool a few ms after each write.
   RecordsFollower::Options follow;
   follow.max_bytes = options_.run_api_limits.max_records_bytes;
@@ -294,15 +337,24 @@ StageResult RunStages::LaunchAndWait() {
   }
   records_ = std::move(*records);
   {
-    SyncLoop sync_loop(&*sync_, {workspace_->outputs(), workspace_->logs()},
-                       options_.sync_interval);
+    SyncLoop sync_loop(&*sync_, watched, options_.sync_interval);
+    // Running once the process started; under runyard-ranks, once every rank did (it
+    // creates its started file then).
+    std::optional<WhenFileAppears> ranks_started;
+    if (supervised) {
+      ranks_started.emplace(distributed_->started_file(), [this] {
+        system_log_->Line("every process of this node started");
+        observer_->OnStatus(runyard::v1::RUNNING);
+      });
+    }
     result_ = runtime::LaunchAndWait(
         request_, report_output, cancel_,
-        [this](pid_t pid) {
+        [this, supervised](pid_t pid) {
           system_log_->Line(absl::StrCat("started process ", pid));
-          observer_->OnStatus(runyard::v1::RUNNING);
+          if (!supervised) observer_->OnStatus(runyard::v1::RUNNING);
         },
         [this](const std::string& event) { system_log_->Line(event); });
+    if (ranks_started) ranks_started->Stop();
   }
   // Every process of the run is gone: what it wrote last goes in before the outcome.
   records_->Finish();
@@ -341,6 +393,7 @@ void RunStages::Finalize() {
 
 RunOutcome RunStages::JudgeOutcome() {
   RunOutcome outcome = JudgeRun(result_, usage_, spec_, cancel_.reason(), sandbox_->name());
+  if (distributed_) distributed_->JudgeProcesses(outcome);
   if (outcome.usage.measured()) {
     system_log_->Line(absl::StrCat("used ", usage_.cpu_seconds, " CPU seconds, peak memory ",
                                    usage_.peak_memory_bytes, " bytes"));

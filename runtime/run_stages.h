@@ -7,6 +7,7 @@
 
 #include "runtime/blob_cache.h"
 #include "runtime/cancel_token.h"
+#include "runtime/distributed_launch.h"
 #include "runtime/env_builder.h"
 #include "runtime/env_cache.h"
 #include "runtime/file_sync.h"
@@ -17,6 +18,7 @@
 #include "runtime/run_api_channel.h"
 #include "runtime/run_log.h"
 #include "runtime/runner.h"
+#include "runtime/when_file_appears.h"
 #include "runtime/workspace.h"
 #include "runyard/v1/spec.pb.h"
 #include "sandbox/containment.h"
@@ -35,7 +37,8 @@ using StageResult = std::optional<RunOutcome>;
 class RunStages {
  public:
   RunStages(const RunnerOptions& options, BlobSource* blobs, RunObserver* observer,
-            const std::string& run_id, const runyard::v1::RunSpec& spec, CancelToken& cancel);
+            const std::string& run_id, const runyard::v1::RunSpec& spec, CancelToken& cancel,
+            const runyard::v1::GangPlacement* placement = nullptr);
   RunStages(const RunStages&) = delete;
   RunStages& operator=(const RunStages&) = delete;
 
@@ -51,6 +54,9 @@ class RunStages {
   StageResult PrepareEnvironment();
   // What to execute, with its environment variables.
   StageResult BuildCommandLine();
+  // A distributed run: this node's processes, started through runyard-ranks when there
+  // are several (distributed_launch.h); nothing for a plain run.
+  StageResult PlanDistributedLaunch();
   // A cancel before the start never starts the process.
   StageResult CheckNotCanceled();
 
@@ -81,6 +87,7 @@ class RunStages {
   const std::string& run_id_;
   const runyard::v1::RunSpec& spec_;
   CancelToken& cancel_;
+  const runyard::v1::GangPlacement* placement_;
 
   // The node's caches, or private ones in the work dir (without quota) when not given.
   std::optional<BlobCache> own_cache_;
@@ -98,6 +105,7 @@ class RunStages {
   std::optional<RunApiChannel> run_api_;
   std::optional<PreparedEnvironment> environment_;
   LaunchRequest request_;
+  std::optional<DistributedLaunch> distributed_;
   std::unique_ptr<sandbox::Containment> containment_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;
   std::optional<DirectorySync> sync_;

@@ -10,6 +10,7 @@
 #include "runtime/observer.h"
 #include "runtime/run_api_channel.h"
 #include "runtime/snapshot_stage.h"
+#include "runyard/v1/services.pb.h"
 #include "runyard/v1/spec.pb.h"
 #include "sandbox/bubblewrap.h"
 #include "sandbox/containment.h"
@@ -55,6 +56,12 @@ struct RunnerOptions {
   // and the ceilings the SDK enforces in the script.
   std::filesystem::path sdk_python_dir;
   RunApiLimits run_api_limits;
+  // Distributed runs (issue 16): runyard-ranks, which starts a node's ranks (empty: found
+  // next to this process's binary, runtime/ranks_binary.h), and the network interface the
+  // ranks' gloo / NCCL use (GLOO_SOCKET_IFNAME, NCCL_SOCKET_IFNAME; empty: not set, "lo"
+  // on the local target).
+  std::filesystem::path ranks_binary;
+  std::string network_interface;
 };
 
 // Executes ONE run on this machine, start to end, as a list of stages (run_stages.h):
@@ -66,7 +73,10 @@ class Runner {
   Runner(RunnerOptions options, BlobSource* blobs, RunObserver* observer)
       : options_(std::move(options)), blobs_(blobs), observer_(observer) {}
 
-  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec, CancelToken& cancel);
+  // `placement`: this node's place in a distributed run's gang (Assignment.gang). nullptr
+  // with a distributed spec: the local target, every node on this machine.
+  RunOutcome Run(const std::string& run_id, const runyard::v1::RunSpec& spec, CancelToken& cancel,
+                 const runyard::v1::GangPlacement* placement = nullptr);
 
  private:
   RunnerOptions options_;

@@ -38,9 +38,19 @@ absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(
   absl::StatusOr<std::vector<LeaseRecord>> leases = store_->ActiveLeases();
   if (!leases.ok()) return leases.status();
 
+  absl::StatusOr<std::vector<GangNodeRecord>> nodes = store_->ActiveGangNodes();
+  if (!nodes.ok()) return nodes.status();
+
   std::map<std::string, std::vector<std::string>> runs_by_agent;
   for (const LeaseRecord& lease : *leases) runs_by_agent[lease.agent_id].push_back(lease.run_id);
-  for (auto& [agent_id, runs] : runs_by_agent) std::sort(runs.begin(), runs.end());
+  // Every node of a distributed run holds it (the run's own lease names node 0's agent).
+  for (const GangNodeRecord& node : *nodes) {
+    runs_by_agent[node.node.agent_id()].push_back(node.run_id);
+  }
+  for (auto& [agent_id, runs] : runs_by_agent) {
+    std::sort(runs.begin(), runs.end());
+    runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
+  }
   std::set<std::string> polling;
   for (const auto& [pool_name, waiters] : waiters_by_pool_) {
     for (const Waiter* waiter : waiters) polling.insert(waiter->agent_id);

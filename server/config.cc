@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/numbers.h"
+
 namespace runyard::server {
 
 void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table) {
@@ -21,9 +23,34 @@ void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table) {
              &config->max_children_per_run);
   table->Add("max_tags_per_run", "most tags one run may have (and, apart, most properties)",
              &config->max_tags_per_run);
+  table->Add("gang_start_timeout_seconds",
+             "a distributed run's nodes must all be Running this long after the hand-out, else "
+             "the attempt is stopped and the run retried (failed after 3 attempts)",
+             &config->gang_start_timeout_seconds);
+  table->Add("gang_port_range",
+             "FIRST-LAST: the ports given to distributed runs (MASTER_PORT, TensorFlow tasks); "
+             "each active run gets a range of its own",
+             &config->gang_port_range);
   table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
   table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);
   table->Add("log_file", "also log to this file (empty: stderr only)", &config->log_file);
+}
+
+absl::StatusOr<std::pair<int, int>> ParsePortRange(const std::string& range) {
+  const auto invalid = [&] {
+    return absl::InvalidArgumentError("gang_port_range must be FIRST-LAST, ports 1..65535 with "
+                                      "FIRST <= LAST (as 29500-30499), not '" + range + "'");
+  };
+  const size_t dash = range.find('-');
+  if (dash == std::string::npos) return invalid();
+  int first = 0;
+  int last = 0;
+  if (!absl::SimpleAtoi(range.substr(0, dash), &first) ||
+      !absl::SimpleAtoi(range.substr(dash + 1), &last) || first < 1 || last > 65535 ||
+      first > last) {
+    return invalid();
+  }
+  return std::make_pair(first, last);
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
@@ -43,6 +70,12 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   }
   if (config.max_tags_per_run <= 0) {
     return absl::InvalidArgumentError("max_tags_per_run must be positive");
+  }
+  if (config.gang_start_timeout_seconds <= 0) {
+    return absl::InvalidArgumentError("gang_start_timeout_seconds must be positive");
+  }
+  if (absl::Status range = ParsePortRange(config.gang_port_range).status(); !range.ok()) {
+    return range;
   }
   if (!config.http_listen.empty() && config.http_listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError("http_listen must be host:port, not '" + config.http_listen + "'");

@@ -3,6 +3,7 @@
 #include "server/control_plane.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/distributed_config.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/read_file.h"
@@ -115,6 +116,8 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
         "compute_target 'local' runs on your machine; the server runs pools");
   }
   RETURN_IF_ERROR(common::ValidateRunSpec(spec));
+  // Its defaults filled in, so that agents and `runyard show` see the counts it runs with.
+  RETURN_IF_ERROR(common::NormalizeDistributedConfig(&spec));
   if (spec.compute_target().empty()) {
     return absl::InvalidArgumentError(
         "spec field 'compute_target': missing (local or a pool name)");
@@ -184,7 +187,9 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::EndIfHolderGone(runyard::v1::Run 
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::Get(const std::string& run_id) {
   ASSIGN_OR_RETURN(runyard::v1::Run run, store_->GetRun(run_id));
-  return EndIfHolderGone(std::move(run));
+  ASSIGN_OR_RETURN(run, EndIfHolderGone(std::move(run)));
+  AddStatusDetail(&run);
+  return run;
 }
 
 absl::StatusOr<bool> ControlPlane::RunExists(const std::string& run_id) {
@@ -199,6 +204,7 @@ absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(const std::stri
       ASSIGN_OR_RETURN(run, EndIfHolderGone(std::move(run)));
     }
   }
+  for (runyard::v1::Run& run : runs) AddStatusDetail(&run);
   return runs;
 }
 
@@ -233,6 +239,8 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id)
     }
     return Transition(txn, run_id, runyard::v1::CANCEL_REQUESTED);
   }));
+  status_details_.erase(run_id);
+  shapes_.erase(run_id);
   if (changed) {
     Log()->info("run {}: cancel requested (was {})", run_id, common::StatusName(was));
     ChangedLocked();  // wakes the holder's Poll, which carries the cancel down

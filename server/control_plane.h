@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -57,6 +58,21 @@ struct ControlPlaneOptions {
   // it lives. No reaper watches local runs, so Get, List and Watch end such a run Failed /
   // AgentLost with this message when they meet it. Unset on a server.
   std::function<std::optional<std::string>(const runyard::v1::Run&)> lost_holder;
+
+  // ---- distributed runs (issue 16: server/control_plane_gang*.cc)
+  // Every node of an attempt must report Running within this time from its hand-out;
+  // else the attempt is stopped on every node and the run queued again...
+  std::chrono::milliseconds gang_start_timeout{std::chrono::seconds(600)};
+  // ...to be handed out after these waits (the n-th retry waits the n-th, the last one
+  // repeats)...
+  std::vector<std::chrono::milliseconds> gang_retry_backoff{std::chrono::seconds(5),
+                                                            std::chrono::seconds(20)};
+  // ...until it was handed out this many times: then it ends Failed / GangStartTimeout.
+  int gang_max_attempts = 3;
+  // The ports handed to distributed runs, both ends included: each attempt gets a range of
+  // PortCount(spec) ports that overlaps no other active attempt's.
+  int gang_port_first = 29500;
+  int gang_port_last = 30499;
 };
 
 // The control plane's logic with no transport: queue per pool, dispatch to waiting
@@ -98,6 +114,13 @@ class ControlPlane {
   // Returns the run as last read. Defined in server/run_watch.cc.
   absl::StatusOr<runyard::v1::Run> Watch(
       const std::string& run_id, int64_t log_offset,
+      const std::function<bool(const runyard::v1::WatchEvent&)>& emit,
+      const std::function<bool()>& cancelled = [] { return false; });
+  // The same for WatchRequest: its log_path (a file under user_logs/, such as a rank's
+  // user_logs/std_log_process_<rank>.txt) is streamed instead of std_log.txt when set;
+  // InvalidArgument for a path outside user_logs/.
+  absl::StatusOr<runyard::v1::Run> Watch(
+      const runyard::v1::WatchRequest& request,
       const std::function<bool(const runyard::v1::WatchEvent&)>& emit,
       const std::function<bool()>& cancelled = [] { return false; });
 
@@ -184,6 +207,28 @@ class ControlPlane {
     std::string agent_id;
     int free_slots = 0;
     std::vector<std::string> assigned;  // runs handed to it while it waited
+    // Of those, the nodes of distributed runs: the node's lease and the gang's placement
+    // (the spec is added when the poll answers).
+    std::map<std::string, runyard::v1::Assignment> gang;
+    // A distributed run at the head of the pool's queue waits for this agent (and others):
+    // it gets no other run meanwhile.
+    std::string reserved_for;
+
+    int FreeSlots() const { return free_slots - static_cast<int>(assigned.size()); }
+  };
+
+  // What dispatch needs to know of a queued run.
+  struct RunShape {
+    bool gang = false;  // a distributed run: handed out to `nodes` agents at once
+    int nodes = 1;
+    int ports = 0;
+  };
+  // What a node's report did to its run (ApplyNodeReport).
+  struct NodeReportOutcome {
+    bool stop = false;  // the node must stop: the run is canceled or another node failed
+    bool run_ended = false;
+    runyard::v1::RunStatus run_status = runyard::v1::RUN_STATUS_UNSPECIFIED;
+    std::string run_error_code;
   };
 
   absl::Status CheckSnapshot(const std::string& snapshot_id,
@@ -209,7 +254,9 @@ class ControlPlane {
   // up to, to its last complete line, into history (metrics, tags, properties, children,
   // the outcome the script asked for), exactly once. `runs_changed`: a run's status
   // changed or a run was created (watchers and polls must hear of it).
-  absl::Status IngestRunRecords(const std::string& run_id, bool* runs_changed);
+  // Node k > 0 of a distributed run has a channel of its own
+  // (system_logs/node_<k>/run_records.jsonl), read apart from the run's.
+  absl::Status IngestRunRecords(const std::string& run_id, int node_rank, bool* runs_changed);
   // One ingestion of a run at a time (a retried append may race the first one).
   std::shared_ptr<std::mutex> IngestLockOf(const std::string& run_id);
   // `run` as it is, or ended AgentLost when its local holder is gone (lost_holder).
@@ -218,12 +265,53 @@ class ControlPlane {
                                                   const std::string& agent_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool MayStillUpload(const runyard::v1::Lease& lease);
-  absl::Status CheckLease(Store& store, const runyard::v1::Lease& lease, LeaseRecord* current);
+  // Checks that `lease` is current: the run's own, or a node's of the run's current attempt
+  // (then `node`, when given, gets that node) that has not ended.
+  absl::Status CheckLease(Store& store, const runyard::v1::Lease& lease, LeaseRecord* current,
+                          std::optional<GangNodeRecord>* node = nullptr);
   // Moves the lease's expiry to now + lease_duration; a failure is logged (the next
   // renewal tries again, and until then the run may look NotResponding).
   void RenewLease(const std::string& run_id, const std::string& holder);
   void RecordPoll(const runyard::v1::PollRequest& request);
   void DispatchLocked(const std::string& pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  // ---- distributed runs (server/control_plane_gang.cc, control_plane_gang_reaper.cc)
+  absl::StatusOr<RunShape> ShapeOfLocked(const std::string& run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Hands `run_id` to `nodes` (one node each, node rank in order) in one transaction:
+  // the run's lease gets the attempt's fencing token, each node a lease of its own, the
+  // attempt a port range. ResourceExhausted when no port range is free.
+  absl::Status PlaceGangLocked(const std::string& pool, const std::string& run_id,
+                               const RunShape& shape, const std::vector<Waiter*>& nodes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The run's status_detail (a queued distributed run's wait), if any.
+  void AddStatusDetail(runyard::v1::Run* run);
+  // A node's UpdateStatus, inside the report's transaction.
+  absl::Status ApplyNodeReport(Store& txn, const runyard::v1::UpdateStatusRequest& request,
+                               const LeaseRecord& run, GangNodeRecord node,
+                               NodeReportOutcome* outcome);
+  // Ends a run whose nodes have all ended with their aggregate (ranks' first failure).
+  absl::Status EndGang(Store& txn, const LeaseRecord& run, const std::vector<GangNodeRecord>& nodes,
+                       NodeReportOutcome* outcome);
+  // A local run's terminal report with ranks: its nodes, recorded from them.
+  absl::Status RecordLocalNodes(Store& txn, const LeaseRecord& run,
+                                const runyard::v1::UpdateStatusRequest& request,
+                                runyard::v1::RunStatus status, const runyard::v1::RunError& error);
+  // Whether a held node lease must stop now (canceled, another node failed) or is lost.
+  absl::StatusOr<bool> NodeMustStop(const std::string& run_id);
+  bool NodeLeaseLost(const runyard::v1::Lease& lease);
+  // Stops the attempt with fencing token `token` (its nodes lose their leases) and queues
+  // the run again, not before `retry_at_ms`; or, when `may_fail` and the run was handed out
+  // gang_max_attempts times, ends it Failed / GangStartTimeout with `why`. False when the
+  // attempt had changed meanwhile.
+  absl::StatusOr<bool> EndGangAttemptLocked(const std::string& run_id, int64_t token,
+                                            bool may_fail, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The reaper's pass over distributed runs: lost nodes, start deadlines. `gang_runs` gets
+  // every run with nodes (the single-run pass leaves them alone); false when the nodes
+  // cannot be read (the pass then does nothing).
+  bool ReapGangsLocked(int64_t now, std::set<std::string>* gang_runs, bool* changed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // A run changed: wakes polls and watchers.
   void ChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // A run file grew: wakes watchers only.
@@ -258,6 +346,10 @@ class ControlPlane {
   std::condition_variable watchers_;
   uint64_t version_ ABSL_GUARDED_BY(mutex_) = 0;
   std::map<std::string, std::vector<Waiter*>> waiters_by_pool_ ABSL_GUARDED_BY(mutex_);
+  // Queued runs' shapes, read once (dropped at hand-out).
+  std::map<std::string, RunShape> shapes_ ABSL_GUARDED_BY(mutex_);
+  // Queued distributed runs' waits: "waiting for nodes: 1 of 2" (Run.status_detail).
+  std::map<std::string, std::string> status_details_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread reaper_;
 };

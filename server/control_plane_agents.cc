@@ -1,4 +1,6 @@
 // ControlPlane for agents: Register, Poll and dispatch, UpdateStatus, Append, Report, LeaseToSelf.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/logging.h"
@@ -51,13 +53,16 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
   agent.hostname = request.hostname();
   agent.version = request.version();
   agent.capabilities = request.capabilities();
+  agent.address = request.address();
   agent.registered_ms = clock_->NowUnixMs();
   RETURN_IF_ERROR(store_->UpsertAgent(agent));
   const runyard::v1::Capabilities& offered = request.capabilities();
   Log()->info(
-      "agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s)",
+      "agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s), "
+      "address {}",
       response.agent_id(), request.name(), request.pool(), request.slots(), offered.cpus(),
-      common::HumanBytes(offered.memory_bytes()), offered.gpus_size());
+      common::HumanBytes(offered.memory_bytes()), offered.gpus_size(),
+      request.address().empty() ? "unknown" : request.address());
   return response;
 }
 
@@ -82,35 +87,95 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string&
   return out;
 }
 
-// Hands queued runs of `pool` to waiting agents, the least busy first. A store error
-// leaves the runs queued: the next poll or submit of the pool dispatches again.
+// Hands queued runs of `pool` to waiting agents, oldest run first, each to the least busy
+// agent. A distributed run goes to as many distinct agents at once, or waits: the first
+// one in the queue reserves the agents that are free (they get nothing else meanwhile),
+// and later runs take only agents nobody reserved. A store error leaves the runs queued:
+// the next poll, submit or reaper pass of the pool dispatches again.
 void ControlPlane::DispatchLocked(const std::string& pool) {
   auto found = waiters_by_pool_.find(pool);
   if (found == waiters_by_pool_.end()) return;
-  while (true) {
-    Waiter* best = nullptr;
-    for (Waiter* waiter : found->second) {
-      const int free = waiter->free_slots - static_cast<int>(waiter->assigned.size());
-      if (free > 0 &&
-          (!best || free > best->free_slots - static_cast<int>(best->assigned.size()))) {
-        best = waiter;
-      }
+  const std::vector<Waiter*>& waiters = found->second;
+  for (Waiter* waiter : waiters) waiter->reserved_for.clear();
+  // Free agents nobody reserved, the least busy first (each agent once).
+  auto available = [&] {
+    std::vector<Waiter*> free;
+    for (Waiter* waiter : waiters) {
+      if (waiter->FreeSlots() <= 0 || !waiter->reserved_for.empty()) continue;
+      if (std::any_of(free.begin(), free.end(),
+                      [&](Waiter* other) { return other->agent_id == waiter->agent_id; }))
+        continue;
+      free.push_back(waiter);
     }
-    if (!best) return;
-    absl::StatusOr<std::vector<std::string>> queued = store_->QueuedRuns(pool, 1);
+    std::stable_sort(free.begin(), free.end(),
+                     [](Waiter* a, Waiter* b) { return a->FreeSlots() > b->FreeSlots(); });
+    return free;
+  };
+  bool handed_out = false;
+  bool again = true;
+  while (again) {
+    again = false;
+    if (available().empty()) break;
+    // Enough of the queue to find runs behind a distributed one that waits.
+    constexpr int kLookahead = 64;
+    absl::StatusOr<std::vector<std::string>> queued =
+        store_->ReadyRuns(pool, clock_->NowUnixMs(), kLookahead);
     if (!queued.ok()) {
       Log()->warn("pool '{}': cannot read its queue: {}", pool, queued.status().ToString());
-      return;
+      break;
     }
-    if (queued->empty()) return;
-    if (absl::Status assigned = AssignLocked(queued->front(), best->agent_id).status();
-        !assigned.ok()) {
-      Log()->warn("run {}: cannot lease it to agent {}: {}", queued->front(), best->agent_id,
-                  assigned.ToString());
-      return;
+    bool head_waits = false;  // a distributed run ahead reserved what was free
+    for (const std::string& run_id : *queued) {
+      const std::vector<Waiter*> free = available();
+      if (free.empty()) break;
+      absl::StatusOr<RunShape> shape = ShapeOfLocked(run_id);
+      if (!shape.ok()) {
+        Log()->warn("run {}: cannot be read to dispatch: {}", run_id, shape.status().ToString());
+        continue;
+      }
+      if (!shape->gang) {
+        if (absl::Status assigned = AssignLocked(run_id, free.front()->agent_id).status();
+            !assigned.ok()) {
+          Log()->warn("run {}: cannot lease it to agent {}: {}", run_id, free.front()->agent_id,
+                      assigned.ToString());
+          return;
+        }
+        shapes_.erase(run_id);
+        free.front()->assigned.push_back(run_id);
+        handed_out = again = true;
+        break;
+      }
+      std::string waits_for;
+      if (static_cast<int>(free.size()) >= shape->nodes) {
+        const std::vector<Waiter*> nodes(free.begin(), free.begin() + shape->nodes);
+        absl::Status placed = PlaceGangLocked(pool, run_id, *shape, nodes);
+        if (placed.ok()) {
+          handed_out = again = true;
+          break;
+        }
+        if (!absl::IsResourceExhausted(placed)) {
+          Log()->warn("run {}: cannot hand it out to {} node(s): {}", run_id, shape->nodes,
+                      placed.ToString());
+          return;
+        }
+        waits_for = absl::StrCat("waiting for a free port range: ", placed.message());
+      }
+      if (head_waits) {
+        if (waits_for.empty()) {
+          status_details_[run_id] = absl::StrCat("waiting for nodes: 0 of ", shape->nodes);
+        }
+        continue;
+      }
+      head_waits = true;
+      const int reserved = std::min<int>(static_cast<int>(free.size()), shape->nodes);
+      for (int i = 0; i < reserved; ++i) free[i]->reserved_for = run_id;
+      status_details_[run_id] =
+          waits_for.empty()
+              ? absl::StrCat("waiting for nodes: ", reserved, " of ", shape->nodes)
+              : waits_for;
     }
-    best->assigned.push_back(queued->front());
   }
+  if (handed_out) ChangedLocked();
 }
 
 // A poll is a heartbeat: the agent's last seen time, shown by `runyard agents`. A failed
@@ -145,10 +210,29 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
 
   // Heartbeat: renew the leases the agent still holds, tell it about those it lost.
   std::vector<std::string> held;
+  std::vector<runyard::v1::Lease> held_nodes;  // nodes of distributed runs
   for (const auto& lease : request.held()) {
     absl::StatusOr<LeaseRecord> current = store_->GetLease(lease.run_id());
     if (!current.ok() && !absl::IsNotFound(current.status())) {
       return current.status();  // unknown, not lost: the agent polls again
+    }
+    if (current.ok() && !current->lease_id.empty() && current->lease_id != lease.lease_id()) {
+      LeaseRecord run;
+      std::optional<GangNodeRecord> node;
+      if (absl::Status s = CheckLease(*store_, lease, &run, &node); !s.ok()) {
+        if (!absl::IsFailedPrecondition(s)) return s;  // unknown, not lost
+        response.add_lost_run_ids(lease.run_id());
+      } else if (node) {
+        if (absl::Status renewed = store_->RenewGangNode(
+                lease.run_id(), node->node.node_rank(),
+                clock_->NowUnixMs() + options_.lease_duration.count());
+            !renewed.ok()) {
+          Log()->warn("run {}: cannot renew the lease of node {} ({}): {}", lease.run_id(),
+                      node->node.node_rank(), request.agent_id(), renewed.ToString());
+        }
+        held_nodes.push_back(lease);
+      }
+      continue;
     }
     if (!current.ok() || current->lease_id != lease.lease_id() ||
         common::IsTerminal(current->status)) {
@@ -170,7 +254,9 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   }
 
   // A draining agent waits for cancels only: with no free slot it is handed no run.
-  Waiter waiter{request.agent_id(), request.draining() ? 0 : request.free_slots(), {}};
+  Waiter waiter;
+  waiter.agent_id = request.agent_id();
+  waiter.free_slots = request.draining() ? 0 : request.free_slots();
   auto& pool_waiters = waiters_by_pool_[pool];
   pool_waiters.push_back(&waiter);
   DispatchLocked(pool);  // runs that were queued while nobody waited
@@ -183,7 +269,23 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
         response.add_cancel_run_ids(run_id);
       }
     }
-    if (!waiter.assigned.empty() || response.cancel_run_ids_size() > 0 || stopping_ ||
+    bool lost_while_waiting = false;
+    for (auto node = held_nodes.begin(); node != held_nodes.end();) {
+      // A node learns at once that its gang stops (a node failed, a cancel) or that its
+      // attempt is over (requeued, failed): one fate for every node.
+      if (NodeLeaseLost(*node)) {
+        response.add_lost_run_ids(node->run_id());
+        node = held_nodes.erase(node);
+        lost_while_waiting = true;
+        continue;
+      }
+      if (absl::StatusOr<bool> stop = NodeMustStop(node->run_id()); stop.ok() && *stop) {
+        response.add_cancel_run_ids(node->run_id());
+      }
+      ++node;
+    }
+    if (!waiter.assigned.empty() || response.cancel_run_ids_size() > 0 ||
+        lost_while_waiting || stopping_ ||
         std::chrono::steady_clock::now() >= deadline || client_gone()) {
       break;
     }
@@ -198,6 +300,19 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   // short) would never be seen: back in the queue now, not when their lease expires.
   if (!waiter.assigned.empty() && client_gone()) {
     for (const std::string& run_id : waiter.assigned) {
+      if (auto node = waiter.gang.find(run_id); node != waiter.gang.end()) {
+        // A gang is handed out whole or not at all: the attempt ends on every node.
+        absl::StatusOr<bool> requeued = EndGangAttemptLocked(
+            run_id, node->second.lease().fencing_token(), /*may_fail=*/false,
+            absl::StrCat("agent ", request.agent_id(), " went away before it got node ",
+                         node->second.gang().node_rank()));
+        if (!requeued.ok()) {
+          // Its node lease expires unused, and the reaper ends the attempt then.
+          Log()->warn("run {}: the attempt cannot be ended yet: {}", run_id,
+                      requeued.status().ToString());
+        }
+        continue;
+      }
       absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
       if (!lease.ok() || lease->status != runyard::v1::QUEUED ||
           lease->agent_id != request.agent_id())
@@ -219,6 +334,22 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
   }
 
   for (const std::string& run_id : waiter.assigned) {
+    if (auto node = waiter.gang.find(run_id); node != waiter.gang.end()) {
+      absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
+      if (!run.ok()) {
+        // Not handed out: its node lease expires unused, and the reaper ends the attempt.
+        Log()->warn("run {}: node {} leased to agent {} but cannot be read to send: {}", run_id,
+                    node->second.gang().node_rank(), request.agent_id(),
+                    run.status().ToString());
+        continue;
+      }
+      auto* assignment = response.add_assignments();
+      *assignment = node->second;
+      *assignment->mutable_spec() = run->spec();
+      Log()->info("run {}: node {} assigned to agent {}", run_id, node->second.gang().node_rank(),
+                  request.agent_id());
+      continue;
+    }
     absl::StatusOr<runyard::v1::Run> run = store_->GetRun(run_id);
     absl::StatusOr<LeaseRecord> lease = store_->GetLease(run_id);
     if (!run.ok() || !lease.ok()) {
@@ -238,9 +369,19 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
 }
 
 absl::Status ControlPlane::CheckLease(Store& store, const runyard::v1::Lease& lease,
-                                      LeaseRecord* current) {
+                                      LeaseRecord* current, std::optional<GangNodeRecord>* node) {
   ASSIGN_OR_RETURN(LeaseRecord found, store.GetLease(lease.run_id()));
-  if (found.lease_id.empty() || found.lease_id != lease.lease_id() ||
+  std::optional<GangNodeRecord> held_node;
+  if (!found.lease_id.empty() && found.lease_id != lease.lease_id()) {
+    // A node of a distributed run holds a lease of its own, under the attempt's token.
+    absl::StatusOr<GangNodeRecord> by_lease = store.FindGangNodeByLease(lease.lease_id());
+    if (!by_lease.ok() && !absl::IsNotFound(by_lease.status())) return by_lease.status();
+    if (by_lease.ok() && by_lease->run_id == lease.run_id() &&
+        by_lease->fencing_token == found.fencing_token) {
+      held_node = std::move(*by_lease);
+    }
+  }
+  if (found.lease_id.empty() || (found.lease_id != lease.lease_id() && !held_node) ||
       found.fencing_token != lease.fencing_token()) {
     return absl::FailedPreconditionError(absl::StrCat("lease ", lease.lease_id(), " on run ",
                                                       lease.run_id(), " is no longer current"));
@@ -249,7 +390,13 @@ absl::Status ControlPlane::CheckLease(Store& store, const runyard::v1::Lease& le
     return absl::FailedPreconditionError(absl::StrCat("run ", lease.run_id(), " already ended (",
                                                       common::StatusName(found.status), ")"));
   }
+  if (held_node && common::IsTerminal(held_node->node.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", held_node->node.node_rank(), " of run ", lease.run_id(),
+                     " already ended (", common::StatusName(held_node->node.status()), ")"));
+  }
   *current = std::move(found);
+  if (node) *node = std::move(held_node);
   return absl::OkStatus();
 }
 
@@ -279,11 +426,19 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
   runyard::v1::UpdateStatusResponse response;
   RunStatus status = request.status();
   runyard::v1::RunError error;
+  std::optional<GangNodeRecord> node;
+  NodeReportOutcome node_outcome;
   // The lease check and what the report writes: one transaction, so that an ended run
   // has its outcome, usage and status together or not at all.
   RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
     LeaseRecord current;
-    RETURN_IF_ERROR(CheckLease(txn, request.lease(), &current));
+    RETURN_IF_ERROR(CheckLease(txn, request.lease(), &current, &node));
+    if (node) {
+      node_outcome = {};
+      RETURN_IF_ERROR(ApplyNodeReport(txn, request, current, *node, &node_outcome));
+      response.set_cancel_requested(node_outcome.stop);
+      return absl::OkStatus();
+    }
     response.set_cancel_requested(current.status == runyard::v1::CANCEL_REQUESTED);
     if (ends) {
       status = request.status();  // again on every try of the body
@@ -291,6 +446,10 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
       RETURN_IF_ERROR(ApplyRequestedOutcome(txn, run_id, &status, &error));
       RETURN_IF_ERROR(txn.SetOutcome(run_id, request.has_exit_code(), request.exit_code(), error));
       if (request.has_usage()) RETURN_IF_ERROR(txn.SetUsage(run_id, request.usage()));
+      // A local distributed run (all its nodes on this machine): its ranks are its nodes.
+      if (request.ranks_size() > 0) {
+        RETURN_IF_ERROR(RecordLocalNodes(txn, current, request, status, error));
+      }
       return Transition(txn, run_id, status);
     }
     // A pending cancel stays visible until the holder ends the run.
@@ -299,7 +458,15 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> ControlPlane::UpdateStatus(
     }
     return absl::OkStatus();
   }));
-  if (ends) {
+  if (node) {
+    Log()->log(ends ? spdlog::level::info : spdlog::level::debug, "run {}: node {} reported {}",
+               run_id, node->node.node_rank(), common::StatusName(request.status()));
+    if (node_outcome.run_ended) {
+      Log()->info("run {} ended {}{}", run_id, common::StatusName(node_outcome.run_status),
+                  node_outcome.run_error_code.empty() ? ""
+                                                      : " (" + node_outcome.run_error_code + ")");
+    }
+  } else if (ends) {
     Log()->info("run {} ended {}{}", run_id, common::StatusName(status),
                 error.code().empty() ? "" : " (" + error.code() + ")");
   } else {
@@ -324,8 +491,8 @@ absl::StatusOr<runyard::v1::AppendResponse> ControlPlane::Append(
   // the append, whose retry ingests again (the bytes are not written twice).
   bool runs_changed = false;
   absl::Status ingested = absl::OkStatus();
-  if (request.path() == kRunRecordsPath) {
-    ingested = IngestRunRecords(request.lease().run_id(), &runs_changed);
+  if (const std::optional<int> node_rank = RecordChannelNode(request.path())) {
+    ingested = IngestRunRecords(request.lease().run_id(), *node_rank, &runs_changed);
   }
   {
     std::lock_guard lock(mutex_);

@@ -1,7 +1,9 @@
 // What the control plane's source files share and its header does not show.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/run_error_code.h"
 #include "runyard/v1/services.pb.h"
@@ -12,6 +14,10 @@ namespace runyard::server {
 // its run_api/records.jsonl under this name), and what the server refused of them.
 inline constexpr char kRunRecordsPath[] = "system_logs/run_records.jsonl";
 inline constexpr char kRunApiErrorsPath[] = "system_logs/run_api_errors.txt";
+
+// Whose record channel `path` is: 0 for kRunRecordsPath, k for a distributed run's node k
+// (system_logs/node_<k>/run_records.jsonl); nullopt for any other file.
+std::optional<int> RecordChannelNode(std::string_view path);
 
 // A run's error with `code` (its name, as on the wire) and `message`.
 inline runyard::v1::RunError ErrorOf(common::RunErrorCode code, const std::string& message) {

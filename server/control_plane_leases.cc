@@ -1,4 +1,6 @@
 // ControlPlane's leases: requeue, IfLeaseUnchanged, lost runs, and the reaper of silent agents.
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -82,8 +84,10 @@ void ControlPlane::ReapExpiredLeasesLocked() {
   }
   const int64_t now = clock_->NowUnixMs();
   bool changed = false;
+  std::set<std::string> gang_runs;  // their nodes' leases count, not the run's
+  if (!ReapGangsLocked(now, &gang_runs, &changed)) return;
   for (const LeaseRecord& lease : *leases) {
-    if (lease.expiry_ms >= now) continue;
+    if (lease.expiry_ms >= now || gang_runs.contains(lease.run_id)) continue;
     // Each change is made only if the lease is still as read: a report or poll that came
     // in meanwhile (or another control plane on the same store) wins.
     absl::StatusOr<bool> applied = false;
@@ -125,6 +129,10 @@ void ControlPlane::ReapExpiredLeasesLocked() {
       }
     }
     changed = true;
+  }
+  // Runs whose retry time has come (and runs requeued above) go to the agents waiting now.
+  for (const auto& [pool, waiters] : waiters_by_pool_) {
+    if (!waiters.empty()) DispatchLocked(pool);
   }
   if (changed) ChangedLocked();
 }

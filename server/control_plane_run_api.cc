@@ -37,6 +37,7 @@ absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(
       ASSIGN_OR_RETURN(run, EndIfHolderGone(std::move(run)));
     }
   }
+  for (runyard::v1::Run& run : runs) AddStatusDetail(&run);
   return runs;
 }
 

@@ -16,6 +16,8 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
+#include "common/distributed_config.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/control_plane.h"
@@ -57,7 +59,7 @@ absl::Status ReadFully(int fd, int64_t offset, std::string* out) {
     if (got < 0 && errno == EINTR) continue;
     if (got < 0)
       return absl::InternalError(
-          absl::StrCat("cannot read ", kRunRecordsPath, ": ", std::strerror(errno)));
+          absl::StrCat("cannot read the record channel: ", std::strerror(errno)));
     if (got == 0) break;  // shorter than fstat said: a truncation meanwhile
     done += static_cast<size_t>(got);
   }
@@ -94,21 +96,43 @@ std::shared_ptr<std::mutex> ControlPlane::IngestLockOf(const std::string& run_id
   return held;
 }
 
-absl::Status ControlPlane::IngestRunRecords(const std::string& run_id, bool* runs_changed) {
+std::optional<int> RecordChannelNode(std::string_view path) {
+  if (path == kRunRecordsPath) return 0;
+  std::string_view rest = path;
+  constexpr std::string_view kPrefix = "system_logs/node_";
+  constexpr std::string_view kSuffix = "/run_records.jsonl";
+  if (rest.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  rest.remove_prefix(kPrefix.size());
+  if (rest.size() <= kSuffix.size() || rest.substr(rest.size() - kSuffix.size()) != kSuffix) {
+    return std::nullopt;
+  }
+  rest.remove_suffix(kSuffix.size());
+  int node_rank = 0;
+  if (!absl::SimpleAtoi(absl::string_view(rest.data(), rest.size()), &node_rank) || node_rank <= 0 ||
+      common::NodeFilePath(node_rank, kRunRecordsPath) != path) {
+    return std::nullopt;
+  }
+  return node_rank;
+}
+
+absl::Status ControlPlane::IngestRunRecords(const std::string& run_id, int node_rank,
+                                            bool* runs_changed) {
+  // One ingestion of a run at a time, every channel: the run's limits count them all.
   const std::shared_ptr<std::mutex> run_lock = IngestLockOf(run_id);
   std::lock_guard lock(*run_lock);
-  ASSIGN_OR_RETURN(const fs::path path, files_->Locate(run_id, kRunRecordsPath));
+  const std::string records_path = common::NodeFilePath(node_rank, kRunRecordsPath);
+  ASSIGN_OR_RETURN(const fs::path path, files_->Locate(run_id, records_path));
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0 && errno == ENOENT) return absl::OkStatus();
   if (fd.get() < 0) {
-    return absl::InternalError(absl::StrCat("run ", run_id, ": cannot open ", kRunRecordsPath, ": ",
+    return absl::InternalError(absl::StrCat("run ", run_id, ": cannot open ", records_path, ": ",
                                             std::strerror(errno)));
   }
   while (true) {
-    ASSIGN_OR_RETURN(const int64_t ingested, store_->RecordsIngested(run_id));
+    ASSIGN_OR_RETURN(const int64_t ingested, store_->NodeRecordsIngested(run_id, node_rank));
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
-      return absl::InternalError(absl::StrCat("run ", run_id, ": cannot stat ", kRunRecordsPath,
+      return absl::InternalError(absl::StrCat("run ", run_id, ": cannot stat ", records_path,
                                               ": ", std::strerror(errno)));
     }
     const auto size = static_cast<int64_t>(st.st_size);
@@ -126,9 +150,9 @@ absl::Status ControlPlane::IngestRunRecords(const std::string& run_id, bool* run
       // longer than a line may be. Then what there is of it is skipped (and what follows
       // up to its end will be refused as not JSON).
       if (window.size() <= kMaxRecordLineBytes) return absl::OkStatus();
-      RETURN_IF_ERROR(
-          store_->SetRecordsIngested(run_id, ingested + static_cast<int64_t>(window.size())));
-      errors = absl::StrCat(kRunRecordsPath, " byte ", ingested, ": a line longer than ",
+      RETURN_IF_ERROR(store_->SetNodeRecordsIngested(
+          run_id, node_rank, ingested + static_cast<int64_t>(window.size())));
+      errors = absl::StrCat(records_path, " byte ", ingested, ": a line longer than ",
                             kMaxRecordLineBytes, " bytes (1 MiB, the most a line may have); its ",
                             window.size(), " bytes so far are skipped\n");
       refused = 1;
@@ -148,10 +172,10 @@ absl::Status ControlPlane::IngestRunRecords(const std::string& run_id, bool* run
       bool raced = false;
       RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
         // Another process on the same store (local mode) may have read these lines since.
-        ASSIGN_OR_RETURN(const int64_t still, txn.RecordsIngested(run_id));
+        ASSIGN_OR_RETURN(const int64_t still, txn.NodeRecordsIngested(run_id, node_rank));
         raced = still != ingested;
         if (raced) return absl::OkStatus();
-        pass.emplace(txn, run_id, limits, clock_, endings);
+        pass.emplace(txn, run_id, limits, clock_, endings, node_rank);
         return pass->Apply(ingested, lines);
       }));
       if (raced) continue;

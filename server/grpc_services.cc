@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "server/peer_address.h"
+
 namespace runyard::server {
 
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -131,10 +133,9 @@ grpc::Status RunsService::Cancel(grpc::ServerContext*, const runyard::v1::Cancel
 grpc::Status RunsService::Watch(grpc::ServerContext* context,
                                 const runyard::v1::WatchRequest* request,
                                 grpc::ServerWriter<runyard::v1::WatchEvent>* writer) {
-  return ToGrpc(plane_
-                    ->Watch(request->run_id(), request->log_offset(), WriteTo(writer),
-                            [context] { return context->IsCancelled(); })
-                    .status());
+  return ToGrpc(
+      plane_->Watch(*request, WriteTo(writer), [context] { return context->IsCancelled(); })
+          .status());
 }
 
 grpc::Status RunsService::ListFiles(grpc::ServerContext*,
@@ -192,10 +193,14 @@ grpc::Status RunsService::SetExperimentArchived(
 
 // ------------------------------------------------------------------ Agents
 
-grpc::Status AgentsService::Register(grpc::ServerContext*,
+grpc::Status AgentsService::Register(grpc::ServerContext* context,
                                      const runyard::v1::RegisterRequest* request,
                                      runyard::v1::RegisterResponse* response) {
-  return Reply(plane_->Register(*request), response);
+  if (!request->address().empty()) return Reply(plane_->Register(*request), response);
+  // No address configured on the agent: the one it connects from is how others reach it.
+  runyard::v1::RegisterRequest with_address = *request;
+  with_address.set_address(PeerAddress(context->peer()));
+  return Reply(plane_->Register(with_address), response);
 }
 
 grpc::Status AgentsService::Poll(grpc::ServerContext* context,

@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
   options.max_metric_values_per_run = config.max_metric_values_per_run;
   options.max_children_per_run = config.max_children_per_run;
   options.max_tags_per_run = config.max_tags_per_run;
+  options.gang_start_timeout = std::chrono::seconds(config.gang_start_timeout_seconds);
+  const auto [gang_port_first, gang_port_last] = *server::ParsePortRange(config.gang_port_range);
+  options.gang_port_first = gang_port_first;
+  options.gang_port_last = gang_port_last;
   server::ControlPlane plane(store->get(), &blobs, &files, options);
   plane.StartLeaseReaper();
 

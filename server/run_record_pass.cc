@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/distributed_config.h"
 #include "common/run_error_code.h"
 #include "common/status_macros.h"
 #include "common/status_names.h"
@@ -44,8 +45,14 @@ runyard::v1::RunError ErrorFor(const RunRecord& record, absl::string_view defaul
 }  // namespace
 
 RecordPass::RecordPass(Store& txn, const std::string& run_id, const RecordLimits& limits,
-                       const common::Clock* clock, RunEndings endings)
-    : txn_(txn), root_id_(run_id), limits_(limits), clock_(clock), endings_(std::move(endings)) {}
+                       const common::Clock* clock, RunEndings endings, int node_rank)
+    : txn_(txn),
+      root_id_(run_id),
+      limits_(limits),
+      clock_(clock),
+      endings_(std::move(endings)),
+      node_rank_(node_rank),
+      records_path_(common::NodeFilePath(node_rank, kRunRecordsPath)) {}
 
 absl::Status RecordPass::Apply(int64_t base, std::string_view lines) {
   ASSIGN_OR_RETURN(const runyard::v1::Run root, txn_.GetRun(root_id_));
@@ -68,7 +75,8 @@ absl::Status RecordPass::Apply(int64_t base, std::string_view lines) {
     RETURN_IF_ERROR(ApplyRecord(at, *record));
   }
   if (!appends_.empty()) RETURN_IF_ERROR(txn_.AppendMetrics(appends_));
-  return txn_.SetRecordsIngested(root_id_, base + static_cast<int64_t>(lines.size()));
+  return txn_.SetNodeRecordsIngested(root_id_, node_rank_,
+                                     base + static_cast<int64_t>(lines.size()));
 }
 
 void RecordPass::Remember(const runyard::v1::Run& run) {
@@ -81,7 +89,7 @@ void RecordPass::Remember(const runyard::v1::Run& run) {
 void RecordPass::Refuse(int64_t at, absl::string_view why) {
   ++refused_;
   if (refused_ <= kMaxExplainedLines) {
-    absl::StrAppend(&errors_, kRunRecordsPath, " byte ", at, ": ", why, "\n");
+    absl::StrAppend(&errors_, records_path_, " byte ", at, ": ", why, "\n");
   } else {
     last_unexplained_ = at;
   }
@@ -289,7 +297,7 @@ absl::Status RecordPass::CreateChild(int64_t at, const RunRecord& record) {
 
 std::string RecordPass::Explanations() const {
   if (refused_ <= kMaxExplainedLines) return errors_;
-  return absl::StrCat(errors_, kRunRecordsPath, ": ", refused_ - kMaxExplainedLines,
+  return absl::StrCat(errors_, records_path_, ": ", refused_ - kMaxExplainedLines,
                       " more line(s) refused, the last at byte ", last_unexplained_, "\n");
 }
 

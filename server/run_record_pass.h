@@ -43,8 +43,10 @@ struct RunEndings {
 // (with their byte offsets) to be explained once the transaction has committed.
 class RecordPass {
  public:
+  // `node_rank`: whose record channel the lines are (a distributed run's node k > 0 writes
+  // its own, system_logs/node_<k>/run_records.jsonl; 0 is the run's).
   RecordPass(Store& txn, const std::string& run_id, const RecordLimits& limits,
-             const common::Clock* clock, RunEndings endings);
+             const common::Clock* clock, RunEndings endings, int node_rank = 0);
 
   // `lines`: complete lines (the last ends with '\n') starting at byte `base` of the file.
   // Also moves the run's ingested offset past them.
@@ -88,6 +90,8 @@ class RecordPass {
   const RecordLimits limits_;
   const common::Clock* clock_;
   const RunEndings endings_;
+  const int node_rank_;
+  const std::string records_path_;  // the channel's name, in explanations
   std::string experiment_;
   std::string target_;
 

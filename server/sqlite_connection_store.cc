@@ -13,7 +13,7 @@ namespace {
 
 constexpr char kRunColumns[] =
     "run_id, experiment, target, spec, status, has_exit_code, exit_code, error_code, "
-    "error_message, error_details, agent_id, created_ms, usage, parent_run_id";
+    "error_message, error_details, agent_id, created_ms, usage, parent_run_id, attempt";
 
 runyard::v1::Run RunFromRow(const Statement& row) {
   runyard::v1::Run run;
@@ -31,6 +31,7 @@ runyard::v1::Run RunFromRow(const Statement& row) {
   run.set_created_unix_ms(row.Int(11));
   run.mutable_usage()->ParseFromString(row.Text(12));
   run.set_parent_run_id(row.Text(13));
+  run.set_attempt(static_cast<int32_t>(row.Int(14)));
   return run;
 }
 
@@ -99,6 +100,7 @@ absl::Status SqliteConnectionStore::InsertRun(const runyard::v1::Run& run) {
 absl::Status SqliteConnectionStore::LoadDetails(runyard::v1::Run* run) {
   RETURN_IF_ERROR(LoadRunEntries(db_, "run_tags", run->run_id(), run->mutable_tags()));
   RETURN_IF_ERROR(LoadRunEntries(db_, "run_properties", run->run_id(), run->mutable_properties()));
+  RETURN_IF_ERROR(LoadNodes(run));
   return LoadHistory(run);
 }
 
@@ -261,6 +263,29 @@ absl::StatusOr<std::vector<std::string>> SqliteConnectionStore::QueuedRuns(const
   return ids;
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteConnectionStore::ReadyRuns(const std::string& pool,
+                                                                          int64_t now_ms,
+                                                                          int limit) {
+  Statement select = db_.Prepare(
+      "SELECT run_id FROM runs WHERE target = ? AND status = ? AND lease_id = '' "
+      "AND not_before_ms <= ? ORDER BY created_ms, rowid LIMIT ?");
+  select.Bind(1, pool)
+      .Bind(2, static_cast<int64_t>(runyard::v1::QUEUED))
+      .Bind(3, now_ms)
+      .Bind(4, static_cast<int64_t>(limit));
+  std::vector<std::string> ids;
+  while (select.Step()) ids.push_back(select.Text(0));
+  RETURN_IF_ERROR(select.status());
+  return ids;
+}
+
+absl::Status SqliteConnectionStore::SetAttempt(const std::string& run_id, int attempt,
+                                               int64_t not_before_ms) {
+  Statement update = db_.Prepare("UPDATE runs SET attempt = ?, not_before_ms = ? WHERE run_id = ?");
+  update.Bind(1, static_cast<int64_t>(attempt)).Bind(2, not_before_ms).Bind(3, run_id);
+  return update.Run();
+}
+
 absl::StatusOr<std::vector<RunCount>> SqliteConnectionStore::CountRuns() {
   Statement select = db_.Prepare(
       "SELECT target, status, COUNT(*) FROM runs GROUP BY target, status ORDER BY target, status");
@@ -289,9 +314,10 @@ absl::StatusOr<std::vector<LeaseRecord>> SqliteConnectionStore::ActiveLeases() {
 absl::Status SqliteConnectionStore::UpsertAgent(const AgentRecord& agent) {
   Statement upsert = db_.Prepare(
       "INSERT INTO agents(agent_id, name, pool, slots, hostname, version, capabilities, "
-      "registered_ms, last_seen_ms, draining) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0) "
+      "registered_ms, last_seen_ms, draining, address) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0, ?9) "
       "ON CONFLICT(agent_id) DO UPDATE SET name = ?2, pool = ?3, slots = ?4, hostname = ?5, "
-      "version = ?6, capabilities = ?7, last_seen_ms = ?8, draining = 0");
+      "version = ?6, capabilities = ?7, last_seen_ms = ?8, draining = 0, address = ?9");
   upsert.Bind(1, agent.agent_id)
       .Bind(2, agent.name)
       .Bind(3, agent.pool)
@@ -299,7 +325,8 @@ absl::Status SqliteConnectionStore::UpsertAgent(const AgentRecord& agent) {
       .Bind(5, agent.hostname)
       .Bind(6, agent.version)
       .BindBlob(7, agent.capabilities.SerializeAsString())
-      .Bind(8, agent.registered_ms);
+      .Bind(8, agent.registered_ms)
+      .Bind(9, agent.address);
   return upsert.Run();
 }
 
@@ -325,7 +352,7 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteConnectionStore::ListAgents(
     const std::string& pool) {
   Statement select = db_.Prepare(
       "SELECT agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, "
-      "last_seen_ms, draining FROM agents WHERE (?1 = '' OR pool = ?1) "
+      "last_seen_ms, draining, address FROM agents WHERE (?1 = '' OR pool = ?1) "
       "ORDER BY pool, name, registered_ms, agent_id");
   select.Bind(1, pool);
   std::vector<AgentRecord> agents;
@@ -341,6 +368,7 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteConnectionStore::ListAgents(
     agent.registered_ms = select.Int(7);
     agent.last_seen_ms = select.Int(8);
     agent.draining = select.Int(9) != 0;
+    agent.address = select.Text(10);
     agents.push_back(std::move(agent));
   }
   RETURN_IF_ERROR(select.status());

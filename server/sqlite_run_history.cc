@@ -303,6 +303,28 @@ absl::Status SqliteConnectionStore::SetRecordsIngested(const std::string& run_id
   });
 }
 
+absl::StatusOr<int64_t> SqliteConnectionStore::NodeRecordsIngested(const std::string& run_id,
+                                                                   int node_rank) {
+  if (node_rank == 0) return RecordsIngested(run_id);
+  Statement select = db_.Prepare(
+      "SELECT records_ingested FROM run_node_records WHERE run_id = ? AND node_rank = ?");
+  select.Bind(1, run_id).Bind(2, static_cast<int64_t>(node_rank));
+  if (select.Step()) return select.Int(0);
+  RETURN_IF_ERROR(select.status());
+  return 0;
+}
+
+absl::Status SqliteConnectionStore::SetNodeRecordsIngested(const std::string& run_id,
+                                                           int node_rank, int64_t offset) {
+  if (node_rank == 0) return SetRecordsIngested(run_id, offset);
+  RETURN_IF_ERROR(CheckRunExists(db_, run_id));
+  Statement upsert = db_.Prepare(
+      "INSERT INTO run_node_records(run_id, node_rank, records_ingested) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(run_id, node_rank) DO UPDATE SET records_ingested = ?3");
+  upsert.Bind(1, run_id).Bind(2, static_cast<int64_t>(node_rank)).Bind(3, offset);
+  return upsert.Run();
+}
+
 absl::Status SqliteConnectionStore::SetRequestedOutcome(const std::string& run_id,
                                                         const RequestedOutcome& outcome) {
   return InTransaction([&](Store&) -> absl::Status {

@@ -92,6 +92,32 @@ CREATE TABLE IF NOT EXISTS run_api_state(
   records_ingested INTEGER NOT NULL DEFAULT 0,
   requested_status INTEGER NOT NULL DEFAULT 0,
   requested_error BLOB NOT NULL DEFAULT x'') WITHOUT ROWID;
+-- Issue 16: the nodes of a distributed run's current attempt, each under a lease of its own.
+-- `node` is a serialized RunNode (agent, host, address, ranks, error); status is the node's.
+CREATE TABLE IF NOT EXISTS run_nodes(
+  run_id TEXT NOT NULL,
+  node_rank INTEGER NOT NULL,
+  agent_id TEXT NOT NULL,
+  lease_id TEXT NOT NULL,
+  fencing_token INTEGER NOT NULL,
+  lease_expiry_ms INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  node BLOB NOT NULL,
+  assigned_ms INTEGER NOT NULL DEFAULT 0,
+  ended_ms INTEGER NOT NULL DEFAULT 0,
+  has_exit_code INTEGER NOT NULL DEFAULT 0,
+  exit_code INTEGER NOT NULL DEFAULT 0,
+  usage BLOB NOT NULL DEFAULT x'',
+  base_port INTEGER NOT NULL DEFAULT 0,
+  port_count INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(run_id, node_rank)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_nodes_by_lease ON run_nodes(lease_id);
+-- How far the record channel of node k > 0 of a distributed run was read (node 0's: above).
+CREATE TABLE IF NOT EXISTS run_node_records(
+  run_id TEXT NOT NULL,
+  node_rank INTEGER NOT NULL,
+  records_ingested INTEGER NOT NULL,
+  PRIMARY KEY(run_id, node_rank)) WITHOUT ROWID;
 )sql";
 
 // Indexes on added columns: made once the columns exist.
@@ -112,6 +138,9 @@ constexpr AddedColumn kAddedColumns[] = {
     {"agents", "draining", "INTEGER NOT NULL DEFAULT 0"},
     {"runs", "parent_run_id", "TEXT NOT NULL DEFAULT ''"},  // issue 15: child runs
     {"experiments", "archived", "INTEGER NOT NULL DEFAULT 0"},
+    {"agents", "address", "TEXT NOT NULL DEFAULT ''"},       // issue 16: how other nodes reach it
+    {"runs", "attempt", "INTEGER NOT NULL DEFAULT 0"},        // a distributed run's hand-outs
+    {"runs", "not_before_ms", "INTEGER NOT NULL DEFAULT 0"},  // its retry backoff
 };
 
 absl::StatusOr<bool> HasColumn(Database& db, std::string_view table, std::string_view column) {

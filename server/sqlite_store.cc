@@ -124,6 +124,46 @@ absl::StatusOr<std::vector<LeaseRecord>> SqliteStore::ActiveLeases() {
       [&](Store& reader) { return reader.ActiveLeases(); });
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteStore::ReadyRuns(const std::string& pool,
+                                                                int64_t now_ms, int limit) {
+  return Read<absl::StatusOr<std::vector<std::string>>>(
+      [&](Store& reader) { return reader.ReadyRuns(pool, now_ms, limit); });
+}
+
+absl::Status SqliteStore::SetAttempt(const std::string& run_id, int attempt,
+                                     int64_t not_before_ms) {
+  return Write([&](Store& writer) { return writer.SetAttempt(run_id, attempt, not_before_ms); });
+}
+
+absl::Status SqliteStore::SetGangNodes(const std::string& run_id,
+                                       const std::vector<GangNodeRecord>& nodes) {
+  return Write([&](Store& writer) { return writer.SetGangNodes(run_id, nodes); });
+}
+
+absl::StatusOr<std::vector<GangNodeRecord>> SqliteStore::GangNodes(const std::string& run_id) {
+  return Read<absl::StatusOr<std::vector<GangNodeRecord>>>(
+      [&](Store& reader) { return reader.GangNodes(run_id); });
+}
+
+absl::Status SqliteStore::UpdateGangNode(const GangNodeRecord& node) {
+  return Write([&](Store& writer) { return writer.UpdateGangNode(node); });
+}
+
+absl::Status SqliteStore::RenewGangNode(const std::string& run_id, int node_rank,
+                                        int64_t expiry_ms) {
+  return Write([&](Store& writer) { return writer.RenewGangNode(run_id, node_rank, expiry_ms); });
+}
+
+absl::StatusOr<GangNodeRecord> SqliteStore::FindGangNodeByLease(const std::string& lease_id) {
+  return Read<absl::StatusOr<GangNodeRecord>>(
+      [&](Store& reader) { return reader.FindGangNodeByLease(lease_id); });
+}
+
+absl::StatusOr<std::vector<GangNodeRecord>> SqliteStore::ActiveGangNodes() {
+  return Read<absl::StatusOr<std::vector<GangNodeRecord>>>(
+      [&](Store& reader) { return reader.ActiveGangNodes(); });
+}
+
 absl::StatusOr<std::vector<RunCount>> SqliteStore::CountRuns() {
   return Read<absl::StatusOr<std::vector<RunCount>>>(
       [&](Store& reader) { return reader.CountRuns(); });
@@ -191,6 +231,18 @@ absl::StatusOr<int64_t> SqliteStore::RecordsIngested(const std::string& run_id) 
 
 absl::Status SqliteStore::SetRecordsIngested(const std::string& run_id, int64_t offset) {
   return Write([&](Store& writer) { return writer.SetRecordsIngested(run_id, offset); });
+}
+
+absl::StatusOr<int64_t> SqliteStore::NodeRecordsIngested(const std::string& run_id,
+                                                         int node_rank) {
+  return Read<absl::StatusOr<int64_t>>(
+      [&](Store& reader) { return reader.NodeRecordsIngested(run_id, node_rank); });
+}
+
+absl::Status SqliteStore::SetNodeRecordsIngested(const std::string& run_id, int node_rank,
+                                                 int64_t offset) {
+  return Write(
+      [&](Store& writer) { return writer.SetNodeRecordsIngested(run_id, node_rank, offset); });
 }
 
 absl::Status SqliteStore::SetRequestedOutcome(const std::string& run_id,

@@ -46,6 +46,17 @@ class SqliteStore final : public Store {
   absl::Status RenewLease(const std::string& run_id, int64_t expiry_ms) override;
   absl::StatusOr<std::vector<std::string>> QueuedRuns(const std::string& pool, int limit) override;
   absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases() override;
+  absl::StatusOr<std::vector<std::string>> ReadyRuns(const std::string& pool, int64_t now_ms,
+                                                     int limit) override;
+  absl::Status SetAttempt(const std::string& run_id, int attempt, int64_t not_before_ms) override;
+
+  absl::Status SetGangNodes(const std::string& run_id,
+                            const std::vector<GangNodeRecord>& nodes) override;
+  absl::StatusOr<std::vector<GangNodeRecord>> GangNodes(const std::string& run_id) override;
+  absl::Status UpdateGangNode(const GangNodeRecord& node) override;
+  absl::Status RenewGangNode(const std::string& run_id, int node_rank, int64_t expiry_ms) override;
+  absl::StatusOr<GangNodeRecord> FindGangNodeByLease(const std::string& lease_id) override;
+  absl::StatusOr<std::vector<GangNodeRecord>> ActiveGangNodes() override;
   absl::StatusOr<std::vector<RunCount>> CountRuns() override;
 
   absl::Status UpsertAgent(const AgentRecord& agent) override;
@@ -68,6 +79,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<std::string>> ChildRuns(const std::string& parent_run_id) override;
   absl::StatusOr<int64_t> RecordsIngested(const std::string& run_id) override;
   absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) override;
+  absl::StatusOr<int64_t> NodeRecordsIngested(const std::string& run_id, int node_rank) override;
+  absl::Status SetNodeRecordsIngested(const std::string& run_id, int node_rank,
+                                      int64_t offset) override;
   absl::Status SetRequestedOutcome(const std::string& run_id,
                                    const RequestedOutcome& outcome) override;
   absl::StatusOr<RequestedOutcome> GetRequestedOutcome(const std::string& run_id) override;

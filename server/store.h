@@ -44,6 +44,30 @@ struct AgentRecord {
   int64_t registered_ms = 0;
   int64_t last_seen_ms = 0;  // its last poll
   bool draining = false;     // what its last poll said
+  // How the other nodes of a distributed run reach it: what it registered with, else the
+  // address it connected from.
+  std::string address;
+};
+
+// One node of a distributed run's current attempt (issue 16): which agent holds it under
+// which lease of its own, and how far it got. The attempt's fencing token is the run's
+// lease token at hand-out; a node whose token is not the run's belongs to an old attempt.
+struct GangNodeRecord {
+  std::string run_id;
+  // node_rank, agent_id, agent_name, hostname, address, status, ranks, error as shown in
+  // Run.nodes; `status` is the node's own (the run's is aggregated from them).
+  runyard::v1::RunNode node;
+  std::string lease_id;  // empty for the nodes of a local run (recorded once it ended)
+  int64_t fencing_token = 0;
+  int64_t expiry_ms = 0;    // the node's lease, renewed by its agent's polls and reports
+  int64_t assigned_ms = 0;  // when the attempt was handed out (its start deadline counts from it)
+  int64_t ended_ms = 0;     // when its terminal status came (or its lease was found expired)
+  bool has_exit_code = false;
+  int exit_code = 0;
+  runyard::v1::RunUsage usage;
+  // The attempt's ports on every node: [base_port, base_port + port_count).
+  int base_port = 0;
+  int port_count = 0;
 };
 
 // Values appended to one metric series of a run (after the values it has; the store
@@ -134,6 +158,31 @@ class Store {
                                                               int limit) = 0;
   // Every leased run that has not ended (including leased but not yet started).
   virtual absl::StatusOr<std::vector<LeaseRecord>> ActiveLeases() = 0;
+  // Queued runs of a pool that no agent holds and whose retry time (SetAttempt) has come
+  // by `now_ms`, oldest first: what a dispatch may hand out.
+  virtual absl::StatusOr<std::vector<std::string>> ReadyRuns(const std::string& pool,
+                                                             int64_t now_ms, int limit) = 0;
+  // A distributed run's attempt count (Run.attempt) and the earliest time it may be handed
+  // out again (0: at once).
+  virtual absl::Status SetAttempt(const std::string& run_id, int attempt,
+                                  int64_t not_before_ms) = 0;
+
+  // ---- the nodes of distributed runs (issue 16)
+  // Replaces every node of the run with `nodes` (none: the run has no nodes).
+  virtual absl::Status SetGangNodes(const std::string& run_id,
+                                    const std::vector<GangNodeRecord>& nodes) = 0;
+  // The run's nodes by node rank; none for a run that has none (or does not exist).
+  virtual absl::StatusOr<std::vector<GangNodeRecord>> GangNodes(const std::string& run_id) = 0;
+  // Writes everything of the node (run_id, node.node_rank()) but its rank; NotFound when
+  // the run has no such node.
+  virtual absl::Status UpdateGangNode(const GangNodeRecord& node) = 0;
+  virtual absl::Status RenewGangNode(const std::string& run_id, int node_rank,
+                                     int64_t expiry_ms) = 0;
+  // The node holding `lease_id`; NotFound when no node does.
+  virtual absl::StatusOr<GangNodeRecord> FindGangNodeByLease(const std::string& lease_id) = 0;
+  // The nodes of the current attempts of every leased run that has not ended, by run and
+  // node rank (the reaper's and the port allocator's view).
+  virtual absl::StatusOr<std::vector<GangNodeRecord>> ActiveGangNodes() = 0;
   // Runs by target and status, in that order (for /metrics); also a cheap check that the
   // database answers.
   virtual absl::StatusOr<std::vector<RunCount>> CountRuns() = 0;
@@ -178,6 +227,12 @@ class Store {
   // history: a byte offset, 0 at first.
   virtual absl::StatusOr<int64_t> RecordsIngested(const std::string& run_id) = 0;
   virtual absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) = 0;
+  // The same for the record channel of node `node_rank` of a distributed run
+  // (system_logs/node_<k>/run_records.jsonl; node 0's is the run's own, above).
+  virtual absl::StatusOr<int64_t> NodeRecordsIngested(const std::string& run_id,
+                                                      int node_rank) = 0;
+  virtual absl::Status SetNodeRecordsIngested(const std::string& run_id, int node_rank,
+                                              int64_t offset) = 0;
   virtual absl::Status SetRequestedOutcome(const std::string& run_id,
                                            const RequestedOutcome& outcome) = 0;
   // Nothing (status unspecified) when the script asked for nothing.

@@ -272,15 +272,14 @@ class CliFilesTest(harness.RunyardTestCase):
         last = json.loads(out.strip().splitlines()[-1])["summary"]
         self.assertEqual((last["status"], last["exit_code"], last["error"]["code"]), ("Failed", 3, "UserError"))
 
-        # Rank 0 is the run's log; rank 1 does not exist (distributed runs are not implemented).
+        # Rank 0 is the run's log; rank 1 does not exist (the run is not distributed).
         rc, out, err = self.run_cli(["logs", run_id, "--rank", "0"], server=self.server)
         self.assertEqual((rc, out), (0, "exiting with 3\n"), err)
         for follow in ([], ["-f"]):
             rc, out, err = self.run_cli(["logs", run_id, "--rank", "1"] + follow, server=self.server, timeout=30)
             self.assertEqual(rc, 2, "logs --rank 1 %s: stdout %r stderr %r" % (follow, out, err))
             self.assertEqual(out, "")
-            self.assertIn("user_logs/std_log_rank_1.txt", err)
-            self.assertIn("distributed runs are not implemented yet", err)
+            self.assertIn("is not distributed: its only rank is 0", err)
         rc, _, err = self.run_cli(["logs", run_id, "--rank", "-1"], server=self.server)
         self.assertEqual(rc, 2, err)
 

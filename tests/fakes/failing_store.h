@@ -102,6 +102,42 @@ class FailingStore final : public server::Store {
     if (absl::Status s = Check("ActiveLeases"); !s.ok()) return s;
     return real_->ActiveLeases();
   }
+  absl::StatusOr<std::vector<std::string>> ReadyRuns(const std::string& pool, int64_t now_ms,
+                                                     int limit) override {
+    if (absl::Status s = Check("ReadyRuns"); !s.ok()) return s;
+    return real_->ReadyRuns(pool, now_ms, limit);
+  }
+  absl::Status SetAttempt(const std::string& run_id, int attempt, int64_t not_before_ms) override {
+    if (absl::Status s = Check("SetAttempt"); !s.ok()) return s;
+    return real_->SetAttempt(run_id, attempt, not_before_ms);
+  }
+  absl::Status SetGangNodes(const std::string& run_id,
+                            const std::vector<server::GangNodeRecord>& nodes) override {
+    if (absl::Status s = Check("SetGangNodes"); !s.ok()) return s;
+    return real_->SetGangNodes(run_id, nodes);
+  }
+  absl::StatusOr<std::vector<server::GangNodeRecord>> GangNodes(
+      const std::string& run_id) override {
+    if (absl::Status s = Check("GangNodes"); !s.ok()) return s;
+    return real_->GangNodes(run_id);
+  }
+  absl::Status UpdateGangNode(const server::GangNodeRecord& node) override {
+    if (absl::Status s = Check("UpdateGangNode"); !s.ok()) return s;
+    return real_->UpdateGangNode(node);
+  }
+  absl::Status RenewGangNode(const std::string& run_id, int node_rank,
+                             int64_t expiry_ms) override {
+    if (absl::Status s = Check("RenewGangNode"); !s.ok()) return s;
+    return real_->RenewGangNode(run_id, node_rank, expiry_ms);
+  }
+  absl::StatusOr<server::GangNodeRecord> FindGangNodeByLease(const std::string& lease_id) override {
+    if (absl::Status s = Check("FindGangNodeByLease"); !s.ok()) return s;
+    return real_->FindGangNodeByLease(lease_id);
+  }
+  absl::StatusOr<std::vector<server::GangNodeRecord>> ActiveGangNodes() override {
+    if (absl::Status s = Check("ActiveGangNodes"); !s.ok()) return s;
+    return real_->ActiveGangNodes();
+  }
   absl::StatusOr<std::vector<server::RunCount>> CountRuns() override {
     if (absl::Status s = Check("CountRuns"); !s.ok()) return s;
     return real_->CountRuns();
@@ -163,6 +199,15 @@ class FailingStore final : public server::Store {
   absl::Status SetRecordsIngested(const std::string& run_id, int64_t offset) override {
     if (absl::Status s = Check("SetRecordsIngested"); !s.ok()) return s;
     return real_->SetRecordsIngested(run_id, offset);
+  }
+  absl::StatusOr<int64_t> NodeRecordsIngested(const std::string& run_id, int node_rank) override {
+    if (absl::Status s = Check("NodeRecordsIngested"); !s.ok()) return s;
+    return real_->NodeRecordsIngested(run_id, node_rank);
+  }
+  absl::Status SetNodeRecordsIngested(const std::string& run_id, int node_rank,
+                                      int64_t offset) override {
+    if (absl::Status s = Check("SetNodeRecordsIngested"); !s.ok()) return s;
+    return real_->SetNodeRecordsIngested(run_id, node_rank, offset);
   }
   absl::Status SetRequestedOutcome(const std::string& run_id,
                                    const server::RequestedOutcome& outcome) override {

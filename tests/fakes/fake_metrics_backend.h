@@ -112,7 +112,7 @@ class FakeMetricsBackend : public cli::RunBackend {
     return Unused();
   }
   absl::StatusOr<runyard::v1::Run> Watch(
-      const std::string&, int64_t, const std::function<void(std::string_view)>&,
+      const std::string&, const std::string&, int64_t, const std::function<void(std::string_view)>&,
       const std::function<void(const runyard::v1::Run&)>&) override {
     return Unused();
   }

@@ -376,5 +376,73 @@ TEST_F(AgentLoopTest, ShutdownStopsTheRunsNow) {
   EXPECT_EQ(ExitCode(), 0);
 }
 
+TEST_F(AgentLoopTest, RegistersTheAddressOtherNodesReachItAt) {
+  config_.network_interface = "lo";
+  Start();
+  NextPoll();
+  ASSERT_THAT(link_.registrations(), ::testing::SizeIs(1));
+  EXPECT_EQ(link_.registrations()[0].address(), "127.0.0.1");  // lo's IPv4 address
+  agent_->Shutdown();
+  EXPECT_EQ(ExitCode(), 0);
+}
+
+TEST_F(AgentLoopTest, AdvertiseAddressWinsOverTheInterface) {
+  config_.network_interface = "lo";
+  config_.advertise_address = "node-7.example";
+  Start();
+  NextPoll();
+  EXPECT_EQ(link_.registrations()[0].address(), "node-7.example");
+  agent_->Shutdown();
+  EXPECT_EQ(ExitCode(), 0);
+}
+
+// A node of a distributed run: the agent hands the gang placement to the runner, which
+// starts this node's ranks; the terminal report carries how each ended, the files arrive
+// at the node's paths, and the node takes one slot.
+TEST_F(AgentLoopTest, GangNodeRunsItsRanksAndReportsThem) {
+  config_.network_interface = "lo";
+  const fs::path gate = tmp_.path() / "gang-gate";  // the ranks wait for it
+  Start();
+  NextPoll();
+  runyard::v1::Assignment assignment = Assignment(
+      "run-g", "while [ ! -e " + gate.string() + " ]; do sleep 0.01; done\n"
+               "echo \"rank $RANK via $GLOO_SOCKET_IFNAME\"\n[ \"$RANK\" = 3 ] && exit 3\nexit 0\n");
+  runyard::v1::RunSpec& spec = *assignment.mutable_spec();
+  spec.clear_command();
+  spec.set_script("train.sh");
+  spec.mutable_environment()->mutable_python()->set_user_managed_dependencies(true);
+  spec.mutable_environment()->mutable_python()->set_interpreter_path("/bin/sh");
+  spec.mutable_distributed_job_config()->mutable_pytorch()->set_process_count(4);
+  spec.mutable_distributed_job_config()->mutable_pytorch()->set_node_count(2);
+  runyard::v1::GangPlacement& gang = *assignment.mutable_gang();
+  gang.set_node_rank(1);
+  gang.set_base_port(29555);
+  gang.set_port_count(1);
+  for (int k = 0; k < 2; ++k) {
+    runyard::v1::GangNode& node = *gang.add_nodes();
+    node.set_node_rank(k);
+    node.set_address("127.0.0.1");
+    node.set_hostname("h" + std::to_string(k));
+  }
+  link_.AnswerPoll(Assigning(assignment));
+  EXPECT_EQ(NextPoll().free_slots(), 0);  // one slot, like any run
+  std::ofstream(gate) << "go";
+
+  const runyard::v1::UpdateStatusRequest end = FinalReport("run-g");
+  EXPECT_EQ(end.status(), runyard::v1::FAILED);
+  EXPECT_EQ(end.exit_code(), 3);
+  EXPECT_THAT(end.error().message(), HasSubstr("rank 3 (node 1, host h1) exited with code 3"));
+  ASSERT_EQ(end.ranks_size(), 2);
+  EXPECT_EQ(end.ranks(0).rank(), 2);
+  EXPECT_EQ(end.ranks(0).node_rank(), 1);
+  EXPECT_EQ(end.ranks(1).rank(), 3);
+  EXPECT_EQ(end.ranks(1).exit_code(), 3);
+  EXPECT_EQ(link_.runs().file("run-g", "user_logs/std_log_process_2.txt"), "rank 2 via lo\n");
+  EXPECT_THAT(link_.runs().file("run-g", "user_logs/std_log_node_1.txt"),
+              HasSubstr("rank 3 exited with code 3"));
+  agent_->Shutdown();
+  EXPECT_EQ(ExitCode(), 0);
+}
+
 }  // namespace
 }  // namespace runyard::agent

@@ -226,7 +226,8 @@ class FakeRunFiles : public RunBackend {
   }
   absl::StatusOr<runyard::v1::Run> Cancel(const std::string&) override { return Unused(); }
   absl::StatusOr<std::vector<runyard::v1::FileInfo>> ListFiles(const std::string&) override { return Unused(); }
-  absl::StatusOr<runyard::v1::Run> Watch(const std::string&, int64_t, const std::function<void(std::string_view)>&,
+  absl::StatusOr<runyard::v1::Run> Watch(const std::string&, const std::string&, int64_t,
+                                         const std::function<void(std::string_view)>&,
                                          const std::function<void(const runyard::v1::Run&)>&) override {
     return Unused();
   }

@@ -210,7 +210,8 @@ TEST(ParseRunSpecYamlTest, NestedKeyGivenTwiceIsRefusedWithItsPath) {
       "environment.python.interpreter_path");
 }
 
-TEST(ParseRunSpecYamlTest, DistributedJobConfigIsRefusedByName) {
+// More of distributed_job_config in spec_yaml_distributed_test.cc.
+TEST(ParseRunSpecYamlTest, DistributedJobConfigWithNoKindIsRefusedByName) {
   ExpectFieldError("script: train.py\ndistributed_job_config: {}\n", "distributed_job_config");
 }
 
