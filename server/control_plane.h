@@ -300,6 +300,9 @@ class ControlPlane {
   // Whether a held node lease must stop now (canceled, another node failed) or is lost.
   absl::StatusOr<bool> NodeMustStop(const std::string& run_id);
   bool NodeLeaseLost(const runyard::v1::Lease& lease);
+  // Whether the node this lease names ended by its own terminal report (not by its lease
+  // expiring): its agent finishes the run by itself, so it is told neither lost nor cancel.
+  bool NodeReportedItsEnd(const runyard::v1::Lease& lease);
   // Stops the attempt with fencing token `token` (its nodes lose their leases) and queues
   // the run again, not before `retry_at_ms`; or, when `may_fail` and the run was handed out
   // gang_max_attempts times, ends it Failed / GangStartTimeout with `why`. False when the

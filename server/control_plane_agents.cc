@@ -221,7 +221,7 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
       std::optional<GangNodeRecord> node;
       if (absl::Status s = CheckLease(*store_, lease, &run, &node); !s.ok()) {
         if (!absl::IsFailedPrecondition(s)) return s;  // unknown, not lost
-        response.add_lost_run_ids(lease.run_id());
+        if (!NodeReportedItsEnd(lease)) response.add_lost_run_ids(lease.run_id());
       } else if (node) {
         if (absl::Status renewed = store_->RenewGangNode(
                 lease.run_id(), node->node.node_rank(),
@@ -273,6 +273,10 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
     for (auto node = held_nodes.begin(); node != held_nodes.end();) {
       // A node learns at once that its gang stops (a node failed, a cancel) or that its
       // attempt is over (requeued, failed): one fate for every node.
+      if (NodeReportedItsEnd(*node)) {  // it ended as its agent said: nothing to tell it
+        node = held_nodes.erase(node);
+        continue;
+      }
       if (NodeLeaseLost(*node)) {
         response.add_lost_run_ids(node->run_id());
         node = held_nodes.erase(node);

@@ -11,6 +11,7 @@
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/run_error_code.h"
 #include "common/status_names.h"
 #include "server/control_plane.h"
 #include "server/control_plane_internal.h"
@@ -99,6 +100,7 @@ absl::Status ControlPlane::PlaceGangLocked(const std::string& pool, const std::s
   }
   placement.set_base_port(records.front().base_port);
   placement.set_port_count(records.front().port_count);
+  placement.set_secret(common::RandomHex(32));
   std::vector<std::string> where;
   for (size_t rank = 0; rank < records.size(); ++rank) {
     runyard::v1::Assignment assignment;
@@ -255,6 +257,13 @@ bool ControlPlane::NodeLeaseLost(const runyard::v1::Lease& lease) {
   const absl::Status held = CheckLease(*store_, lease, &current, &node);
   // A store that does not answer loses nothing: the next look decides.
   return absl::IsFailedPrecondition(held) || absl::IsNotFound(held);
+}
+
+bool ControlPlane::NodeReportedItsEnd(const runyard::v1::Lease& lease) {
+  absl::StatusOr<GangNodeRecord> node = store_->FindGangNodeByLease(lease.lease_id());
+  return node.ok() && node->run_id == lease.run_id() &&
+         node->fencing_token == lease.fencing_token() && common::IsTerminal(node->node.status()) &&
+         node->node.error().code() != common::RunErrorCodeName(common::RunErrorCode::kAgentLost);
 }
 
 }  // namespace runyard::server

@@ -441,6 +441,31 @@ TEST_F(GangTest, ANodeFailureStopsTheOtherNodeAndTheRunFailsWithItsError) {
   EXPECT_EQ(run.nodes(1).ranks_size(), 2);
 }
 
+// A node that reported its own end still lists its lease in the polls its agent makes
+// while the run's slot winds down: it is told neither "lost" nor "cancel", before or after
+// the gang as a whole has ended (a "lease lost" there made every gang's agents warn).
+TEST_F(GangTest, ANodeThatReportedItsEndIsToldNothingByItsPolls) {
+  const std::string a = RegisterNode("a");
+  const std::string b = RegisterNode("b");
+  const std::string run_id = SubmitGang(2);
+  const std::vector<runyard::v1::Lease> leases = HandOut({a, b});
+  AllRunning(leases);
+  ASSERT_TRUE(Ended(leases[0], runyard::v1::COMPLETED).ok());
+  absl::StatusOr<runyard::v1::PollResponse> while_gang_runs = Poll(a, 0, 0, {leases[0]});
+  ASSERT_TRUE(while_gang_runs.ok()) << while_gang_runs.status();
+  EXPECT_THAT(while_gang_runs->lost_run_ids(), IsEmpty());
+  EXPECT_THAT(while_gang_runs->cancel_run_ids(), IsEmpty());
+
+  ASSERT_TRUE(Ended(leases[1], runyard::v1::COMPLETED).ok());
+  EXPECT_EQ(StatusOf(run_id), runyard::v1::COMPLETED);
+  for (int node = 0; node < 2; ++node) {
+    absl::StatusOr<runyard::v1::PollResponse> after = Poll(node == 0 ? a : b, 0, 0, {leases[node]});
+    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_THAT(after->lost_run_ids(), IsEmpty()) << "node " << node;
+    EXPECT_THAT(after->cancel_run_ids(), IsEmpty()) << "node " << node;
+  }
+}
+
 TEST_F(GangTest, TheRunsErrorIsTheRankThatFailedFirst) {
   const std::string a = RegisterNode("a");
   const std::string b = RegisterNode("b");
