@@ -58,7 +58,7 @@ sandbox::RunFolders RunFoldersOf(const Workspace& workspace, const fs::path& hom
   if (!home.empty()) folders.writable.push_back(home);
   if (run_api) folders.writable.push_back(run_api->dir);
   if (!sdk_python_dir.empty()) folders.readable.push_back(sdk_python_dir);
-  if (distributed && distributed->supervised()) {
+  if (distributed && distributed->uses_folder()) {
     folders.writable.push_back(distributed->folder());
     folders.readable.push_back(distributed->ranks_binary().parent_path());
   }
@@ -238,14 +238,14 @@ void RunStages::ContainProcesses() {
   // Every process of the run carries its tag, the last resort of the process-group mode.
   const std::string tag = run_id_ + "-" + common::RandomHex(6);
   request_.environment[sandbox::kRunTagVariable] = tag;
+  containment_name_ = placement_ != nullptr
+                          ? absl::StrCat(run_id_, "-node", placement_->node_rank())
+                          : run_id_;
   if (options_.containment != nullptr) {
     // A gang's nodes may share a host (and the cgroup parent): each node its own cgroup,
     // or the first node to end would kill the others' processes with its own.
-    const std::string name = placement_ != nullptr
-                                 ? absl::StrCat(run_id_, "-node", placement_->node_rank())
-                                 : run_id_;
     absl::StatusOr<std::unique_ptr<sandbox::Containment>> made =
-        options_.containment->ForRun(name, tag);
+        options_.containment->ForRun(containment_name_, tag);
     if (made.ok()) {
       containment_ = std::move(*made);
     } else {
@@ -255,7 +255,7 @@ void RunStages::ContainProcesses() {
   }
   request_.containment = containment_.get();
   if (containment_ && options_.journal != nullptr) {
-    if (absl::Status recorded = options_.journal->Record(run_id_, *containment_, tag);
+    if (absl::Status recorded = options_.journal->Record(containment_name_, *containment_, tag);
         !recorded.ok()) {
       system_log_->Line(
           "cannot write the run's containment down (" + std::string(recorded.message()) +
@@ -319,8 +319,7 @@ StageResult RunStages::LaunchAndWait() {
   std::vector<std::pair<fs::path, std::string>> mirrored = {{workspace_->outputs(), "outputs"},
                                                             {workspace_->logs(), "logs"}};
   std::vector<fs::path> watched = {workspace_->outputs(), workspace_->logs()};
-  const bool supervised = distributed_ && distributed_->supervised();
-  if (supervised) {  // the rank logs, live
+  if (distributed_ && distributed_->uses_folder()) {  // the rank logs, live
     mirrored.emplace_back(distributed_->logs_dir(), "user_logs");
     watched.push_back(distributed_->logs_dir());
   }
@@ -338,20 +337,22 @@ StageResult RunStages::LaunchAndWait() {
   records_ = std::move(*records);
   {
     SyncLoop sync_loop(&*sync_, watched, options_.sync_interval);
-    // Running once the process started; under runyard-ranks, once every rank did (it
-    // creates its started file then).
+    // Running once the process started; under runyard-ranks, once every rank did, or once
+    // an MPI node k > 0 listens for node 0 (it creates its started file then).
+    const bool started_by_file = distributed_ && distributed_->reports_started_file();
     std::optional<WhenFileAppears> ranks_started;
-    if (supervised) {
+    if (started_by_file) {
       ranks_started.emplace(distributed_->started_file(), [this] {
-        system_log_->Line("every process of this node started");
+        system_log_->Line(distributed_->supervised() ? "every process of this node started"
+                                                     : "listening for node 0's mpirun");
         observer_->OnStatus(runyard::v1::RUNNING);
       });
     }
     result_ = runtime::LaunchAndWait(
         request_, report_output, cancel_,
-        [this, supervised](pid_t pid) {
+        [this, started_by_file](pid_t pid) {
           system_log_->Line(absl::StrCat("started process ", pid));
-          if (!supervised) observer_->OnStatus(runyard::v1::RUNNING);
+          if (!started_by_file) observer_->OnStatus(runyard::v1::RUNNING);
         },
         [this](const std::string& event) { system_log_->Line(event); });
     if (ranks_started) ranks_started->Stop();
@@ -360,7 +361,7 @@ StageResult RunStages::LaunchAndWait() {
   records_->Finish();
   if (containment_) usage_ = containment_->ReadUsage();
   if (containment_ && options_.journal != nullptr)
-    options_.journal->Forget(run_id_);  // nothing of it is left
+    options_.journal->Forget(containment_name_);  // nothing of it is left
   if (!result_.started) {
     return Failure(
         runyard::v1::FAILED, RunErrorCode::kUserError,

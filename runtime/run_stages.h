@@ -107,6 +107,9 @@ class RunStages {
   LaunchRequest request_;
   std::optional<DistributedLaunch> distributed_;
   std::unique_ptr<sandbox::Containment> containment_;
+  // The name of its cgroup and of its journal entry: the run id, or <run id>-node<k> for a
+  // gang node (two nodes of one run may share a host).
+  std::string containment_name_;
   std::unique_ptr<sandbox::Sandbox> sandbox_;
   std::optional<DirectorySync> sync_;
   std::unique_ptr<RecordsFollower> records_;  // while the process runs

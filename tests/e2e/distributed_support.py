@@ -123,13 +123,14 @@ PYTORCH_2x1 = "pytorch:\n  process_count: 2\n  node_count: 2\n  communication_ba
 
 
 class DistributedTestCase(harness.RunyardTestCase):
-    def make_run_dir(self, script_name, script, distributed, env=None, target="cpu"):
+    def make_run_dir(self, script_name, script, distributed, env=None, target="cpu", max_seconds=600):
         source = self.make_dir("src-" + self.new_marker()[:9])
         with open(os.path.join(source, script_name), "w") as f:
             f.write(script)
         spec_path = os.path.join(source, "run.yaml")
         with open(spec_path, "w") as f:
-            f.write(spec_yaml(script_name, distributed, target=target, env=env))
+            f.write(spec_yaml(script_name, distributed, target=target, env=env,
+                              max_seconds=max_seconds))
         return spec_path
 
     def submit_spec(self, spec_path, server, extra=()):

@@ -96,11 +96,29 @@ class DistributedPoolTest(DistributedTestCase):
         self.assertEqual(run["error"]["code"], "AgentLost", run)
         self.assertIn("node 1", run["error"]["message"], run)
         self.assertIn(victim.agent_id, run["error"]["message"], run)
-        # The SIGKILLed agent's rank is an orphan of a dead agent (its next start cleans up
-        # after it); the surviving node's rank must have been stopped by the gang's fate.
+        # The surviving node's rank is stopped by the gang's fate.
         wait_for(lambda: not self.ranks_of_node(marker, 0), timeout=20,
                  what="node 0's rank to be stopped")
-        harness.kill_processes(marker)
+        # The SIGKILLed agent could not stop its own rank; its next start (systemd restarts
+        # it) finds the run in its journal and kills what it left.
+        self.assertTrue(self.ranks_of_node(marker, 1), "node 1's rank died with its agent?")
+        self.start_agent(server, name=victim.name)
+        self.assert_no_process(marker, timeout=30)
+
+    def test_max_run_duration_stops_every_rank_of_every_node(self):
+        server = self.start_server()
+        for i in range(2):
+            self.start_agent(server, name="node%d" % i)
+        marker = self.new_marker()
+        spec = self.make_run_dir("hold.py", ENV_HOLD_SCRIPT, PYTORCH_2x2, max_seconds=3,
+                                 env={harness.MARKER_VAR: marker, "HOLD": "1"})
+        run_id = self.submit_spec(spec, server)
+        run = self.wait_for_terminal(run_id, server=server, timeout=120)
+        self.assertEqual(run["status"], "Canceled", run)
+        self.assertEqual(run["error"]["code"], "MaxRunDurationExceeded", run)
+        for node in self.nodes(run):
+            self.assertEqual(node["status"], "Canceled", node)
+        self.assert_no_process(marker, timeout=20)
 
     # ------------------------------------------------------------------ gang scheduling
 
