@@ -144,6 +144,17 @@ class DistributedLocalTest(harness.RunyardTestCase):
             self.assertIn("user_logs/std_log_process_%d.txt" % rank, files)
         self.assert_no_process(marker)
 
+    @unittest.skipUnless(has_torch(), "Debian's python3-torch is not installed")
+    def test_the_shipped_example_trains_and_saves_its_model(self):
+        example = os.path.join(harness.SOURCE_DIR, "examples", "distributed-pytorch", "run.yaml")
+        rc, out, err = self.run_cli(["run", example, "--", "--steps", "5"], timeout=600)
+        self.assertEqual(rc, 0, "the example failed\nstdout:\n%s\nstderr:\n%s" % (out, err))
+        run_id = self.run_id_of(out)
+        files = {f["path"] for f in self.cli_json(["files", run_id])}
+        self.assertIn("outputs/model.pt", files)
+        for rank in range(4):
+            self.assertIn("user_logs/std_log_process_%d.txt" % rank, files)
+
     def test_rank_three_exiting_three_fails_the_run_and_leaves_nothing(self):
         marker = self.new_marker()
         spec = self.write_spec("fail.py", FAILING_SCRIPT, marker)
