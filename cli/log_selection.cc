@@ -23,9 +23,12 @@ absl::StatusOr<LogSource> RankLog(const runyard::v1::Run& run, int rank) {
     return Refuse(absl::StrCat("run ", run.run_id(), " has ranks ", Range(world), " (", world,
                                " processes): there is no rank ", rank));
   }
-  if (common::LaunchesPerProcess(spec)) return LogSource{common::RankLogPath(rank), ""};
+  // MPI: every rank's output is also in its own log (runtime/mpi_rank.h).
+  if (common::LaunchesPerProcess(spec) || common::DistributedKind(spec) == "mpi") {
+    return LogSource{common::RankLogPath(rank), ""};
+  }
   if (rank == 0) return LogSource{DefaultLogPath(spec), ""};
-  // One process per node (a launcher, or mpirun) starts the ranks: their output is its.
+  // One process per node (a launcher) starts the ranks: their output is its.
   return Refuse(absl::StrCat("run ", run.run_id(), " starts one process per node (",
                              common::DistributedKind(spec),
                              spec.command().empty() ? "" : " command",

@@ -110,11 +110,6 @@ absl::Status CheckMpi(const MpiConfig& mpi) {
   if (absl::Status s = CheckCount("mpi.node_count", mpi.node_count(), 1, kMaxDistributedNodes); !s.ok()) {
     return s;
   }
-  if (mpi.node_count() > 1) {
-    return Invalid("mpi.node_count", absl::StrCat("(", mpi.node_count(),
-                                                  "): MPI across nodes is not supported yet; use "
-                                                  "node_count 1"));
-  }
   return absl::OkStatus();
 }
 
@@ -211,6 +206,8 @@ int ProcessesPerNode(const RunSpec& spec) {
 int PortCount(const RunSpec& spec) {
   if (!IsDistributed(spec)) return 0;
   if (spec.distributed_job_config().has_tensorflow()) return WorldSize(spec);
+  // MPI: node k > 0 listens on base_port + k for node 0's daemon command (remote_exec.h).
+  if (spec.distributed_job_config().has_mpi()) return NodeCount(spec);
   return 1;
 }
 

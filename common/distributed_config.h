@@ -24,7 +24,7 @@ inline constexpr int kMaxProcessesPerNode = 256;
 // Defaults (Azure ML's, where 0 stands for "not given", proto3 having no presence here):
 //   pytorch: node_count 1, process_count = node_count, communication_backend "nccl"
 //     (nccl, gloo and mpi are accepted in any case and stored in lower case);
-//   mpi: process_count_per_node 1, node_count 1 (more than 1 node is refused for now);
+//   mpi: process_count_per_node 1, node_count 1;
 //   tensorflow: worker_count 1, node_count 1, parameter_server_count 1 only when
 //     worker_count was not given either (worker_count given and parameter_server_count
 //     0 means no parameter server). Tasks (workers, then parameter servers) fill the
@@ -41,8 +41,9 @@ int NodeCount(const runyard::v1::RunSpec& spec);
 // Processes started on each node (all of them for a per-node launch, see below).
 int ProcessesPerNode(const runyard::v1::RunSpec& spec);
 
-// Ports the run needs on every node, from its base port: 1 for PyTorch (MASTER_PORT) and
-// MPI, one per task for TensorFlow; 0 when it is not distributed.
+// Ports the run needs on every node, from its base port: 1 for PyTorch (MASTER_PORT), one
+// per node for MPI (node k's listener for node 0, remote_exec.h), one per task for
+// TensorFlow; 0 when it is not distributed.
 int PortCount(const runyard::v1::RunSpec& spec);
 
 // "pytorch", "mpi", "tensorflow", or "" when not distributed.

@@ -1,6 +1,7 @@
 #include "runtime/distributed_launch.h"
 
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 #include "common/run_error_code.h"
 #include "runtime/command_line.h"
 #include "runtime/free_ports.h"
+#include "runtime/mpi_rank.h"
 #include "runtime/ranks_binary.h"
+#include "runtime/remote_exec.h"
 
 namespace runyard::runtime {
 namespace fs = std::filesystem;
@@ -110,6 +113,116 @@ absl::Status WriteFile(const fs::path& file, const std::string& text) {
 
 }  // namespace
 
+absl::Status DistributedLaunch::MakeFolder(const DistributedLaunchOptions& options) {
+  ranks_binary_ = options.ranks_binary.empty() ? FindRanksBinaryOfThisProcess() : options.ranks_binary;
+  if (ranks_binary_.empty()) {
+    return absl::FailedPreconditionError(
+        "runyard-ranks, which starts a distributed run's ranks, was not found next to this "
+        "program (<prefix>/lib/runyard/runyard-ranks)");
+  }
+  std::error_code ec;
+  fs::remove_all(folder_, ec);
+  fs::create_directories(logs_dir(), ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", logs_dir().string(), ": ", ec.message()));
+  }
+  if (options.run_as) {
+    for (const fs::path& folder : {folder_, logs_dir()}) {
+      if (::chown(folder.c_str(), options.run_as->uid, options.run_as->gid) != 0) {
+        return absl::PermissionDeniedError(absl::StrCat("cannot give ", folder.string(), " to ",
+                                                        options.run_as->name, ": ",
+                                                        strerror(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DistributedLaunch::WriteRunFile(const fs::path& file, const std::string& text,
+                                             const DistributedLaunchOptions& options) const {
+  if (absl::Status written = WriteFile(file, text); !written.ok()) return written;
+  ::chmod(file.c_str(), 0600);  // the secret: the run's user only
+  if (options.run_as && ::chown(file.c_str(), options.run_as->uid, options.run_as->gid) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot give ", file.string(), " to ",
+                                                    options.run_as->name, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DistributedLaunch::PrepareMpi(const runyard::v1::GangPlacement* gang,
+                                           const DistributedLaunchOptions& options,
+                                           LaunchRequest& request) {
+  for (const auto& [name, value] : plan_.processes[0].environment) request.environment[name] = value;
+  const std::vector<std::string>& prefix = plan_.launcher_prefix;
+  absl::StatusOr<fs::path> mpirun = fs::path();
+  if (!prefix.empty()) {
+    mpirun = FindExecutable(prefix[0], request.environment["PATH"]);
+    if (!mpirun.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "an MPI run needs ", prefix[0], " on the node (Debian: openmpi-bin): ",
+          mpirun.status().message()));
+    }
+  }
+  if (absl::Status ready = MakeFolder(options); !ready.ok()) return ready;
+  // Where this node's ranks start and log (mpi_rank.h): on node k, orted and its ranks
+  // inherit the listener's environment.
+  request.environment[kMpiWorkingDirVariable] = request.working_dir.string();
+  request.environment[kMpiRankLogDirVariable] = logs_dir().string();
+  const bool across_nodes = !plan_.mpi_hosts.empty() || plan_.remote_exec_port > 0;
+  const std::string secret = gang == nullptr ? "" : gang->secret();
+  if (across_nodes && secret.empty()) {
+    return absl::InvalidArgumentError(
+        "the server sent no secret for this MPI run's nodes (a server older than this agent?)");
+  }
+
+  if (plan_.remote_exec_port > 0) {  // node k > 0: node 0's mpirun starts orted here
+    const fs::path secret_file = folder_ / "secret";
+    if (absl::Status written = WriteRunFile(secret_file, secret + "\n", options); !written.ok()) {
+      return written;
+    }
+    // Open MPI names its shared-memory files by host name and local rank: two nodes on one
+    // host (the tests' agents) would share them.
+    request.environment["OMPI_MCA_btl_vader_backing_directory"] = folder_.string();
+    request.executable = ranks_binary_;
+    request.arguments = {"--serve-remote-exec", "--port", std::to_string(plan_.remote_exec_port),
+                         "--secret-file", secret_file.string(), "--started-file",
+                         started_file().string(), "--kill-grace-ms",
+                         std::to_string(options.rank_kill_grace.count())};
+    return absl::OkStatus();
+  }
+
+  std::vector<std::string> arguments(prefix.begin() + 1, prefix.end());
+  if (across_nodes) {
+    std::string hostfile_text;
+    RemoteNodeMap map;
+    map.secret = secret;
+    for (const NodeLaunchPlan::MpiHost& host : plan_.mpi_hosts) {
+      absl::StrAppend(&hostfile_text, host.name, " slots=", host.slots, "\n");
+      if (!host.address.empty()) map.nodes[host.name] = {host.address, host.port};
+    }
+    const fs::path hostfile = folder_ / "hostfile";
+    const fs::path node_map = folder_ / "nodes";
+    if (absl::Status written = WriteRunFile(hostfile, hostfile_text, options); !written.ok()) {
+      return written;
+    }
+    if (absl::Status written = WriteRunFile(node_map, RemoteNodeMapText(map), options);
+        !written.ok()) {
+      return written;
+    }
+    // No ssh: mpirun reaches the other nodes' listeners through runyard-ranks --rsh.
+    arguments.insert(arguments.end(),
+                     {"--hostfile", hostfile.string(), "--mca", "plm_rsh_agent",
+                      ranks_binary_.string() + " --rsh " + node_map.string()});
+  }
+  arguments.insert(arguments.end(), {ranks_binary_.string(), "--mpi-rank", "--",
+                                     request.executable.string()});
+  arguments.insert(arguments.end(), request.arguments.begin(), request.arguments.end());
+  request.executable = *mpirun;
+  request.arguments = std::move(arguments);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DistributedLaunch> DistributedLaunch::Prepare(
     const runyard::v1::RunSpec& spec, const runyard::v1::GangPlacement* gang,
     const fs::path& run_root, const DistributedLaunchOptions& options, LaunchRequest& request) {
@@ -126,51 +239,19 @@ absl::StatusOr<DistributedLaunch> DistributedLaunch::Prepare(
     return absl::InvalidArgumentError("this node has no process of the run to start");
   }
 
+  if (launch.plan_.mode == NodeLaunchPlan::Mode::kMpi) {
+    if (absl::Status ready = launch.PrepareMpi(gang, options, request); !ready.ok()) return ready;
+    return launch;
+  }
   if (!launch.supervised_) {
-    // The command itself, told the node's place (and started by mpirun for MPI).
+    // The command itself, told the node's place.
     for (const auto& [name, value] : launch.plan_.processes[0].environment) {
       request.environment[name] = value;
-    }
-    if (!launch.plan_.launcher_prefix.empty()) {
-      const std::vector<std::string>& prefix = launch.plan_.launcher_prefix;
-      absl::StatusOr<fs::path> mpirun = FindExecutable(prefix[0], request.environment["PATH"]);
-      if (!mpirun.ok()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "an MPI run needs ", prefix[0], " on the node (Debian: openmpi-bin): ",
-            mpirun.status().message()));
-      }
-      std::vector<std::string> arguments(prefix.begin() + 1, prefix.end());
-      arguments.push_back(request.executable.string());
-      arguments.insert(arguments.end(), request.arguments.begin(), request.arguments.end());
-      request.executable = *mpirun;
-      request.arguments = std::move(arguments);
     }
     return launch;
   }
 
-  launch.ranks_binary_ =
-      options.ranks_binary.empty() ? FindRanksBinaryOfThisProcess() : options.ranks_binary;
-  if (launch.ranks_binary_.empty()) {
-    return absl::FailedPreconditionError(
-        "runyard-ranks, which starts a distributed run's ranks, was not found next to this "
-        "program (<prefix>/lib/runyard/runyard-ranks)");
-  }
-  std::error_code ec;
-  fs::remove_all(launch.folder_, ec);
-  fs::create_directories(launch.logs_dir(), ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", launch.logs_dir().string(), ": ", ec.message()));
-  }
-  if (options.run_as) {
-    for (const fs::path& folder : {launch.folder_, launch.logs_dir()}) {
-      if (::chown(folder.c_str(), options.run_as->uid, options.run_as->gid) != 0) {
-        return absl::PermissionDeniedError(absl::StrCat("cannot give ", folder.string(), " to ",
-                                                        options.run_as->name, ": ",
-                                                        strerror(errno)));
-      }
-    }
-  }
+  if (absl::Status ready = launch.MakeFolder(options); !ready.ok()) return ready;
   SupervisorPlan plan;
   plan.result_file = launch.folder_ / "result.json";
   plan.started_file = launch.started_file();

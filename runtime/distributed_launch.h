@@ -45,8 +45,15 @@ class DistributedLaunch {
                                                    const DistributedLaunchOptions& options,
                                                    LaunchRequest& request);
 
-  // Started through runyard-ranks (else the process is the command itself).
+  // Started through runyard-ranks' supervisor (else the process is the command itself,
+  // mpirun, or the listener of an MPI run's node k > 0).
   bool supervised() const { return supervised_; }
+  // folder() and runyard-ranks are used (a supervised node, any MPI node): the folder is
+  // writable in the sandbox, the binary readable, logs_dir() mirrored as user_logs/.
+  bool uses_folder() const { return supervised_ || plan_.mode == NodeLaunchPlan::Mode::kMpi; }
+  // RUNNING once started_file() appears (every rank started, or node k's listener is up),
+  // rather than once the process started.
+  bool reports_started_file() const { return supervised_ || plan_.remote_exec_port > 0; }
   int node_rank() const { return node_rank_; }
   // <root>/ranks: the supervisor's plan, result and started files (writable in the sandbox).
   const std::filesystem::path& folder() const { return folder_; }
@@ -65,6 +72,16 @@ class DistributedLaunch {
   void JudgeProcesses(RunOutcome& outcome) const;
 
  private:
+  // Finds runyard-ranks and makes folder() and logs_dir(), the run's user's.
+  absl::Status MakeFolder(const DistributedLaunchOptions& options);
+  // A file of the folder, readable by the run's user only.
+  absl::Status WriteRunFile(const std::filesystem::path& file, const std::string& text,
+                            const DistributedLaunchOptions& options) const;
+  // MPI: mpirun (and, across nodes, its hostfile and node map) on node 0; the listener for
+  // node 0's daemon command on node k > 0.
+  absl::Status PrepareMpi(const runyard::v1::GangPlacement* gang,
+                          const DistributedLaunchOptions& options, LaunchRequest& request);
+
   NodeLaunchPlan plan_;
   bool supervised_ = false;
   int node_rank_ = 0;

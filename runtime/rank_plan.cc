@@ -102,19 +102,54 @@ void PlanTensorflow(const runyard::v1::RunSpec& spec, const NodePlacement& place
   }
 }
 
-// MPI on one node: mpirun starts the ranks, which learn theirs from it (OMPI_COMM_WORLD_*).
+bool IsLoopback(const std::string& address) { return address.rfind("127.", 0) == 0; }
+
+// MPI: node 0 runs mpirun, which starts the ranks of every node (through the other nodes'
+// listeners when there are several); the ranks learn theirs from it (OMPI_COMM_WORLD_*).
 void PlanMpi(const runyard::v1::RunSpec& spec, const NodePlacement& placement,
              NodeLaunchPlan& plan) {
+  const int nodes = common::NodeCount(spec);
+  const bool across_nodes = nodes > 1 && !placement.all_nodes_here;
+  const int node_rank = placement.all_nodes_here ? 0 : placement.node_rank;
   PlannedProcess process;
-  process.log_path = common::NodeLogPath(0);
+  process.rank = process.node_rank = node_rank;
+  process.log_path = common::NodeLogPath(node_rank);
   process.environment = CommonEnvironment(placement);
+  plan.processes.push_back(process);
+  if (node_rank > 0) {
+    plan.remote_exec_port = placement.base_port + node_rank;
+    return;
+  }
+  auto& env = plan.processes[0].environment;
   // Open MPI refuses root without these, and more ranks than cores without the last; both
   // are a node's business here, not the script's.
-  process.environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
-  process.environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
-  process.environment["OMPI_MCA_rmaps_base_oversubscribe"] = "1";
-  plan.processes.push_back(std::move(process));
-  plan.launcher_prefix = {"mpirun", "-np", std::to_string(common::ProcessesPerNode(spec))};
+  env["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
+  env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+  env["OMPI_MCA_rmaps_base_oversubscribe"] = "1";
+  plan.launcher_prefix = {"mpirun", "-np", std::to_string(common::WorldSize(spec))};
+  if (!across_nodes) return;
+  // One daemon per node, each started by node 0 (no tree: the others have no way to
+  // reach each other's listeners) and kept attached (not daemonized: it must stay inside
+  // its node's listener, containment and sandbox).
+  env["OMPI_MCA_plm_rsh_no_tree_spawn"] = "1";
+  env["OMPI_MCA_orte_leave_session_attached"] = "1";
+  // The daemons' and the ranks' TCP on the agents' interface; loopback when every node is
+  // on 127.0.0.1 (one host), which Open MPI leaves out by default.
+  bool all_loopback = true;
+  for (int k = 0; k < nodes; ++k) all_loopback = all_loopback && IsLoopback(AddressOf(placement, k));
+  const std::string interface = !placement.network_interface.empty() ? placement.network_interface
+                                : all_loopback                       ? "lo"
+                                                                     : "";
+  if (!interface.empty()) {
+    env["OMPI_MCA_btl_tcp_if_include"] = interface;
+    env["OMPI_MCA_oob_tcp_if_include"] = interface;
+  }
+  const int slots = common::ProcessesPerNode(spec);
+  plan.mpi_hosts.push_back({"localhost", slots, "", 0});
+  for (int k = 1; k < nodes; ++k) {
+    plan.mpi_hosts.push_back({"runyard-node-" + std::to_string(k), slots, AddressOf(placement, k),
+                              placement.base_port + k});
+  }
 }
 
 }  // namespace

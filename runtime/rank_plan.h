@@ -48,8 +48,22 @@ struct NodeLaunchPlan {
   Mode mode = Mode::kPerProcess;
   // By rank (per process) or node rank (per node).
   std::vector<PlannedProcess> processes;
-  // MPI: put in front of the command ({"mpirun", "-np", "<n>"}); empty otherwise.
+  // MPI: put in front of the command ({"mpirun", "-np", "<n>"}) on node 0; empty
+  // otherwise.
   std::vector<std::string> launcher_prefix;
+
+  // MPI across nodes (remote_exec.h). Node 0: mpirun's hosts, itself first as
+  // "localhost", each with ProcessesPerNode slots; the others as "runyard-node-<k>" at
+  // their address, port base_port + k. Node k > 0: runs no command but listens on
+  // remote_exec_port for the daemon command node 0's mpirun sends.
+  struct MpiHost {
+    std::string name;
+    int slots = 0;
+    std::string address;  // empty for node 0
+    int port = 0;
+  };
+  std::vector<MpiHost> mpi_hosts;
+  int remote_exec_port = 0;  // > 0 on node k > 0 of an MPI run only
 };
 
 // The processes this node (or, for the local target, this machine) starts for a

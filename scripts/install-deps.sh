@@ -18,6 +18,8 @@ PACKAGES=(
   python3-torch
   # The in-run API: log_image(plot=plt) in tests and the PyTorch example.
   python3-matplotlib
+  # MPI runs (issue 16): mpirun and orted on every node, mpi4py for the e2e allreduce.
+  openmpi-bin python3-mpi4py
 )
 
 missing=()

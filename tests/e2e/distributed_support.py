@@ -2,6 +2,7 @@
 test case with helpers to submit a spec and read a rank's log. No tests here."""
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 
@@ -99,6 +100,36 @@ assert int(port) > 0
 print("TF_CONFIG ok: task %s %d of cluster %s" % (task["type"], task["index"],
                                                   json.dumps(cluster, sort_keys=True)), flush=True)
 '''
+
+
+try:
+    subprocess.run([PYTHON, "-c", "import mpi4py.MPI"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=120)
+    HAVE_MPI = shutil.which("mpirun") is not None
+except (OSError, subprocess.SubprocessError):
+    HAVE_MPI = False
+
+# An mpi4py allreduce of rank + 1 over every rank, with Open MPI's own variables checked.
+# FAIL_RANK (when set) exits 3 after a barrier while the others wait for ever.
+MPI_SCRIPT = r'''
+import os, signal, sys
+from mpi4py import MPI
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+assert int(os.environ["OMPI_COMM_WORLD_RANK"]) == rank, os.environ
+assert int(os.environ["OMPI_COMM_WORLD_SIZE"]) == size, os.environ
+total = comm.allreduce(rank + 1, op=MPI.SUM)
+print("mpi rank %d of %d local %s: allreduce=%d cwd_has_script=%s" % (
+    rank, size, os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK"), total,
+    os.path.exists("mpi.py")), flush=True)
+comm.Barrier()
+if os.environ.get("FAIL_RANK") == str(rank):
+    os._exit(3)  # a crash: sys.exit would wait in MPI_Finalize for the others
+if os.environ.get("FAIL_RANK"):
+    signal.pause()
+'''
+
+MPI_2x2 = "mpi:\n  process_count_per_node: 2\n  node_count: 2\n"
 
 
 def spec_yaml(script, distributed, target="cpu", env=None, max_seconds=600):

@@ -9,6 +9,8 @@ is test_distributed_netns.py).
 - Two 2-node runs on 3 agents both complete, one after the other; a 2-node run with one
   agent says "1 of 2" and starts when a second agent joins; two gangs side by side on 4
   agents of one host get distinct MASTER_PORTs.
+- MPI (Debian's openmpi-bin, python3-mpi4py) across 2 agents x 2 slots: an allreduce with
+  no ssh (mpirun reaches node 1 through runyard); a failing rank fails the run.
 - TensorFlow: every task's TF_CONFIG is checked by the script itself.
 - Cancel stops every rank of every node.
 """
@@ -18,8 +20,9 @@ import signal
 import unittest
 
 import harness
-from distributed_support import (DDP_SCRIPT, ENV_HOLD_SCRIPT, FAILING_RANK_SCRIPT, HAVE_TORCH,
-                                 PYTORCH_2x1, PYTORCH_2x2, TF_CONFIG_SCRIPT, DistributedTestCase)
+from distributed_support import (DDP_SCRIPT, ENV_HOLD_SCRIPT, FAILING_RANK_SCRIPT, HAVE_MPI,
+                                 HAVE_TORCH, MPI_2x2, MPI_SCRIPT, PYTORCH_2x1, PYTORCH_2x2,
+                                 TF_CONFIG_SCRIPT, DistributedTestCase)
 from harness import wait_for
 
 
@@ -175,6 +178,55 @@ class DistributedPoolTest(DistributedTestCase):
         self.start_agent(server, name="node1")
         run = self.wait_for_terminal(run_id, server=server, timeout=120)
         self.assertEqual(run["status"], "Completed", run)
+
+    # ------------------------------------------------------------------ MPI across nodes
+
+    def start_agents_without_ssh(self, server, count):
+        """Agents whose PATH starts with an ssh and an rsh that only leave a trace: the
+        daemons on the other nodes must be started through runyard, never by them."""
+        shims = self.make_dir("no-ssh")
+        trace = os.path.join(self.tmp, "ssh-was-called")
+        for name in ("ssh", "rsh"):
+            path = os.path.join(shims, name)
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\necho \"$0 $*\" >> %s\nexit 255\n" % trace)
+            os.chmod(path, 0o755)
+        self.env = dict(self.env, PATH=shims + os.pathsep + self.env.get("PATH", os.defpath))
+        agents = [self.start_agent(server, name="node%d" % i) for i in range(count)]
+        return agents, trace
+
+    @unittest.skipUnless(HAVE_MPI, "mpirun (openmpi-bin) or mpi4py (python3-mpi4py) is missing")
+    def test_mpi_allreduce_across_two_agents_with_two_slots_each(self):
+        server = self.start_server()
+        agents, ssh_trace = self.start_agents_without_ssh(server, 2)
+        run_id = self.submit_spec(self.make_run_dir("mpi.py", MPI_SCRIPT, MPI_2x2), server)
+        run = self.wait_for_terminal(run_id, server=server, timeout=300)
+        self.assertEqual(run["status"], "Completed", json.dumps(run, indent=1) +
+                         self.logs(run_id, server=server) + self.describe_processes())
+        self.assertEqual({node["agent_id"] for node in self.nodes(run)},
+                         {a.agent_id for a in agents})
+        main_log = self.logs(run_id, server=server)  # mpirun's output: every rank's lines
+        for rank in range(4):
+            line = "mpi rank %d of 4 local %d: allreduce=10 cwd_has_script=True" % (rank, rank % 2)
+            self.assertIn(line, main_log)
+            self.assertIn(line, self.rank_log(run_id, rank, server))  # and each rank's own
+        self.assertFalse(os.path.exists(ssh_trace), "ssh or rsh was called")
+
+    @unittest.skipUnless(HAVE_MPI, "mpirun (openmpi-bin) or mpi4py (python3-mpi4py) is missing")
+    def test_mpi_rank_3_exiting_3_fails_the_run_and_no_process_survives(self):
+        server = self.start_server()
+        self.start_agents_without_ssh(server, 2)
+        marker = self.new_marker()
+        spec = self.make_run_dir("mpi.py", MPI_SCRIPT, MPI_2x2,
+                                 env={harness.MARKER_VAR: marker, "FAIL_RANK": "3"})
+        run_id = self.submit_spec(spec, server)
+        run = self.wait_for_terminal(run_id, server=server, timeout=300)
+        self.assertEqual(run["status"], "Failed", run)
+        self.assertNotEqual(run.get("exit_code", 0), 0, run)
+        self.assertIn("mpi rank 3 of 4", self.rank_log(run_id, 3, server))
+        self.assert_no_process(marker, timeout=20)
+        for node in self.nodes(run):
+            self.assertIn(node["status"], harness.TERMINAL, node)
 
     # ------------------------------------------------------------------ TensorFlow, cancel
 

@@ -91,7 +91,11 @@ TEST(SelectLogsTest, DefaultLogPathFollowsTheLaunch) {
   EXPECT_EQ(DefaultLogPath(PyTorchRun(2, 1).spec()), "user_logs/std_log_process_0.txt");
   runyard::v1::RunSpec mpi = PlainRun().spec();
   mpi.mutable_distributed_job_config()->mutable_mpi()->set_process_count_per_node(2);
-  EXPECT_EQ(DefaultLogPath(mpi), "user_logs/std_log.txt");
+  EXPECT_EQ(DefaultLogPath(mpi), "user_logs/std_log.txt");  // mpirun's: every rank's lines
+  runyard::v1::Run mpi_run = PlainRun();
+  *mpi_run.mutable_spec() = mpi;
+  ASSERT_TRUE(SelectLogs(mpi_run, {.rank = 1}).ok());
+  EXPECT_EQ(SelectLogs(mpi_run, {.rank = 1})->at(0).path, "user_logs/std_log_process_1.txt");
 }
 
 TEST(LinePrefixerTest, PassesWholeLinesOnlyAndFlushesTheRest) {

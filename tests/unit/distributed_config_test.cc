@@ -101,13 +101,14 @@ TEST(NormalizeDistributedConfigTest, PyTorchChecksNameTheFieldAndTheNumbers) {
             "more than 256");
 }
 
-TEST(NormalizeDistributedConfigTest, MpiDefaultsAndTheOneNodeLimit) {
+TEST(NormalizeDistributedConfigTest, MpiDefaultsAndChecks) {
   RunSpec spec = Mpi(0, 0);
   ASSERT_TRUE(NormalizeDistributedConfig(&spec).ok());
   EXPECT_EQ(spec.distributed_job_config().mpi().process_count_per_node(), 1);
   EXPECT_EQ(spec.distributed_job_config().mpi().node_count(), 1);
-  EXPECT_EQ(ErrorOf(Mpi(2, 2)),
-            "distributed_job_config.mpi.node_count (2): MPI across nodes is not supported yet; use node_count 1");
+  RunSpec across = Mpi(2, 2);  // MPI across nodes: node 0's mpirun reaches the others
+  EXPECT_TRUE(NormalizeDistributedConfig(&across).ok());
+  EXPECT_EQ(PortCount(across), 2);  // node k listens on base_port + k
   EXPECT_EQ(ErrorOf(Mpi(-3, 1)), "distributed_job_config.mpi.process_count_per_node (-3) must be at least 1");
   EXPECT_EQ(ErrorOf(Mpi(kMaxProcessesPerNode + 1, 1)),
             "distributed_job_config.mpi.process_count_per_node (257) must be at most 256");

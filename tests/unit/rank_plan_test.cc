@@ -174,6 +174,36 @@ TEST(RankPlanTest, MpiOnOneNodeIsMpirunWithItsProcessCount) {
   EXPECT_THAT(plan.processes[0].environment, Not(Contains(Key("RANK"))));
 }
 
+TEST(RankPlanTest, MpiAcrossNodesNodeZeroReachesTheOthersListeners) {
+  runyard::v1::RunSpec spec;
+  spec.set_script("train.py");
+  spec.mutable_distributed_job_config()->mutable_mpi()->set_process_count_per_node(2);
+  spec.mutable_distributed_job_config()->mutable_mpi()->set_node_count(3);
+  ASSERT_TRUE(common::NormalizeDistributedConfig(&spec).ok());
+  const NodeLaunchPlan first = PlanNodeLaunch(spec, Node(0, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, 29600));
+  EXPECT_THAT(first.launcher_prefix, ElementsAre("mpirun", "-np", "6"));
+  ASSERT_THAT(first.mpi_hosts, ::testing::SizeIs(3));
+  EXPECT_EQ(first.mpi_hosts[0].name, "localhost");
+  EXPECT_EQ(first.mpi_hosts[2].name, "runyard-node-2");
+  EXPECT_EQ(first.mpi_hosts[2].address, "10.0.0.3");
+  EXPECT_EQ(first.mpi_hosts[2].port, 29602);
+  EXPECT_EQ(first.mpi_hosts[1].slots, 2);
+  EXPECT_EQ(first.remote_exec_port, 0);
+  const auto& env = first.processes[0].environment;
+  EXPECT_EQ(env.at("OMPI_MCA_plm_rsh_no_tree_spawn"), "1");
+  EXPECT_EQ(env.at("OMPI_MCA_orte_leave_session_attached"), "1");
+  EXPECT_THAT(env, Not(Contains(Key("OMPI_MCA_btl_tcp_if_include"))));  // no interface given
+
+  const NodeLaunchPlan second = PlanNodeLaunch(spec, Node(2, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}, 29600));
+  EXPECT_TRUE(second.launcher_prefix.empty());  // node k runs no command of its own
+  EXPECT_EQ(second.remote_exec_port, 29602);
+  EXPECT_EQ(second.processes[0].log_path, "user_logs/std_log_node_2.txt");
+
+  // Every node on 127.0.0.1 (one host): Open MPI's TCP must be allowed on loopback.
+  const NodeLaunchPlan here = PlanNodeLaunch(spec, Node(0, {"127.0.0.1", "127.0.0.1", "127.0.0.1"}));
+  EXPECT_EQ(here.processes[0].environment.at("OMPI_MCA_btl_tcp_if_include"), "lo");
+}
+
 TEST(RankPlanTest, TensorflowTasksSpreadContiguouslyTheLastNodeTheRest) {
   // 3 workers + 2 ps over 2 nodes: 3 tasks per node, the last node 2.
   const runyard::v1::RunSpec spec = Tensorflow(3, 2, 2);

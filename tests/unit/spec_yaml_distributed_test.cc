@@ -88,8 +88,8 @@ TEST(SpecYamlDistributedTest, UnknownKeysAndNonIntegersNameTheKey) {
 TEST(SpecYamlDistributedTest, TheConfigsChecksAreTheSpecsErrors) {
   EXPECT_EQ(ErrorOf("  pytorch: {process_count: 5, node_count: 2}\n"),
             "distributed_job_config.pytorch.process_count (5) must be divisible by node_count (2)");
-  EXPECT_EQ(ErrorOf("  mpi: {node_count: 2}\n"),
-            "distributed_job_config.mpi.node_count (2): MPI across nodes is not supported yet; use node_count 1");
+  EXPECT_EQ(ErrorOf("  mpi: {process_count_per_node: -1}\n"),
+            "distributed_job_config.mpi.process_count_per_node (-1) must be at least 1");
 }
 
 TEST(SpecYamlDistributedTest, ValidateRunSpecChecksASpecThatNeverWentThroughYaml) {
