@@ -36,6 +36,7 @@ struct MetricsOptions {
   std::string run_id;
   std::string name;     // --name: that series' values
   bool follow = false;  // -f: until the run ends
+  int rank = -1;        // --rank: only the values that rank of a distributed run logged
 };
 // `runyard metrics RUN`: the run's metric series (table with sparklines, values, JSON).
 int MetricsCommand(const GlobalOptions& global, const MetricsOptions& options);

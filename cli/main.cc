@@ -90,11 +90,17 @@ int ParseAndRun(int argc, char** argv) {
       "metrics", "the run's metrics: per series its kind, count, last value, min, max and a sparkline");
   metrics_cmd->add_option("run", metrics.run_id, "run id")->required();
   metrics_cmd->add_option("--name", metrics.name, "only this series: every value with its step and time");
+  metrics_cmd->add_option("--rank", metrics.rank,
+                          "only the values this rank of a distributed run logged (RANK, "
+                          "OMPI_COMM_WORLD_RANK)")
+      ->check(CLI::NonNegativeNumber);
   metrics_cmd->add_flag("-f,--follow", metrics.follow,
                         "follow a live run until it ends (polls every 250 ms): the table redrawn, or with "
                         "--name new values as they come; with --json one JSON line per new value");
   metrics_cmd->footer("--json prints one document: {run_id, series: [{name, kind, count, min, max, last, "
-                      "values: [{seq, step, value, time, kind}]}]}, every value of every series");
+                      "values: [{seq, step, value, time, kind, rank}]}]}, every value of every series (rank: "
+                      "only on a distributed run's values; with --rank N only that rank's, "
+                      "the document saying \"rank\": N)");
 
   CLI::App* show_cmd = app.add_subcommand(
       "show", "the run's details: definition, status history and timings, parent and children, tags, "

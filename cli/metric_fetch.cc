@@ -1,6 +1,7 @@
 #include "cli/metric_fetch.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -94,21 +95,27 @@ absl::StatusOr<int64_t> ForEachValuePage(RunBackend& backend, const std::string&
 
 absl::StatusOr<std::vector<double>> SparklineSamples(RunBackend& backend, const std::string& run_id,
                                                      const runyard::v1::MetricSeries& series,
-                                                     int columns) {
+                                                     int columns, std::set<int32_t>* ranks) {
   std::vector<double> numbers;
-  if (!series.has_numbers() || series.count() == 0) return numbers;
+  if (series.count() == 0) return numbers;
+  if (ranks != nullptr && series.last().has_rank()) ranks->insert(series.last().rank());
+  // Without numbers there is no sparkline; only the ranks are looked for then.
+  if (!series.has_numbers() && ranks == nullptr) return numbers;
   if (series.count() <= kSampleEverythingUpTo) {
     absl::StatusOr<int64_t> read =
         ForEachValuePage(backend, run_id, series.name(), 0, [&](const auto& values) {
           for (const auto& value : values) {
             if (value.value_case() == runyard::v1::MetricValue::kNumber)
               numbers.push_back(value.number());
+            if (ranks != nullptr && value.has_rank()) ranks->insert(value.rank());
           }
           return absl::OkStatus();
         });
     if (!read.ok()) return read.status();
+    if (!series.has_numbers()) numbers.clear();
     return numbers;
   }
+  if (!series.has_numbers() && !series.last().has_rank()) return numbers;
   for (int column = 0; column < columns; ++column) {
     const int64_t start = series.count() * column / columns;
     const int64_t share = series.count() * (column + 1) / columns - start;
@@ -118,13 +125,49 @@ absl::StatusOr<std::vector<double>> SparklineSamples(RunBackend& backend, const 
     if (!page.ok()) return page.status();
     std::vector<double> sample;
     for (const auto& one : page->series()) {
-      if (one.name() == series.name()) AddNumbers(one, &sample);
+      if (one.name() != series.name()) continue;
+      AddNumbers(one, &sample);
+      if (ranks == nullptr) continue;
+      for (const auto& value : one.values()) {
+        if (value.has_rank()) ranks->insert(value.rank());
+      }
     }
     double sum = 0;
     for (double value : sample) sum += value;
     if (!sample.empty()) numbers.push_back(sum / static_cast<double>(sample.size()));
   }
+  if (!series.has_numbers()) numbers.clear();
   return numbers;
+}
+
+absl::StatusOr<runyard::v1::MetricSeries> RankSeries(RunBackend& backend, const std::string& run_id,
+                                                     const runyard::v1::MetricSeries& series,
+                                                     int32_t rank, std::vector<double>* numbers) {
+  runyard::v1::MetricSeries of_rank;
+  of_rank.set_run_id(series.run_id());
+  of_rank.set_name(series.name());
+  of_rank.set_kind(series.kind());
+  of_rank.set_description(series.description());
+  int64_t count = 0;
+  absl::StatusOr<int64_t> read =
+      ForEachValuePage(backend, run_id, series.name(), 0, [&](const auto& values) {
+        for (const auto& value : values) {
+          if (!value.has_rank() || value.rank() != rank) continue;
+          ++count;
+          *of_rank.mutable_last() = value;
+          if (value.value_case() != runyard::v1::MetricValue::kNumber) continue;
+          const double number = value.number();
+          if (numbers != nullptr) numbers->push_back(number);
+          if (std::isnan(number)) continue;  // no order: as the server's min and max
+          of_rank.set_min(of_rank.has_numbers() ? std::min(of_rank.min(), number) : number);
+          of_rank.set_max(of_rank.has_numbers() ? std::max(of_rank.max(), number) : number);
+          of_rank.set_has_numbers(true);
+        }
+        return absl::OkStatus();
+      });
+  if (!read.ok()) return read.status();
+  of_rank.set_count(count);
+  return of_rank;
 }
 
 }  // namespace runyard::cli

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,19 @@ absl::StatusOr<int64_t> ForEachValuePage(RunBackend& backend, const std::string&
 // The number values a sparkline of `columns` draws for `series`: all of them for a
 // series of up to 20,000 values; for a longer one, an even sample of each column's share
 // (the mean of up to 200 values at the start of each share), so the table stays quick for
-// a million values.
+// a million values. `ranks`, when given, gets the ranks (of a distributed run) of the
+// values read: every value's up to 20,000, the samples' (and the last value's) past that.
 absl::StatusOr<std::vector<double>> SparklineSamples(RunBackend& backend, const std::string& run_id,
                                                      const runyard::v1::MetricSeries& series,
-                                                     int columns);
+                                                     int columns,
+                                                     std::set<int32_t>* ranks = nullptr);
+
+// `series` as rank `rank` of a distributed run logged it: its count, min, max (over the
+// rank's numbers, NaN left out) and last value, from reading every value of the series.
+// `numbers`, when given, gets the rank's number values in order (a sparkline's input).
+absl::StatusOr<runyard::v1::MetricSeries> RankSeries(RunBackend& backend, const std::string& run_id,
+                                                     const runyard::v1::MetricSeries& series,
+                                                     int32_t rank,
+                                                     std::vector<double>* numbers = nullptr);
 
 }  // namespace runyard::cli

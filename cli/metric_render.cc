@@ -100,6 +100,7 @@ nlohmann::json MetricValueToJson(const runyard::v1::MetricValue& value) {
   }
   json["time"] = value.wall_time();
   json["kind"] = value.kind();
+  if (value.has_rank()) json["rank"] = value.rank();
   return json;
 }
 
@@ -115,18 +116,38 @@ nlohmann::json SeriesSummaryToJson(const runyard::v1::MetricSeries& series) {
   return json;
 }
 
+std::string RankRanges(const std::set<int32_t>& ranks) {
+  std::string text;
+  for (auto it = ranks.begin(); it != ranks.end();) {
+    const int32_t first = *it;
+    int32_t last = first;
+    for (++it; it != ranks.end() && *it == last + 1; ++it) last = *it;
+    absl::StrAppend(&text, text.empty() ? "" : ",", first);
+    if (last != first) absl::StrAppend(&text, "-", last);
+  }
+  return text;
+}
+
 std::string MetricsTable(const std::vector<runyard::v1::MetricSeries>& series,
-                         const std::map<std::string, std::string>& sparklines) {
+                         const std::map<std::string, std::string>& sparklines,
+                         const std::map<std::string, std::string>& ranks) {
   constexpr size_t kLastChars = 32;  // a long text or table value does not widen the table
-  std::vector<std::vector<std::string>> rows = {
-      {"NAME", "KIND", "COUNT", "LAST", "MIN", "MAX", "TREND"}};
+  const bool with_ranks = !ranks.empty();
+  std::vector<std::vector<std::string>> rows = {{"NAME", "KIND", "COUNT"}};
+  if (with_ranks) rows.front().push_back("RANKS");
+  rows.front().insert(rows.front().end(), {"LAST", "MIN", "MAX", "TREND"});
   for (const auto& one : series) {
     auto line = sparklines.find(one.name());
-    rows.push_back({one.name(), one.kind(), absl::StrCat(one.count()),
-                    one.count() > 0 ? MetricValueText(one.last(), kLastChars) : "",
-                    one.has_numbers() ? FormatNumber(one.min()) : "-",
-                    one.has_numbers() ? FormatNumber(one.max()) : "-",
-                    line == sparklines.end() ? "" : line->second});
+    std::vector<std::string> row = {one.name(), one.kind(), absl::StrCat(one.count())};
+    if (with_ranks) {
+      auto of = ranks.find(one.name());
+      row.push_back(of == ranks.end() || of->second.empty() ? "-" : of->second);
+    }
+    row.insert(row.end(), {one.count() > 0 ? MetricValueText(one.last(), kLastChars) : "",
+                           one.has_numbers() ? FormatNumber(one.min()) : "-",
+                           one.has_numbers() ? FormatNumber(one.max()) : "-",
+                           line == sparklines.end() ? "" : line->second});
+    rows.push_back(std::move(row));
   }
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {
@@ -144,25 +165,38 @@ std::string MetricsTable(const std::vector<runyard::v1::MetricSeries>& series,
   return text;
 }
 
-std::string SeriesHeading(const runyard::v1::MetricSeries& series, bool with_counts) {
+std::string SeriesHeading(const runyard::v1::MetricSeries& series, bool with_counts, bool with_rank,
+                          int of_rank) {
   std::string text = absl::StrCat(series.name(), " (", series.kind());
   if (with_counts)
     absl::StrAppend(&text, ", ", series.count(), series.count() == 1 ? " value" : " values");
+  if (of_rank >= 0) absl::StrAppend(&text, with_counts ? " of" : ",", " rank ", of_rank);
   if (with_counts && series.has_numbers()) {
     absl::StrAppend(&text, ", min ", FormatNumber(series.min()), ", max ",
                     FormatNumber(series.max()));
   }
   absl::StrAppend(&text, ")");
   if (!series.description().empty()) absl::StrAppend(&text, ": ", series.description());
-  absl::StrAppend(&text, "\n",
-                  absl::StrFormat("%-8s %-8s %-24s %s\n", "#", "STEP", "TIME", "VALUE"));
+  if (with_rank) {
+    absl::StrAppend(
+        &text, "\n",
+        absl::StrFormat("%-8s %-8s %-6s %-24s %s\n", "#", "STEP", "RANK", "TIME", "VALUE"));
+  } else {
+    absl::StrAppend(&text, "\n",
+                    absl::StrFormat("%-8s %-8s %-24s %s\n", "#", "STEP", "TIME", "VALUE"));
+  }
   return text;
 }
 
-std::string SeriesValueRow(const runyard::v1::MetricValue& value) {
-  return absl::StrFormat("%-8d %-8s %-24s %s\n", value.seq(),
-                         value.has_step() ? absl::StrCat(value.step()) : "-",
-                         TimeText(value.wall_time()), MetricValueText(value));
+std::string SeriesValueRow(const runyard::v1::MetricValue& value, bool with_rank) {
+  const std::string step = value.has_step() ? absl::StrCat(value.step()) : "-";
+  if (with_rank) {
+    return absl::StrFormat("%-8d %-8s %-6s %-24s %s\n", value.seq(), step,
+                           value.has_rank() ? absl::StrCat(value.rank()) : "-",
+                           TimeText(value.wall_time()), MetricValueText(value));
+  }
+  return absl::StrFormat("%-8d %-8s %-24s %s\n", value.seq(), step, TimeText(value.wall_time()),
+                         MetricValueText(value));
 }
 
 }  // namespace runyard::cli

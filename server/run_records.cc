@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -172,6 +173,17 @@ absl::Status ReadMetric(const json& line, RunRecord* record) {
     has_step = true;
     step = s.get<int64_t>();
   }
+  // "rank": the distributed run's process that logged it; absent for a single process.
+  std::optional<int32_t> rank;
+  if (line.contains("rank") && !line["rank"].is_null()) {
+    const json& r = line["rank"];
+    const bool integer = r.is_number_unsigned() || (r.is_number_integer() && r.get<int64_t>() >= 0);
+    if (!integer || r.get<uint64_t>() > static_cast<uint64_t>(kMaxRecordRank)) {
+      return Refused(absl::StrCat("rank \"rank\" must be an integer in [0, ", kMaxRecordRank,
+                                  "], not ", r.dump().substr(0, kMaxRecordNameChars)));
+    }
+    rank = static_cast<int32_t>(r.get<uint64_t>());
+  }
   if (!line.contains("v") || !line["v"].is_array()) {
     return Refused("metric without \"v\" (a list of values)");
   }
@@ -193,6 +205,7 @@ absl::Status ReadMetric(const json& line, RunRecord* record) {
       value.set_has_step(true);
       value.set_step(step);
     }
+    if (rank) value.set_rank(*rank);
   }
   return absl::OkStatus();
 }

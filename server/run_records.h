@@ -25,6 +25,8 @@ inline constexpr size_t kMaxRecordValues = 10'000;
 // Arrays and objects inside one another: serializing a value recurses per level, so a
 // deeper line is refused before it becomes a tree.
 inline constexpr int kMaxRecordNesting = 64;
+// "rank" (a metric's distributed-run rank) past this is no rank (MetricValue.rank is int32).
+inline constexpr int64_t kMaxRecordRank = 2'147'483'647;
 // "t" past this (the year 5138) is no wall time of a run.
 inline constexpr double kMaxRecordTime = 1e11;
 

@@ -90,8 +90,8 @@ absl::Status AppendToSeries(Database& db, const MetricAppend& append) {
   // One statement bound again for every value: borrowing it from the cache per value would
   // cost as much as the insert.
   Statement insert = db.Prepare(
-      "INSERT INTO metric_values(series_id, seq, kind, step, number, text, json, wall_time) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      "INSERT INTO metric_values(series_id, seq, kind, step, number, text, json, wall_time, "
+      "rank) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   insert.Bind(1, series.series_id);
   for (const runyard::v1::MetricValue& value : append.values) {
     insert.Bind(2, series.count++).Bind(3, value.kind());
@@ -123,6 +123,11 @@ absl::Status AppendToSeries(Database& db, const MetricAppend& append) {
         break;
     }
     insert.BindDouble(8, value.wall_time());
+    if (value.has_rank()) {
+      insert.Bind(9, static_cast<int64_t>(value.rank()));
+    } else {
+      insert.BindNull(9);
+    }
     RETURN_IF_ERROR(insert.Run());
     insert.Reset();
   }
@@ -138,10 +143,11 @@ absl::Status AppendToSeries(Database& db, const MetricAppend& append) {
   return update.Run();
 }
 
-// The columns of metric_values a MetricValue is made of, from `first` on (the last says
-// whether `number` holds kNaNText), for a table named `v`.
+// The columns of metric_values a MetricValue is made of, from `first` on (the one before
+// the last says whether `number` holds kNaNText; the last is the rank), for a table named `v`.
 constexpr char kValueColumns[] =
-    "v.seq, v.kind, v.step, v.number, v.text, v.json, v.wall_time, typeof(v.number) = 'text'";
+    "v.seq, v.kind, v.step, v.number, v.text, v.json, v.wall_time, typeof(v.number) = 'text', "
+    "v.rank";
 
 runyard::v1::MetricValue ValueFromRow(const Statement& row, int first) {
   runyard::v1::MetricValue value;
@@ -161,6 +167,7 @@ runyard::v1::MetricValue ValueFromRow(const Statement& row, int first) {
     value.set_json(row.Text(first + 5));
   }
   value.set_wall_time(row.Double(first + 6));
+  if (!row.IsNull(first + 8)) value.set_rank(static_cast<int32_t>(row.Int(first + 8)));
   return value;
 }
 

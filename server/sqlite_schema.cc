@@ -138,9 +138,10 @@ constexpr AddedColumn kAddedColumns[] = {
     {"agents", "draining", "INTEGER NOT NULL DEFAULT 0"},
     {"runs", "parent_run_id", "TEXT NOT NULL DEFAULT ''"},  // issue 15: child runs
     {"experiments", "archived", "INTEGER NOT NULL DEFAULT 0"},
-    {"agents", "address", "TEXT NOT NULL DEFAULT ''"},       // issue 16: how other nodes reach it
+    {"agents", "address", "TEXT NOT NULL DEFAULT ''"},        // issue 16: how other nodes reach it
     {"runs", "attempt", "INTEGER NOT NULL DEFAULT 0"},        // a distributed run's hand-outs
     {"runs", "not_before_ms", "INTEGER NOT NULL DEFAULT 0"},  // its retry backoff
+    {"metric_values", "rank", "INTEGER"},  // the rank that logged it; NULL: one process
 };
 
 absl::StatusOr<bool> HasColumn(Database& db, std::string_view table, std::string_view column) {

@@ -3,6 +3,8 @@
 // fake backend that pages as the control plane does.
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "cli/metric_fetch.h"
 #include "cli/metric_render.h"
@@ -143,6 +145,101 @@ TEST(MetricsTableTest, ValuesRowsShowSeqStepTimeAndValue) {
   series.set_description("training loss");
   EXPECT_THAT(SeriesHeading(series),
               HasSubstr("loss (scalar, 2 values, min 0.25, max 0.9): training loss\n"));
+}
+
+runyard::v1::MetricValue Ranked(double number, int rank) {
+  runyard::v1::MetricValue value = Number(number);
+  value.set_rank(rank);
+  return value;
+}
+
+TEST(MetricValueToJsonTest, RankOnlyOnValuesThatHaveOne) {
+  EXPECT_FALSE(MetricValueToJson(Number(1)).contains("rank"));
+  EXPECT_EQ(MetricValueToJson(Ranked(1, 0))["rank"], 0);
+  EXPECT_EQ(MetricValueToJson(Ranked(1, 3))["rank"], 3);
+}
+
+TEST(MetricsTableTest, RankRangesAreCompact) {
+  EXPECT_EQ(RankRanges({}), "");
+  EXPECT_EQ(RankRanges({0}), "0");
+  EXPECT_EQ(RankRanges({0, 1, 2, 3}), "0-3");
+  EXPECT_EQ(RankRanges({0, 2, 5, 6, 7}), "0,2,5-7");
+  EXPECT_EQ(RankRanges({1, 2, 4, 5}), "1-2,4-5");
+}
+
+TEST(MetricsTableTest, ARanksColumnWhenSeriesHaveRanks) {
+  const std::string table =
+      MetricsTable({Series("accuracy", {0.5}), Series("loss", {0.9, 0.3})}, {}, {{"loss", "0-3"}});
+  EXPECT_EQ(table,
+            "NAME      KIND    COUNT  RANKS  LAST  MIN  MAX  TREND\n"
+            "accuracy  scalar  1      -      0.5   0.5  0.5\n"
+            "loss      scalar  2      0-3    0.3   0.3  0.9\n");
+}
+
+TEST(MetricsTableTest, ValueRowsShowTheRankOfADistributedRun) {
+  runyard::v1::MetricValue value = Ranked(0.25, 2);
+  value.set_seq(7);
+  value.set_wall_time(1700000000.5);
+  EXPECT_EQ(SeriesValueRow(value, /*with_rank=*/true),
+            "7        -        2      2023-11-14T22:13:20.500Z 0.25\n");
+  runyard::v1::MetricValue single = Number(0.5, 8);
+  EXPECT_THAT(SeriesValueRow(single, /*with_rank=*/true), HasSubstr("8        -        -      "));
+  runyard::v1::MetricSeries series = Series("loss", {0.9, 0.25});
+  EXPECT_THAT(SeriesHeading(series, true, /*with_rank=*/true), HasSubstr("# "));
+  EXPECT_THAT(SeriesHeading(series, true, /*with_rank=*/true), HasSubstr(" RANK "));
+  series.set_count(1);
+  EXPECT_THAT(SeriesHeading(series, true, false, /*of_rank=*/3),
+              HasSubstr("loss (scalar, 1 value of rank 3, min 0.25, max 0.9)"));
+  EXPECT_THAT(SeriesHeading(series, false, false, /*of_rank=*/3),
+              HasSubstr("loss (scalar, rank 3)"));
+}
+
+TEST(MetricFetchTest, RankSeriesSumsUpOneRanksValues) {
+  fakes::FakeMetricsBackend backend;
+  for (int i = 0; i < 8; ++i) backend.Add("loss", Ranked(i * 10, i % 4));
+  backend.Add("loss", Number(99));  // no rank: not any rank's
+  backend.Add("loss", Ranked(NAN, 1));
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> series = FetchSeries(backend, "run-1");
+  ASSERT_TRUE(series.ok());
+  std::vector<double> numbers;
+  absl::StatusOr<runyard::v1::MetricSeries> one =
+      RankSeries(backend, "run-1", series->front(), 1, &numbers);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->name(), "loss");
+  EXPECT_EQ(one->count(), 3);
+  EXPECT_TRUE(one->has_numbers());
+  EXPECT_DOUBLE_EQ(one->min(), 10);  // NaN left out, as the server leaves it out
+  EXPECT_DOUBLE_EQ(one->max(), 50);
+  EXPECT_TRUE(std::isnan(one->last().number()));
+  ASSERT_EQ(numbers.size(), 3u);
+  EXPECT_DOUBLE_EQ(numbers[0], 10);
+  absl::StatusOr<runyard::v1::MetricSeries> none = RankSeries(backend, "run-1", series->front(), 7);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->count(), 0);
+  EXPECT_FALSE(none->has_numbers());
+}
+
+TEST(MetricFetchTest, SparklineSamplesGatherTheRanks) {
+  fakes::FakeMetricsBackend backend;
+  for (int i = 0; i < 12; ++i) backend.Add("loss", Ranked(i, i % 3));
+  runyard::v1::MetricValue text = Text("n/a");
+  text.set_rank(5);
+  backend.Add("note", text);
+  backend.AddNumbers("plain", {1, 2});
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> series = FetchSeries(backend, "run-1");
+  ASSERT_TRUE(series.ok());
+  std::map<std::string, std::set<int32_t>> ranks;
+  for (const auto& one : *series) {
+    absl::StatusOr<std::vector<double>> numbers =
+        SparklineSamples(backend, "run-1", one, 40, &ranks[one.name()]);
+    ASSERT_TRUE(numbers.ok());
+    if (one.name() == "note") {
+      EXPECT_TRUE(numbers->empty());
+    }
+  }
+  EXPECT_EQ(RankRanges(ranks["loss"]), "0-2");
+  EXPECT_EQ(RankRanges(ranks["note"]), "5");
+  EXPECT_EQ(RankRanges(ranks["plain"]), "");
 }
 
 TEST(MetricFetchTest, PagesThroughAMillionValuesInOrder) {

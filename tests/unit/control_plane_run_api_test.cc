@@ -210,7 +210,59 @@ TEST_F(RunApiTest, RecordsOfARunLostWithItsAgentAreStillIngested) {
   EXPECT_THAT(Numbers(lease.run_id(), "loss"), ElementsAre(1));
 }
 
+TEST_F(RunApiTest, EachValueKeepsTheRankThatLoggedIt) {
+  const runyard::v1::Lease lease = RunningRun();
+  const std::string& run = lease.run_id();
+  std::string lines;
+  for (int rank = 0; rank < 3; ++rank) {
+    absl::StrAppend(&lines, R"({"k":"metric","n":"loss","type":"scalar","rank":)", rank,
+                    R"(,"v":[)", rank * 10, R"(],"t":1700000000.5})", "\n");
+  }
+  lines += R"({"k":"metric","n":"loss","type":"scalar","v":[99],"t":1700000000.5})"
+           "\n";
+  lines += R"({"k":"metric","n":"acc","type":"list","rank":1,"v":[1,2],"t":1700000000.5})"
+           "\n";
+  ASSERT_TRUE(Send(lease, lines).ok());
+  const runyard::v1::MetricSeries loss = Metrics(run, "loss").series(0);
+  ASSERT_EQ(loss.values_size(), 4);
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_TRUE(loss.values(rank).has_rank());
+    EXPECT_EQ(loss.values(rank).rank(), rank);
+    EXPECT_DOUBLE_EQ(loss.values(rank).number(), rank * 10);
+  }
+  EXPECT_FALSE(loss.values(3).has_rank());  // a line without a rank: a single process's
+  const runyard::v1::MetricSeries acc = Metrics(run, "acc").series(0);
+  ASSERT_EQ(acc.values_size(), 2);
+  EXPECT_EQ(acc.values(1).rank(), 1);
+  // The summary's last value carries its rank too.
+  const runyard::v1::GetMetricsResponse summaries = Metrics(run);
+  ASSERT_EQ(summaries.series_size(), 2);
+  for (const auto& summary : summaries.series()) {
+    if (summary.name() == "acc") {
+      EXPECT_EQ(summary.last().rank(), 1);
+    } else {
+      EXPECT_FALSE(summary.last().has_rank()) << summary.name();
+    }
+  }
+  EXPECT_EQ(ErrorsOf(run), "");
+}
+
 // ------------------------------------------------------------------ refusals and limits
+
+TEST_F(RunApiTest, ABadRankIsRefusedNamingItAndTheRestIsKept) {
+  const runyard::v1::Lease lease = RunningRun();
+  const std::string good = Scalar("loss", 1);
+  ASSERT_TRUE(Send(lease, good +
+                              R"({"k":"metric","n":"loss","type":"scalar","rank":-2,"v":[5]})"
+                              "\n" +
+                              Scalar("loss", 2))
+                  .ok());
+  EXPECT_THAT(Numbers(lease.run_id(), "loss"), ElementsAre(1, 2));
+  EXPECT_THAT(ErrorsOf(lease.run_id()),
+              HasSubstr(absl::StrCat(kRecords, " byte ", good.size(),
+                                     ": rank \"rank\" must be an integer in [0, 2147483647], "
+                                     "not -2")));
+}
 
 TEST_F(RunApiTest, ARefusedLineIsExplainedWithItsOffsetAndTheRestIsKept) {
   const runyard::v1::Lease lease = RunningRun();

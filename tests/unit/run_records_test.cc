@@ -184,6 +184,38 @@ TEST(RunRecordsTest, RefusesBadMetrics) {
               HasSubstr("description must be a string"));
 }
 
+TEST(RunRecordsTest, RankTagsEveryValueOfItsLine) {
+  const RunRecord scalar =
+      Parsed(R"({"k":"metric","n":"loss","type":"scalar","rank":3,"v":[0.5],"s":1})");
+  ASSERT_EQ(scalar.values.size(), 1u);
+  EXPECT_TRUE(scalar.values[0].has_rank());
+  EXPECT_EQ(scalar.values[0].rank(), 3);
+  const RunRecord list = Parsed(R"({"k":"metric","n":"acc","type":"list","rank":0,"v":[1,2,3]})");
+  ASSERT_EQ(list.values.size(), 3u);
+  for (const auto& value : list.values) {
+    EXPECT_TRUE(value.has_rank());
+    EXPECT_EQ(value.rank(), 0);
+  }
+  const RunRecord row =
+      Parsed(R"({"k":"metric","n":"r","type":"row","rank":2147483647,"v":[{"a":1}]})");
+  EXPECT_EQ(row.values[0].rank(), 2147483647);
+  // A single process's line has no rank, and a null one is the same as none.
+  EXPECT_FALSE(Parsed(R"({"k":"metric","n":"x","type":"scalar","v":[1]})").values[0].has_rank());
+  EXPECT_FALSE(
+      Parsed(R"({"k":"metric","n":"x","type":"scalar","rank":null,"v":[1]})").values[0].has_rank());
+}
+
+TEST(RunRecordsTest, RefusesABadRankNamingIt) {
+  for (const char* rank :
+       {"-1", "1.5", "\"0\"", "true", "[0]", "2147483648", "18446744073709551615"}) {
+    EXPECT_THAT(
+        Refusal(std::string(R"({"k":"metric","n":"x","type":"scalar","rank":)") + rank +
+                R"(,"v":[1]})"),
+        HasSubstr("rank \"rank\" must be an integer in [0, 2147483647], not " + std::string(rank)))
+        << rank;
+  }
+}
+
 TEST(RunRecordsTest, RefusesBadTagsChildrenAndStatuses) {
   EXPECT_THAT(Refusal(R"({"k":"tag"})"), HasSubstr("without \"tags\""));
   EXPECT_THAT(Refusal(R"({"k":"tag","tags":[]})"), HasSubstr("\"tags\" must be an object"));

@@ -177,5 +177,59 @@ TEST(StoreSqliteMigrationTest, TagsAndPropertiesOfOldRunsAreCopiedFromTheirSpecs
   EXPECT_EQ(run->tags().at("team"), "audio");
 }
 
+// metric_values as issue 15 made it (no rank), with one value of an old run.
+constexpr char kMetricsBeforeRanks[] = R"sql(
+CREATE TABLE metric_series(
+  series_id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+  description TEXT NOT NULL, count INTEGER NOT NULL, min REAL, max REAL, UNIQUE(run_id, name));
+CREATE TABLE metric_values(
+  series_id INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, step INTEGER,
+  number REAL, text TEXT, json TEXT, wall_time REAL NOT NULL,
+  PRIMARY KEY(series_id, seq)) WITHOUT ROWID;
+INSERT INTO metric_series VALUES(1, 'run_old', 'loss', 'scalar', '', 1, 0.5, 0.5);
+INSERT INTO metric_values VALUES(1, 0, 'scalar', NULL, 0.5, NULL, NULL, 1.5);
+)sql";
+
+// Issue 16: a database whose metric values have no rank gets the column; its old values
+// read back without one, and new values keep theirs.
+TEST(StoreSqliteMigrationTest, OldMetricValuesGainTheRankColumn) {
+  testutil::ScopedTempDir tmp;
+  const std::string path = (tmp.path() / "runyard.db").string();
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec(kBeforeRunApi).ok());
+    absl::Status made = (*db)->Exec(kMetricsBeforeRanks);
+    ASSERT_TRUE(made.ok()) << made;
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  runyard::v1::MetricValue ranked;
+  ranked.set_number(0.25);
+  ranked.set_kind("scalar");
+  ranked.set_rank(2);
+  ASSERT_TRUE((*store)->AppendMetrics({MetricAppend{"run_old", "loss", "", {ranked}}}).ok());
+
+  store->reset();
+  absl::StatusOr<std::unique_ptr<SqliteStore>> again = SqliteStore::Open(path);
+  ASSERT_TRUE(again.ok()) << again.status();
+  absl::StatusOr<std::vector<runyard::v1::MetricValue>> values =
+      (*again)->MetricValues("run_old", "loss", 0, 10);
+  ASSERT_TRUE(values.ok()) << values.status();
+  ASSERT_EQ(values->size(), 2u);
+  EXPECT_DOUBLE_EQ((*values)[0].number(), 0.5);
+  EXPECT_FALSE((*values)[0].has_rank());
+  EXPECT_DOUBLE_EQ((*values)[1].number(), 0.25);
+  ASSERT_TRUE((*values)[1].has_rank());
+  EXPECT_EQ((*values)[1].rank(), 2);
+  {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    Statement column =
+        (*db)->Prepare("SELECT 1 FROM pragma_table_info('metric_values') WHERE name = 'rank'");
+    EXPECT_TRUE(column.Step());
+  }
+}
+
 }  // namespace
 }  // namespace runyard::server

@@ -130,6 +130,36 @@ TEST_P(StoreSuite, ValuesKeepTheirTypeStepKindAndTime) {
   EXPECT_EQ(v[3].kind(), "image");
 }
 
+TEST_P(StoreSuite, ValuesKeepTheRankThatLoggedThem) {
+  ASSERT_TRUE(store().InsertRun(QueuedRun("run_1")).ok());
+  std::vector<runyard::v1::MetricValue> values;
+  for (int rank : {0, 3, 2147483647}) {
+    values.push_back(Number(rank * 10.0));
+    values.back().set_rank(rank);
+  }
+  values.push_back(Number(7));  // no rank: a single process's value
+  ASSERT_TRUE(store().AppendMetrics({Append("run_1", "loss", values)}).ok());
+  absl::StatusOr<std::vector<runyard::v1::MetricValue>> read =
+      store().MetricValues("run_1", "loss", 0, 100);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 4u);
+  EXPECT_TRUE((*read)[0].has_rank());
+  EXPECT_EQ((*read)[0].rank(), 0);  // rank 0 is a rank, not its absence
+  EXPECT_EQ((*read)[1].rank(), 3);
+  EXPECT_EQ((*read)[2].rank(), 2147483647);
+  EXPECT_FALSE((*read)[3].has_rank());
+
+  runyard::v1::MetricValue last = Number(1);
+  last.set_rank(1);
+  ASSERT_TRUE(store().AppendMetrics({Append("run_1", "loss", {last})}).ok());
+  absl::StatusOr<std::vector<runyard::v1::MetricSeries>> summaries =
+      store().MetricSummaries("run_1", "loss");
+  ASSERT_TRUE(summaries.ok()) << summaries.status();
+  ASSERT_EQ(summaries->size(), 1u);
+  EXPECT_TRUE(summaries->front().last().has_rank());
+  EXPECT_EQ(summaries->front().last().rank(), 1);
+}
+
 TEST_P(StoreSuite, SummaryHasCountMinMaxLastKindAndFirstDescription) {
   ASSERT_TRUE(store().InsertRun(QueuedRun("run_1")).ok());
   ASSERT_TRUE(store()

@@ -20,6 +20,27 @@ DEFAULT_LIMITS = {
 # Records are lines of at most this many bytes; longer values are chunked or refused.
 MAX_LINE_BYTES = 1 << 20
 
+# Where a process of a distributed run finds its rank: PyTorch and TensorFlow ranks get
+# RANK, MPI ranks OMPI_COMM_WORLD_RANK. The first that holds an integer >= 0 counts.
+RANK_ENVS = ("RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def process_rank(environ=None):
+    """This process's rank in a distributed run, or None for a single-process run (or a
+    variable that is no integer >= 0: it is not a rank runyard set)."""
+    environ = os.environ if environ is None else environ
+    for name in RANK_ENVS:
+        text = environ.get(name)
+        if text is None:
+            continue
+        try:
+            rank = int(text.strip())
+        except ValueError:
+            continue
+        if 0 <= rank <= 0x7FFFFFFF:
+            return rank
+    return None
+
 
 class RunContext:
     """The parsed context.json of a live run."""
@@ -45,6 +66,8 @@ class RunContext:
         self.outputs_dir = _text(doc, "outputs_dir") or os.path.join(work_dir, "outputs")
         self.images_dir = _text(doc, "images_dir") or os.path.join(self.logs_dir, "images")
         self.children_count = os.path.join(run_api_dir, "children.count")
+        # The rank every metric record of this process carries (read once, here).
+        self.rank = process_rank()
 
 
 def load_context(run_api_dir):

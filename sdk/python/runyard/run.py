@@ -126,6 +126,10 @@ class Run:
         run._experiment = RunExperiment(channel.context.experiment)
         # Records about a child carry "r"; records about the run itself do not.
         run._r = "" if parent is None else ',"r":' + _quote(run_id)
+        # A distributed run's process tags each metric value with its rank (RANK, or
+        # OMPI_COMM_WORLD_RANK); tags, properties and the rest are run-wide.
+        rank = channel.context.rank
+        run._rank = "" if rank is None else ',"rank":%d' % rank
         limits = channel.context.limits
         run._max_values = limits["max_metric_values"]
         run._max_text = limits["max_text_value_chars"]
@@ -521,7 +525,8 @@ class Run:
         return prefix
 
     def _metric_head(self, name, kind):
-        return '{"k":"metric"%s,"n":%s,"type":"%s","v":[' % (self._r, _quote(name), kind)
+        return '{"k":"metric"%s,"n":%s,"type":"%s"%s,"v":[' % (self._r, _quote(name), kind,
+                                                                self._rank)
 
     def _series(self, name, kind):
         """The local values of series `name` (for get_metrics), created as `kind`."""
