@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Gang cancel benchmark (issue 16, acceptance 6): from `runyard cancel RUN` to the last
-rank of a distributed run gone, on every node.
+"""Gang cancel benchmark (issue 16, acceptances 2 and 6): from `runyard cancel RUN` to the
+last rank of a distributed run gone, on every node; and from one rank's failure to the
+last of the others gone and the run Failed.
 
 A local server and two agents (one pool, one host, --kill-grace-seconds 1). Each run is a
 PyTorch per-process launch, 2 nodes x 2 processes, of a script that writes its pid to a
@@ -9,6 +10,9 @@ once). For each of N runs: wait for the four pid files, open a pidfd on each ran
 t0 = time.time(), run `runyard cancel RUN`, and measure from t0:
   - the last rank's process gone (its pidfd readable: it exited; whether reaped or not);
   - the run Canceled in the server's history (every node reported it ended).
+The failure row: the same gang, where rank 3 exits with code 3 once all four ranks have
+written their pid (it writes time.time() just before it exits); measured from that time to
+the other three ranks gone and to Failed in the history.
 Baselines in the same run: the same four processes started directly by the bench and
 sent SIGTERM with os.kill (the cost of the signal itself), and a single-node run of one
 process canceled the same way (what one fate adds over today's cancel).
@@ -35,12 +39,18 @@ GRACE_SECONDS = 1
 TERMINAL = ("Completed", "Failed", "Canceled")
 
 RANK = r'''
-import os, signal
+import os, signal, time
 folder = os.environ["PID_DIR"]
 with open(os.path.join(folder, "rank-%s.tmp" % os.environ.get("RANK", "0")), "w") as f:
     f.write(str(os.getpid()))
 os.rename(os.path.join(folder, "rank-%s.tmp" % os.environ.get("RANK", "0")),
           os.path.join(folder, "rank-%s" % os.environ.get("RANK", "0")))
+if os.environ.get("RANK") == "3" and os.environ.get("FAIL_RANK_3") == "1":
+    while len([n for n in os.listdir(folder) if not n.endswith(".tmp")]) < 4:
+        time.sleep(0.001)
+    with open(os.path.join(folder, "failed-at"), "w") as f:
+        f.write(repr(time.time()))
+    os._exit(3)
 signal.pause()
 '''
 
@@ -55,6 +65,7 @@ environment:
     interpreter_path: {python}
   environment_variables:
     PID_DIR: "{pid_dir}"
+    FAIL_RANK_3: "{fail}"
 {distributed}"""
 
 GANG = "distributed_job_config:\n  pytorch:\n    process_count: 4\n    node_count: 2\n" \
@@ -94,7 +105,8 @@ def wait_all_gone(pidfds, timeout=60):
     return time.time()
 
 
-def measure_cancel(env, work, tag, distributed, ranks):
+def submit(env, work, tag, distributed, fail=False):
+    """Submits the rank script as a run: (run id, its pid folder)."""
     pid_dir = os.path.join(work, f"pids-{tag}")
     os.makedirs(pid_dir)
     source = os.path.join(work, f"src-{tag}")
@@ -103,8 +115,42 @@ def measure_cancel(env, work, tag, distributed, ranks):
         f.write(RANK.lstrip())
     spec = os.path.join(source, "run.yaml")
     with open(spec, "w") as f:
-        f.write(SPEC.format(python=PYTHON, pid_dir=pid_dir, distributed=distributed))
-    run_id = json.loads(cli(["submit", spec, "--json"], env).stdout)["run_id"]
+        f.write(SPEC.format(python=PYTHON, pid_dir=pid_dir, distributed=distributed,
+                            fail="1" if fail else "0"))
+    return json.loads(cli(["submit", spec, "--json"], env).stdout)["run_id"], pid_dir
+
+
+def ended(env, run_id, expected):
+    """The run's terminal history time (ms since the epoch), once it has ended `expected`."""
+    run = wait_until(lambda: (lambda r: r if r["status"] in TERMINAL else None)(
+        json.loads(cli(["status", run_id, "--json"], env).stdout)), 60, f"{run_id} to end", interval=0.02)
+    if run["status"] != expected:
+        raise RuntimeError(f"{run_id} ended {run['status']}, not {expected}")
+    return [e["time_unix_ms"] for e in run["history"] if e["status"] == expected][0]
+
+
+def measure_failure(env, work, tag):
+    """Rank 3 exits 3: (ms to the other three ranks gone, ms to Failed), from its exit."""
+    run_id, pid_dir = submit(env, work, tag, GANG, fail=True)
+    pids = pids_in(pid_dir, 4)
+    others = []
+    for pid in pids:
+        try:
+            others.append(os.pidfd_open(pid))
+        except ProcessLookupError:
+            pass  # rank 3, already gone
+    try:
+        gone = wait_all_gone(others)
+    finally:
+        for fd in others:
+            os.close(fd)
+    with open(os.path.join(pid_dir, "failed-at")) as f:
+        failed_at = float(f.read())
+    return (gone - failed_at) * 1000, ended(env, run_id, "Failed") - failed_at * 1000
+
+
+def measure_cancel(env, work, tag, distributed, ranks):
+    run_id, pid_dir = submit(env, work, tag, distributed)
     pidfds = [os.pidfd_open(pid) for pid in pids_in(pid_dir, ranks)]
     try:
         t0 = time.time()
@@ -113,12 +159,7 @@ def measure_cancel(env, work, tag, distributed, ranks):
     finally:
         for fd in pidfds:
             os.close(fd)
-    run = wait_until(lambda: (lambda r: r if r["status"] in TERMINAL else None)(
-        json.loads(cli(["status", run_id, "--json"], env).stdout)), 60, f"{run_id} to end", interval=0.02)
-    if run["status"] != "Canceled":
-        raise RuntimeError(f"{run_id} ended {run['status']}, not Canceled")
-    ended = [e["time_unix_ms"] for e in run["history"] if e["status"] == "Canceled"][0]
-    return (gone - t0) * 1000, ended - t0 * 1000
+    return (gone - t0) * 1000, ended(env, run_id, "Canceled") - t0 * 1000
 
 
 def direct_baseline(work, index):
@@ -166,21 +207,26 @@ def main():
             procs.append(start_agent(os.path.join(work, f"agent{i}"), "bench", env, "--name", f"node{i}",
                                      "--kill-grace-seconds", str(GRACE_SECONDS), "--slots", "1"))
         gang_gone, gang_ended, single_gone, single_ended, direct = [], [], [], [], []
+        failure_gone, failure_ended = [], []
         for i in range(repeat + 1):  # the first of each warms up and is not counted
-            gone, ended = measure_cancel(env, work, f"gang-{i}", GANG, 4)
+            gone, canceled = measure_cancel(env, work, f"gang-{i}", GANG, 4)
             one_gone, one_ended = measure_cancel(env, work, f"single-{i}", "", 1)
+            fail_gone, fail_ended = measure_failure(env, work, f"fail-{i}")
             if i == 0:
                 continue
             gang_gone.append(gone)
-            gang_ended.append(ended)
+            gang_ended.append(canceled)
             single_gone.append(one_gone)
             single_ended.append(one_ended)
+            failure_gone.append(fail_gone)
+            failure_ended.append(fail_ended)
             direct.append(direct_baseline(work, i))
-            print(f"  gang: last rank gone {gone:.1f} ms, Canceled {ended:.1f} ms; single run: "
-                  f"gone {one_gone:.1f} ms", file=sys.stderr)
+            print(f"  gang: last rank gone {gone:.1f} ms, Canceled {canceled:.1f} ms; single run: "
+                  f"gone {one_gone:.1f} ms; rank 3 failed: others gone {fail_gone:.1f} ms, "
+                  f"Failed {fail_ended:.1f} ms", file=sys.stderr)
         base = statistics.median(direct)
         lines = [
-            f"## Gang cancel (`runyard cancel` to the last rank gone; 2 agents x 2 processes; {machine()}; "
+            f"## Gang cancel and failure (`runyard cancel`, or rank 3 exiting 3, to the last rank gone; 2 agents x 2 processes; {machine()}; "
             f"loopback; median of {repeat})",
             "",
             TABLE_HEADER[0].replace("(s)", "(ms)"), TABLE_HEADER[1],
@@ -192,6 +238,10 @@ def main():
             row_ms("2-node gang, 4 ranks: cancel → last rank gone", gang_gone, baseline=base,
                    extra="CLI + gRPC + both agents' poll replies + supervisors' kill"),
             row_ms("2-node gang: cancel → Canceled", gang_ended, baseline=base,
+                   extra="every node reported it ended"),
+            row_ms("2-node gang: rank 3 exits 3 → the other 3 ranks gone", failure_gone, baseline=base,
+                   extra="node 1's supervisor stops rank 2; the server cancels node 0"),
+            row_ms("2-node gang: rank 3 exits 3 → Failed", failure_ended, baseline=base,
                    extra="every node reported it ended"),
             "",
             f"gang: median {statistics.median(gang_gone):.1f} ms to the last rank gone, "

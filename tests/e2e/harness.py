@@ -10,6 +10,7 @@ are held and let go by latches (FIFOs), and what nothing signals (statuses, /pro
 polled by wait_for, the one polling loop of these tests, with a short interval and a
 generous bound.
 """
+import fcntl
 import json
 import os
 import re
@@ -408,6 +409,29 @@ SCRIPTS = {
 # ----------------------------------------------------------------------------- test case
 
 
+# Each test server hands distributed runs ports from a block of its own: tests run side by
+# side (ctest -j), and two servers giving out the same MASTER_PORT on one host would make
+# one gang's ranks join the other's. A block is held by an flock for as long as the test
+# runs; below 32768, out of Linux's ephemeral port range.
+PORT_BLOCK_DIR = "/tmp/runyard-e2e-port-blocks"
+PORT_BLOCK_FIRST, PORT_BLOCK_SIZE, PORT_BLOCKS = 20000, 100, 120
+
+
+def hold_port_block():
+    """(fd holding the block's lock, "FIRST-LAST") of a block no other test holds."""
+    os.makedirs(PORT_BLOCK_DIR, exist_ok=True)
+    for index in range(PORT_BLOCKS):
+        fd = os.open(os.path.join(PORT_BLOCK_DIR, "block-%d" % index), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        first = PORT_BLOCK_FIRST + index * PORT_BLOCK_SIZE
+        return fd, "%d-%d" % (first, first + PORT_BLOCK_SIZE - 1)
+    raise AssertionError("all %d port blocks under %s are held" % (PORT_BLOCKS, PORT_BLOCK_DIR))
+
+
 class RunyardTestCase(unittest.TestCase):
     """Base class: temp dir, RUNYARD_HOME, process bookkeeping and cleanup."""
 
@@ -471,7 +495,8 @@ class RunyardTestCase(unittest.TestCase):
     def start_server(self, lease_seconds=None, agent_lost_seconds=None, timeout=60):
         index = len(self.servers)
         data_dir = self.make_dir("server%d" % index)
-        argv = [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir]
+        argv = [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                "--gang-port-range", self.gang_port_range()]
         if lease_seconds is not None:
             argv += ["--lease-seconds", str(lease_seconds)]
         if agent_lost_seconds is not None:
@@ -483,6 +508,13 @@ class RunyardTestCase(unittest.TestCase):
         match = process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)", timeout=timeout)
         server.address = "127.0.0.1:%s" % match.group(1)
         return server
+
+    def gang_port_range(self):
+        """This test's block of ports for its servers' distributed runs (see hold_port_block)."""
+        if not hasattr(self, "_gang_ports"):
+            fd, self._gang_ports = hold_port_block()
+            self.addCleanup(os.close, fd)
+        return self._gang_ports
 
     def start_agent(self, server, pool="cpu", name=None, slots=1, kill_grace_seconds=2, timeout=60):
         address = getattr(server, "address", server)

@@ -80,7 +80,8 @@ class DistributedAcrossNamespacesTest(DistributedTestCase):
 
     def start_server_on(self, ip):
         data_dir = self.make_dir("server-netns")
-        argv = [harness.SERVER_BIN, "--listen", ip + ":0", "--data-dir", data_dir]
+        argv = [harness.SERVER_BIN, "--listen", ip + ":0", "--data-dir", data_dir,
+                "--gang-port-range", self.gang_port_range()]
         process = harness.ManagedProcess("server", argv, self.env,
                                          os.path.join(self.tmp, "server-netns.log"))
         server = harness.Server(process, None, data_dir)
