@@ -210,6 +210,10 @@ int RunCommand(int connection, const std::string& command,
   log << "runyard-ranks: running for node 0 (process group " << pid << "): " << command
       << std::endl;
   bool connected = true;
+  // mpirun closes its rsh agents as the job ends, while the daemons are still exiting on
+  // their own: a hang-up gives the command this long before it is stopped.
+  constexpr auto kHangUpGrace = std::chrono::seconds(2);
+  std::optional<Clock::time_point> hung_up_at;
   std::optional<Clock::time_point> terminated_at;
   auto stop = [&](const char* why) {
     if (terminated_at) return;
@@ -247,8 +251,11 @@ int RunCommand(int connection, const std::string& command,
       char byte;
       if (::recv(connection, &byte, 1, MSG_DONTWAIT) <= 0) {
         connected = false;
-        stop("node 0 hung up");
+        hung_up_at = Clock::now();
       }
+    }
+    if (hung_up_at && !ended && Clock::now() - *hung_up_at > kHangUpGrace) {
+      stop("node 0 hung up");
     }
     if (waits[3].revents != 0) {
       unsigned char signal_number = 0;
@@ -273,9 +280,13 @@ int RunCommand(int connection, const std::string& command,
       << (WIFEXITED(status) ? "exited with code " + std::to_string(code)
                             : "was killed by signal " + std::to_string(WTERMSIG(status)))
       << std::endl;
-  // Gone before the exit code went back: mpirun may close its rsh agents as the job ends,
-  // while the daemon exits cleanly; a daemon stopped mid-job does not exit 0, and a node 0
-  // that failed fails the run anyway.
+  // Node 0 hung up: the job is over, and node 0's mpirun decides its fate (a rank that
+  // failed here made mpirun fail; a node 0 that was lost fails the gang as AgentLost).
+  // What the daemon said as it was stopped says nothing more.
+  if (hung_up_at) {
+    log << "runyard-ranks: node 0 hung up: this node's part ended" << std::endl;
+    return 0;
+  }
   if (!connected) return code;
   SendFrame(connection, 'x', std::to_string(code));
   return code;
