@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "runtime/ranks_binary.h"
 #include "tests/unit/scoped_temp_dir.h"
+#include "common/read_file.h"
 #include "tests/unit/wait_for.h"
 
 extern char** environ;
@@ -34,21 +35,6 @@ using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
 constexpr auto kPatience = std::chrono::seconds(30);  // only reached when something is broken
-
-std::string ReadAll(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// True once `pid` no longer runs (gone, or a zombie nobody reaped yet).
-bool Gone(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-  const std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
-}
 
 class RanksSupervisorTest : public ::testing::Test {
  protected:
@@ -111,7 +97,7 @@ class RanksSupervisorTest : public ::testing::Test {
     EXPECT_TRUE(result.ok()) << result.status();
     return result.value_or(SupervisorResult{});
   }
-  std::string Events() { return ReadAll(tmp_.path() / "supervisor.log"); }
+  std::string Events() { return common::ReadFileOrEmpty(tmp_.path() / "supervisor.log"); }
 
   bool WaitForFile(const fs::path& file) {
     return testutil::PollUntil([&] { return fs::exists(file); }, kPatience);
@@ -126,7 +112,7 @@ TEST_F(RanksSupervisorTest, EveryRankRunsWithItsEnvironmentAndLogAndTheResultSay
   for (int rank = 0; rank < 3; ++rank) AddRank(rank, "echo \"rank $RANK in $(pwd)\"; echo err >&2");
   EXPECT_EQ(Wait(Start()), 0);
   for (int rank = 0; rank < 3; ++rank) {
-    EXPECT_EQ(ReadAll(LogOf(rank)),
+    EXPECT_EQ(common::ReadFileOrEmpty(LogOf(rank)),
               "rank " + std::to_string(rank) + " in " + tmp_.path().string() + "\nerr\n");
   }
   EXPECT_TRUE(fs::exists(plan_.started_file));
@@ -187,7 +173,7 @@ TEST_F(RanksSupervisorTest, SigtermToTheSupervisorIsPassedOnToEveryRank) {
   EXPECT_EQ(Wait(supervisor), 0);  // they exited 0 when told to stop
   const SupervisorResult result = Result();
   EXPECT_TRUE(result.stopped_from_outside);
-  for (int rank = 0; rank < 2; ++rank) EXPECT_THAT(ReadAll(LogOf(rank)), HasSubstr("got TERM"));
+  for (int rank = 0; rank < 2; ++rank) EXPECT_THAT(common::ReadFileOrEmpty(LogOf(rank)), HasSubstr("got TERM"));
   EXPECT_THAT(Events(), HasSubstr("received SIGTERM: passing it on to the 2 ranks running"));
 }
 
@@ -218,8 +204,8 @@ TEST_F(RanksSupervisorTest, WhatARankLeftBehindDiesWithTheSupervisor) {
   const fs::path child_pid = tmp_.path() / "child";
   AddRank(0, "sleep 1000 & echo $! > " + child_pid.string() + "; exit 0");
   EXPECT_EQ(Wait(Start()), 0);
-  const pid_t leftover = std::stoi(ReadAll(child_pid));
-  EXPECT_TRUE(testutil::PollUntil([&] { return Gone(leftover); }, kPatience));
+  const pid_t leftover = std::stoi(common::ReadFileOrEmpty(child_pid));
+  EXPECT_TRUE(testutil::PollUntil([&] { return testutil::NotRunning(leftover); }, kPatience));
 }
 
 TEST_F(RanksSupervisorTest, RanksDieWhenTheSupervisorIsKilled) {
@@ -234,10 +220,10 @@ TEST_F(RanksSupervisorTest, RanksDieWhenTheSupervisorIsKilled) {
   ::kill(supervisor, SIGKILL);
   EXPECT_EQ(Wait(supervisor), 128 + SIGKILL);
   for (int rank = 0; rank < 2; ++rank) {
-    const std::string text = ReadAll(tmp_.path() / ("pid" + std::to_string(rank)));
+    const std::string text = common::ReadFileOrEmpty(tmp_.path() / ("pid" + std::to_string(rank)));
     ASSERT_FALSE(text.empty());
     const pid_t pid = std::stoi(text);
-    EXPECT_TRUE(testutil::PollUntil([&] { return Gone(pid); }, kPatience)) << "rank " << rank;
+    EXPECT_TRUE(testutil::PollUntil([&] { return testutil::NotRunning(pid); }, kPatience)) << "rank " << rank;
   }
 }
 

@@ -25,6 +25,7 @@
 #include "tests/fakes/fake_blob_source.h"
 #include "tests/fakes/recording_observer.h"
 #include "tests/unit/scoped_temp_dir.h"
+#include "common/read_file.h"
 #include "tests/unit/wait_for.h"
 
 namespace runyard::runtime {
@@ -39,13 +40,6 @@ using ::testing::SizeIs;
 
 constexpr auto kPatience = std::chrono::seconds(30);  // only reached when something is broken
 
-std::string ReadAll(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // KEY=VALUE lines as a map.
 std::map<std::string, std::string> Variables(const std::string& text) {
   std::map<std::string, std::string> variables;
@@ -55,13 +49,6 @@ std::map<std::string, std::string> Variables(const std::string& text) {
     if (eq != std::string::npos) variables[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return variables;
-}
-
-bool Gone(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-  const std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
 }
 
 std::string HostName() {
@@ -132,9 +119,9 @@ class RunnerDistributedTest : public ::testing::Test {
     std::vector<pid_t> pids;
     for (int rank = 0; rank < ranks; ++rank) {
       const fs::path file = outputs() / ("pid_" + std::to_string(rank));
-      EXPECT_TRUE(testutil::PollUntil([&] { return ReadAll(file).find('\n') != std::string::npos; },
+      EXPECT_TRUE(testutil::PollUntil([&] { return common::ReadFileOrEmpty(file).find('\n') != std::string::npos; },
                                       kPatience));
-      pids.push_back(std::atoi(ReadAll(file).c_str()));
+      pids.push_back(std::atoi(common::ReadFileOrEmpty(file).c_str()));
     }
     return pids;
   }
@@ -208,7 +195,7 @@ TEST_F(RunnerDistributedTest, RankThreeExitingThreeFailsTheRunNamingItAndNoRankS
   EXPECT_EQ(outcome.ranks[3].exit_code(), 3);
   for (int rank = 0; rank < 3; ++rank) EXPECT_EQ(outcome.ranks[rank].term_signal(), SIGTERM);
   EXPECT_EQ(observer.file(common::RankLogPath(3)), "failing\n");
-  for (const pid_t pid : WaitForPids(4)) EXPECT_TRUE(Gone(pid)) << pid;
+  for (const pid_t pid : WaitForPids(4)) EXPECT_TRUE(testutil::NotRunning(pid)) << pid;
 }
 
 TEST_F(RunnerDistributedTest, RankLogsAreStreamedWhileTheRunRuns) {
@@ -243,7 +230,7 @@ TEST_F(RunnerDistributedTest, CancelStopsEveryRank) {
   canceller.join();
   EXPECT_EQ(outcome.status, runyard::v1::CANCELED);
   EXPECT_EQ(outcome.error.code(), "Canceled");
-  for (const pid_t pid : pids) EXPECT_TRUE(Gone(pid)) << pid;
+  for (const pid_t pid : pids) EXPECT_TRUE(testutil::NotRunning(pid)) << pid;
 }
 
 TEST_F(RunnerDistributedTest, NodeOfAServerPlacementStartsItsRanksAndWritesAtNodePaths) {

@@ -16,9 +16,23 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <thread>
 
+#include <signal.h>
+
+#include "common/read_file.h"
+
 namespace runyard::testutil {
+
+// True once `pid` no longer runs: gone, or a zombie nobody reaped yet (a process that is
+// not this one's child, whose pidfd ExitsWithin could also wait on).
+inline bool NotRunning(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  const std::string stat = common::ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
 
 // True once `pid` has exited (a child of this process is a zombie then, still to be
 // reaped); false if it has not within `patience`. `pid` must not be reaped yet.
