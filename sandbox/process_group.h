@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <chrono>
+#include <vector>
 
 namespace runyard::sandbox {
 
@@ -19,6 +20,10 @@ void ResetSignalsForExec();
 
 // Sends `signal` to every process in group `pgid`; a group already gone is not an error.
 void SignalGroup(pid_t pgid, int signal);
+
+// Every process now in group `pgid`, read from /proc/*/stat (readable at every moment,
+// even while a process is in the middle of an exec, unlike /proc/*/environ).
+std::vector<pid_t> FindGroupMembers(pid_t pgid);
 
 // True while any process of group `pgid` exists (zombies excluded only once reaped).
 bool GroupExists(pid_t pgid);

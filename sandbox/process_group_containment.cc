@@ -2,19 +2,31 @@
 
 #include <signal.h>
 
+#include <set>
+
 #include "sandbox/process_group.h"
 
 namespace runyard::sandbox {
 
 void ProcessGroupContainment::SignalAll(int signal, pid_t spared) {
-  // The whole group at once, unless one of its members is to be spared.
-  if (spared == 0 || tag_.empty()) SignalGroup(pgid_, signal);
-  // Processes that left the group (setsid) still carry the run's tag.
-  if (!tag_.empty()) {
-    for (pid_t pid : FindTaggedProcesses(tag_)) {
-      if (pid != spared) ::kill(pid, signal);
-    }
+  if (tag_.empty()) {
+    SignalGroup(pgid_, signal);
+    return;
   }
+  // Processes that left the group (setsid) still carry the run's tag; each process gets
+  // the signal once, so a script's TERM trap runs once.
+  const std::vector<pid_t> tagged = FindTaggedProcesses(tag_);
+  std::set<pid_t> members(tagged.begin(), tagged.end());
+  if (spared == 0) {
+    SignalGroup(pgid_, signal);
+    for (pid_t pid : FindGroupMembers(pgid_)) members.erase(pid);
+  } else {
+    // One by one, to spare one. The group's members are found by group id too, because
+    // a process in the middle of an exec shows no environment (so no tag) for a moment.
+    for (pid_t pid : FindGroupMembers(pgid_)) members.insert(pid);
+    members.erase(spared);
+  }
+  for (pid_t pid : members) ::kill(pid, signal);
 }
 
 bool ProcessGroupContainment::Empty() {

@@ -8,6 +8,7 @@
 #include "sandbox/containment.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +23,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sandbox/containment_choice.h"
+#include "sandbox/process_group.h"
+#include "sandbox/process_group_containment.h"
 #include "tests/unit/contained_workload.h"
 #include "tests/unit/wait_for.h"
 
@@ -164,6 +167,30 @@ TEST(ContainmentFactoryTest, ProcessGroupIsAlwaysAvailable) {
 TEST(ContainmentFactoryTest, AutoAlwaysFindsAMode) {
   absl::StatusOr<std::unique_ptr<ContainmentFactory>> factory = ContainmentFactory::Create(Preference::kAuto);
   ASSERT_TRUE(factory.ok()) << factory.status();
+}
+
+// A group member whose environment shows no tag (as for a moment during an exec) is still
+// signalled when another member is spared: the group is read from /proc/*/stat too.
+TEST(ProcessGroupContainmentTest, SparingOneStillReachesAnUntaggedGroupMember) {
+  const pid_t leader = ::fork();
+  if (leader == 0) {
+    ::setsid();
+    sandbox::ResetSignalsForExec();
+    char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("60"), nullptr};
+    char* const no_environment[] = {nullptr};
+    ::execve(argv[0], argv, no_environment);
+    ::_exit(127);
+  }
+  ASSERT_GT(leader, 0);
+  ASSERT_TRUE(PollUntil([&] { return ::getpgid(leader) == leader; }, ContainedWorkload::kPatience));
+  EXPECT_THAT(FindGroupMembers(leader), Contains(leader));
+
+  ProcessGroupContainment containment("containment-test-untagged-" + common::RandomHex(4));
+  containment.Started(leader);
+  containment.SignalAll(SIGTERM, /*spared=*/leader + 1000000);  // spares someone else
+  int status = 0;
+  ASSERT_EQ(::waitpid(leader, &status, 0), leader);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "the untagged member was not TERMed";
 }
 
 // ------------------------------------------------------------------ each mode, real processes
