@@ -141,6 +141,31 @@ runyard::v1::RegisterRequest Agent::RegistrationRequest(
   return request;
 }
 
+void Agent::AdoptAgentToken(const std::string& agent_token) {
+  AgentCredential* credential = dependencies_.credential;
+  if (credential == nullptr || agent_token.empty() || agent_token == credential->source()->Get()) return;
+  const bool first = !credential->presents_agent_token();
+  if (absl::Status kept = credential->Adopt(agent_token); !kept.ok()) {
+    Log()->error("cannot keep the agent token the server issued ({}): it is used until this agent stops, and the "
+                 "next start needs the join token again",
+                 std::string(kept.message()));
+    return;
+  }
+  if (first) Log()->info("enrolled: from now on this agent presents {}", credential->Describe());
+}
+
+bool Agent::RefusedCredential(const absl::Status& status, const char* call) {
+  if (!absl::IsUnauthenticated(status) && !absl::IsPermissionDenied(status)) return false;
+  const std::string presented =
+      dependencies_.credential != nullptr ? dependencies_.credential->Describe() : std::string("its credential");
+  const std::string remedy = dependencies_.credential != nullptr ? dependencies_.credential->RemedyWhenRefused() : "";
+  Log()->critical("server {} refused {} ({}): {}; stopping. {}", config_.server, call, presented,
+                  std::string(status.message()), remedy);
+  refused_ = true;
+  Shutdown();  // runs stop now: the server ends their leases itself
+  return true;
+}
+
 bool Agent::Register() {
   RegisterBackoff backoff;
   // Measured once, not on every retry: nvidia-smi alone may take seconds.
@@ -151,6 +176,7 @@ bool Agent::Register() {
     absl::StatusOr<runyard::v1::RegisterResponse> response = link_.Register(request);
     if (response.ok()) {
       ServerAnswered();
+      AdoptAgentToken(response->agent_token());
       agent_id_ = response->agent_id();
       // Poll (= heartbeat) well within the lease, so a healthy agent never looks lost.
       poll_wait_ms_ = std::clamp(response->lease_seconds() * 1000 / 3, 200, kMaxPollWaitMs);
@@ -164,6 +190,7 @@ bool Agent::Register() {
       Log()->critical("server refused registration: {}", std::string(response.status().message()));
       return false;
     }
+    if (RefusedCredential(response.status(), "registration")) return false;
     Log()->warn("cannot reach {} ({}); retrying", config_.server,
                 std::string(response.status().message()));
     PauseBeforeRetry(backoff.Next());
@@ -238,6 +265,7 @@ bool Agent::PollOnce() {
                   std::string(response.status().message()));
       return Register();
     }
+    if (RefusedCredential(response.status(), "the poll")) return false;
     Log()->warn("poll failed: {}; retrying", std::string(response.status().message()));
     PauseBeforeRetry(kPollRetryDelay);
     return true;
@@ -316,6 +344,7 @@ void Agent::RunInSlot(Slot* slot, runyard::v1::RunSpec spec) {
                 outcome.error.code().empty() ? "Completed" : outcome.error.code());
     observability_->RunFinished(outcome);
   }
+  link_.RunEnded(slot->lease.run_id());
   std::lock_guard lock(mutex_);
   slot->done = true;
   ReportStatusToSystemdLocked();
@@ -439,7 +468,7 @@ int Agent::Run() {
     Log()->warn("unmounted {} mount(s) left under {} by an agent that did not stop cleanly", stale,
                 (config_.work_dir / "runs").string());
   }
-  if (!Register()) return stopping() ? 0 : 1;
+  if (!Register()) return stopping() && !refused_ ? 0 : 1;
   common::NotifyReady(absl::StrCat("registered with ", config_.server, " as ", agent_id_,
                                    "; pool '", config_.pool, "', ", config_.slots, " slot(s)"));
   FeedWatchdogWhileServerAnswers();
@@ -453,7 +482,7 @@ int Agent::Run() {
   }
   if (watchdog_.joinable()) watchdog_.join();
   Log()->info("stopped");
-  return 0;
+  return refused_ ? 1 : 0;
 }
 
 }  // namespace runyard::agent

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "agent/agent_credential.h"
 #include "agent/config.h"
 #include "agent/control_plane_link.h"
 #include "agent/observability.h"
@@ -42,6 +43,9 @@ struct AgentDependencies {
   // Waits `delay` before a failed call to the server is tried again. Empty: a real wait,
   // cut short by Shutdown. Tests record the delays instead of waiting them out.
   std::function<void(std::chrono::milliseconds delay)> pause_before_retry;
+  // What the agent presents (join token, then its own agent token, which it keeps). Null:
+  // nothing is kept (tests whose fake link asks for no token).
+  AgentCredential* credential = nullptr;
 };
 
 // The daemon's heart: registers, then long-polls the control plane (which is also its
@@ -52,8 +56,8 @@ class Agent {
   Agent(AgentConfig config, AgentDependencies dependencies);
   ~Agent();
 
-  // Blocks until the agent stops (Shutdown, or a drain that ended) and every run has
-  // ended. 0 on a clean stop.
+  // Blocks until the agent stops (Shutdown, a drain that ended, or the server refusing its
+  // credential) and every run has ended. 0 on a clean stop, 1 when refused.
   int Run();
   // Safe from any thread: take no new run, let the running ones finish (canceled after
   // drain_timeout_seconds), then stop.
@@ -79,6 +83,10 @@ class Agent {
   bool stopping();  // shutting down or draining
   bool SetUpRunIsolation();
   bool Register();
+  // Keeps the agent token a registration brought (once it differs from what is presented).
+  void AdoptAgentToken(const std::string& agent_token);
+  // True (after a critical line) when `status` says the server will not take our credential.
+  bool RefusedCredential(const absl::Status& status, const char* call);
   runyard::v1::RegisterRequest RegistrationRequest(
       const runyard::v1::Capabilities& capabilities) const;
   bool PollOnce();
@@ -113,6 +121,7 @@ class Agent {
   // Written by Register and read by PollOnce, both on the thread of Run().
   std::string agent_id_;
   int poll_wait_ms_ = 15000;
+  bool refused_ = false;  // the server refused the credential: stop, exit non-zero
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -32,6 +32,16 @@ absl::Status ValidateAgentConfig(const AgentConfig& config) {
   if (config.max_open_files <= 0) return absl::InvalidArgumentError("max_open_files must be positive");
   if (config.env_cache_max_bytes < 0) return absl::InvalidArgumentError("env_cache_max_bytes must not be negative");
   if (config.server.empty()) return absl::InvalidArgumentError("server must be set (host:port)");
+  if (config.client_cert_file.empty() != config.client_key_file.empty()) {
+    return absl::InvalidArgumentError("client_cert_file and client_key_file go together: set both or neither");
+  }
+  if (config.http_tls_cert_file.empty() != config.http_tls_key_file.empty()) {
+    return absl::InvalidArgumentError("http_tls_cert_file and http_tls_key_file go together: set both or neither");
+  }
+  if (config.join_token_fd < -1) return absl::InvalidArgumentError("join_token_fd must be a file descriptor or -1");
+  if (config.join_token_fd >= 0 && !config.join_token_file.empty()) {
+    return absl::InvalidArgumentError("join_token_file and join_token_fd: set one of them, not both");
+  }
   if (const auto level = spdlog::level::from_str(config.log_level);
       level == spdlog::level::off && config.log_level != "off") {
     return absl::InvalidArgumentError("log_level must be trace, debug, info, warn, error or off, not '" +

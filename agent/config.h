@@ -14,6 +14,17 @@ namespace runyard::agent {
 // Everything runyard-agent is told: from its YAML config file, then command-line flags.
 struct AgentConfig {
   std::string server = "127.0.0.1:7878";
+  // How it reaches the server: TLS checked against server_ca_file (empty: the system's
+  // CAs), a client certificate for a server that asks for one, or plaintext.
+  std::string server_ca_file;
+  bool insecure_plaintext = false;  // also lets http_listen serve plaintext off loopback
+  std::string client_cert_file;
+  std::string client_key_file;
+  // The pool's join token, read once at start from a file or an inherited fd (never a
+  // flag value or a variable: /proc/*/cmdline and environ show those). Exchanged at the
+  // first registration for the agent's own token, kept in <work_dir>/state/agent-token.
+  std::string join_token_file;
+  int join_token_fd = -1;
   std::string pool = "default";
   std::filesystem::path work_dir = "/var/lib/runyard-agent";
   int slots = 1;
@@ -68,6 +79,8 @@ struct AgentConfig {
   std::string advertise_address;
   int drain_timeout_seconds = 600;            // first SIGTERM: runs may finish within this
   std::string http_listen;                    // /healthz and /metrics; empty: off
+  std::string http_tls_cert_file;             // both: http_listen serves HTTPS
+  std::string http_tls_key_file;
   int healthz_server_silence_seconds = 60;
   std::string log_level = "info";
   std::string log_file;

@@ -5,6 +5,19 @@ namespace runyard::agent {
 void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
   // Where it pulls from and what it serves.
   table->Add("server", "runyard-server address (host:port)", &config->server);
+  table->Add("server_ca_file", "CA the server's certificate must be signed by (empty: the system's CAs)",
+             &config->server_ca_file);
+  table->Add("insecure_plaintext",
+             "talk to the server without TLS, and let http_listen serve plaintext off loopback",
+             &config->insecure_plaintext);
+  table->Add("client_cert_file", "client certificate for a server that requires one (mTLS)", &config->client_cert_file);
+  table->Add("client_key_file", "key of client_cert_file", &config->client_key_file);
+  table->Add("join_token_file",
+             "file holding the pool's join token, exchanged at the first registration for the agent's own "
+             "token (<work_dir>/state/agent-token)",
+             &config->join_token_file);
+  table->Add("join_token_fd", "inherited file descriptor to read the join token from once (-1: none)",
+             &config->join_token_fd);
   table->Add("pool", "the pool (compute target) this agent serves", &config->pool);
   table->Add("name", "agent name shown on the server (empty: host name)", &config->name);
   table->Add("labels", "capabilities reported to the server, e.g. {gpu: a100}", &config->labels);
@@ -65,6 +78,8 @@ void DescribeAgentConfig(AgentConfig* config, common::ConfigTable* table) {
   table->Add("sandbox_hide_paths", "folders a sandboxed run cannot see", &config->sandbox_hide_paths);
   // Operating the agent.
   table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
+  table->Add("http_tls_cert_file", "certificate (PEM) for HTTPS on http_listen", &config->http_tls_cert_file);
+  table->Add("http_tls_key_file", "key of http_tls_cert_file", &config->http_tls_key_file);
   table->Add("healthz_server_silence_seconds", "/healthz fails once the server was unreachable this long",
              &config->healthz_server_silence_seconds);
   table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "runtime/observer.h"
@@ -41,6 +42,9 @@ class ControlPlaneLink {
   virtual runtime::BlobSource& blobs() = 0;
   // Bytes of run files the control plane accepted so far (for /metrics).
   virtual int64_t uploaded_bytes() const = 0;
+  // The run no longer reports through this link (its slot is done): what the link kept
+  // for it, such as the run's own token, can go.
+  virtual void RunEnded(const std::string& run_id) {}
 };
 
 }  // namespace runyard::agent

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
+#include "common/tls_diagnosis.h"
 
 namespace runyard::agent {
 namespace fs = std::filesystem;
@@ -20,16 +21,27 @@ void SetDeadline(grpc::ClientContext* context, std::chrono::milliseconds timeout
   context->set_deadline(std::chrono::system_clock::now() + timeout);
 }
 
+// The run id a report is about (every item of one report is one run's); "" when none.
+std::string RunOf(const runyard::v1::ReportRequest& request) {
+  if (request.items().empty()) return "";
+  const runyard::v1::ReportItem& first = request.items(0);
+  return first.has_append() ? first.append().lease().run_id() : first.status().lease().run_id();
+}
+
 class GrpcPendingPoll final : public PendingPoll {
  public:
-  GrpcPendingPoll(runyard::v1::Agents::Stub* stub, runyard::v1::PollRequest request)
-      : stub_(stub), request_(std::move(request)) {
+  GrpcPendingPoll(runyard::v1::Agents::Stub* stub, GrpcRunReporter* reporter, runyard::v1::PollRequest request)
+      : stub_(stub), reporter_(reporter), request_(std::move(request)) {
     SetDeadline(&context_, std::chrono::milliseconds(request_.wait_ms()) + kPollDeadlineBeyondWait);
   }
 
   absl::StatusOr<runyard::v1::PollResponse> Wait() override {
     runyard::v1::PollResponse response;
     RETURN_IF_ERROR(FromGrpc(stub_->Poll(&context_, request_, &response)));
+    // Before the agent starts the runs: their first writes carry their own tokens.
+    for (const runyard::v1::Assignment& assignment : response.assignments()) {
+      if (!assignment.run_token().empty()) reporter_->SetRunToken(assignment.lease().run_id(), assignment.run_token());
+    }
     return response;
   }
 
@@ -38,27 +50,52 @@ class GrpcPendingPoll final : public PendingPoll {
 
  private:
   runyard::v1::Agents::Stub* stub_;
+  GrpcRunReporter* reporter_;
   runyard::v1::PollRequest request_;
   grpc::ClientContext context_;
 };
 
 }  // namespace
 
-GrpcControlPlaneLink::GrpcControlPlaneLink(std::shared_ptr<grpc::Channel> channel)
-    : stub_(runyard::v1::Agents::NewStub(channel)), reporter_(channel), blobs_(channel) {}
+GrpcControlPlaneLink::GrpcControlPlaneLink(std::shared_ptr<grpc::Channel> channel, common::ChannelOptions options)
+    : options_(std::move(options)),
+      stub_(runyard::v1::Agents::NewStub(channel)),
+      reporter_(channel),
+      blobs_(channel) {}
 
 absl::StatusOr<runyard::v1::RegisterResponse> GrpcControlPlaneLink::Register(
     const runyard::v1::RegisterRequest& request) {
   grpc::ClientContext context;
   SetDeadline(&context, kRegisterTimeout);
   runyard::v1::RegisterResponse response;
-  RETURN_IF_ERROR(FromGrpc(stub_->Register(&context, request, &response)));
+  const grpc::Status status = stub_->Register(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !options_.address.empty()) {
+    return absl::UnavailableError(common::ExplainConnectionFailure(options_, status));
+  }
+  RETURN_IF_ERROR(FromGrpc(status));
   return response;
 }
 
 std::unique_ptr<PendingPoll> GrpcControlPlaneLink::StartPoll(
     const runyard::v1::PollRequest& request) {
-  return std::make_unique<GrpcPendingPoll>(stub_.get(), request);
+  return std::make_unique<GrpcPendingPoll>(stub_.get(), &reporter_, request);
+}
+
+void GrpcRunReporter::SetRunToken(const std::string& run_id, const std::string& token) {
+  std::lock_guard lock(tokens_mutex_);
+  run_tokens_[run_id] = token;
+}
+
+void GrpcRunReporter::ForgetRunToken(const std::string& run_id) {
+  std::lock_guard lock(tokens_mutex_);
+  run_tokens_.erase(run_id);
+}
+
+void GrpcRunReporter::Authorize(grpc::ClientContext* context, const std::string& run_id) {
+  std::lock_guard lock(tokens_mutex_);
+  if (auto it = run_tokens_.find(run_id); it != run_tokens_.end()) {
+    context->AddMetadata("authorization", "Bearer " + it->second);
+  }
 }
 
 absl::Status FromGrpc(const grpc::Status& status) {
@@ -70,6 +107,7 @@ absl::StatusOr<runyard::v1::UpdateStatusResponse> GrpcRunReporter::UpdateStatus(
     const runyard::v1::UpdateStatusRequest& request) {
   grpc::ClientContext context;
   SetDeadline(&context);
+  Authorize(&context, request.lease().run_id());
   runyard::v1::UpdateStatusResponse response;
   RETURN_IF_ERROR(FromGrpc(stub_->UpdateStatus(&context, request, &response)));
   return response;
@@ -79,6 +117,7 @@ absl::StatusOr<runyard::v1::AppendResponse> GrpcRunReporter::Append(
     const runyard::v1::AppendRequest& request) {
   grpc::ClientContext context;
   SetDeadline(&context);
+  Authorize(&context, request.lease().run_id());
   runyard::v1::AppendResponse response;
   RETURN_IF_ERROR(FromGrpc(stub_->Append(&context, request, &response)));
   appended_bytes_ += static_cast<int64_t>(request.data().size());
@@ -90,6 +129,7 @@ absl::StatusOr<runyard::v1::ReportResponse> GrpcRunReporter::Report(
   if (server_lacks_report_) return RunReporter::Report(request);
   grpc::ClientContext context;
   SetDeadline(&context);
+  Authorize(&context, RunOf(request));
   runyard::v1::ReportResponse response;
   if (absl::Status s = FromGrpc(stub_->Report(&context, request, &response)); !s.ok()) {
     if (!absl::IsUnimplemented(s)) return s;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/agent_credential.h"
 #include "agent/config.h"
 #include "agent/drain_command.h"
 #include "agent/env_command.h"
@@ -21,6 +22,46 @@ namespace {
 int ConfigError(const absl::Status& status) {
   std::fprintf(stderr, "runyard-agent: %s\n", std::string(status.message()).c_str());
   return 2;
+}
+
+// What the agent presents to the server: its kept agent token, else the join token, read
+// once here from a file or an inherited fd (which is closed, so no run inherits it).
+absl::StatusOr<std::unique_ptr<agent::AgentCredential>> LoadCredential(const agent::AgentConfig& config) {
+  std::string join_token;
+  std::string join_origin;
+  if (config.join_token_fd >= 0) {
+    absl::StatusOr<std::string> read = agent::ReadJoinTokenFd(config.join_token_fd);
+    if (!read.ok()) return read.status();
+    join_token = *read;
+    join_origin = "join_token_fd " + std::to_string(config.join_token_fd);
+  } else if (!config.join_token_file.empty()) {
+    absl::StatusOr<std::string> read = agent::ReadJoinTokenFile(
+        config.join_token_file, [](const std::string& line) { common::Logger("agent")->warn("{}", line); });
+    if (!read.ok()) return read.status();
+    join_token = *read;
+    join_origin = config.join_token_file;
+  }
+  absl::StatusOr<std::unique_ptr<agent::AgentCredential>> credential =
+      agent::AgentCredential::Load(agent::AgentTokenFile(config.work_dir), join_token, join_origin);
+  if (!credential.ok()) return credential.status();
+  if (!(*credential)->has_token()) {
+    return absl::FailedPreconditionError(
+        "no credential: give the agent its pool's join token with join_token_file (or join_token_fd); an "
+        "admin makes one with `runyard tokens create --join --name NAME [--pool POOL] --output-file FILE`");
+  }
+  return credential;
+}
+
+common::ChannelOptions ServerChannelOptions(const agent::AgentConfig& config,
+                                            std::shared_ptr<common::TokenSource> token) {
+  common::ChannelOptions options;
+  options.address = config.server;
+  options.insecure_plaintext = config.insecure_plaintext;
+  options.ca_file = config.server_ca_file;
+  options.client_cert_file = config.client_cert_file;
+  options.client_key_file = config.client_key_file;
+  options.token = std::move(token);
+  return options;
 }
 
 }  // namespace
@@ -83,8 +124,18 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  agent::GrpcControlPlaneLink link(common::ServerChannel(config.server));
-  agent::Agent agent(config, {.link = &link});
+  absl::StatusOr<std::unique_ptr<agent::AgentCredential>> credential = LoadCredential(config);
+  if (!credential.ok()) {
+    common::Logger("agent")->critical("{}", std::string(credential.status().message()));
+    return 2;
+  }
+  common::Logger("agent")->info("presenting {} to {}", (*credential)->Describe(), config.server);
+  if (config.insecure_plaintext && !config.server_ca_file.empty()) {
+    common::Logger("agent")->warn("insecure_plaintext is set: server_ca_file {} is not used", config.server_ca_file);
+  }
+  const common::ChannelOptions channel_options = ServerChannelOptions(config, (*credential)->source());
+  agent::GrpcControlPlaneLink link(common::ServerChannel(channel_options), channel_options);
+  agent::Agent agent(config, {.link = &link, .credential = credential->get()});
   std::thread signal_thread([&] {
     for (int received = 0;; ++received) {
       int signal = 0;

@@ -50,8 +50,12 @@ AgentObservability::~AgentObservability() {
 
 absl::Status AgentObservability::Start() {
   if (config_.http_listen.empty()) return absl::OkStatus();
+  common::HttpListenerOptions options;
+  options.tls_cert_file = config_.http_tls_cert_file;
+  options.tls_key_file = config_.http_tls_key_file;
+  options.insecure_plaintext = config_.insecure_plaintext;
   absl::StatusOr<std::unique_ptr<common::HttpListener>> listener = common::ServeHealthAndMetrics(
-      config_.http_listen, &metrics_, [this] { return Health(); }, "agent");
+      config_.http_listen, &metrics_, [this] { return Health(); }, "agent", options);
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   return absl::OkStatus();

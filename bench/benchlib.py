@@ -6,12 +6,17 @@ import statistics
 import subprocess
 import threading
 import time
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("RUNYARD_BIN_DIR", os.path.join(ROOT, "build"))
 RUNYARD = os.path.join(BIN, "cli", "runyard")
 SERVER = os.path.join(BIN, "server", "runyard-server")
 AGENT = os.path.join(BIN, "agent", "runyard-agent")
+
+# The same TLS material and token handling as the e2e tests (tests/e2e/security.py).
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import security  # noqa: E402
 
 
 def machine():
@@ -42,15 +47,27 @@ def start(cmd, ready_pattern, env):
 
 
 def start_server(data_dir, env, *extra):
-    """runyard-server on 127.0.0.1, a free port; sets env['RUNYARD_SERVER']."""
-    proc, m = start([SERVER, "--listen", "127.0.0.1:0", "--data-dir", data_dir, *extra], r"listening on (\S+)", env)
+    """runyard-server on 127.0.0.1, a free port, with security on as in production (TLS, a
+    first admin token); sets env['RUNYARD_SERVER'], RUNYARD_TOKEN (the admin token),
+    RUNYARD_CA_FILE and RUNYARD_JOIN_TOKEN_FILE (for start_agent)."""
+    tls = security.tls_material()
+    token_file = os.path.join(data_dir, "admin-token")
+    proc, m = start([SERVER, "--listen", "127.0.0.1:0", "--data-dir", data_dir, *security.server_args(data_dir),
+                     *extra], r"listening on (\S+)", env)
     env["RUNYARD_SERVER"] = m.group(1)
+    env["RUNYARD_CA_FILE"] = tls.ca
+    env["RUNYARD_TOKEN"] = security.read_token(token_file)
+    join = os.path.join(data_dir, "join-token")
+    if not os.path.exists(join):
+        cli(["tokens", "create", "--join", "--name", "bench agents", "--output-file", join], env)
+    env["RUNYARD_JOIN_TOKEN_FILE"] = join
     return proc
 
 
 def start_agent(work_dir, pool, env, *extra):
-    proc, _ = start([AGENT, "--server", env["RUNYARD_SERVER"], "--pool", pool, "--work-dir", work_dir, *extra],
-                    r"registered with", env)
+    proc, _ = start([AGENT, "--server", env["RUNYARD_SERVER"], "--pool", pool, "--work-dir", work_dir,
+                     "--server-ca-file", env["RUNYARD_CA_FILE"], "--join-token-file", env["RUNYARD_JOIN_TOKEN_FILE"],
+                     *extra], r"registered with", env)
     return proc
 
 

@@ -8,12 +8,18 @@
 // are the server's own: queue, leases, history writes and the long poll.
 //
 // Usage: runyard-server-load --server HOST:PORT --template RUN_ID [--pool P] [--runs N]
-//          [--agents N] [--submitters N]
+//          [--agents N] [--submitters N] [--token-file F] [--ca-file CA] [--insecure]
 // The template run (any queued run) gives the spec, snapshot included, for every run.
+// The token (--token-file, else RUNYARD_TOKEN) is a user token that may submit and make
+// tokens (admin): the tool makes a join token for its pool, each simulated agent registers
+// with it and goes on with the agent token it is given, reporting each run with that run's
+// own token, as runyard-agent does. TLS unless --insecure (or RUNYARD_INSECURE=1), checked
+// against --ca-file (else RUNYARD_CA_FILE).
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +32,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "common/grpc_channel.h"
+#include "common/read_file.h"
 #include "runyard/v1/services.grpc.pb.h"
 
 namespace {
@@ -39,6 +46,9 @@ struct Options {
   int runs = 10000;
   int agents = 20;
   int submitters = 4;
+  std::string token;  // the user token's text, read from --token-file or RUNYARD_TOKEN
+  std::string ca_file;
+  bool insecure = false;
 };
 
 double Milliseconds(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -56,12 +66,44 @@ double Percentile(std::vector<double> values, double fraction) {
   std::exit(1);
 }
 
+std::string Environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
+}
+
+std::string Trimmed(std::string text) {
+  const auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!text.empty() && blank(text.back())) text.pop_back();
+  size_t start = 0;
+  while (start < text.size() && blank(text[start])) ++start;
+  return text.substr(start);
+}
+
 Options ParseOptions(int argc, char** argv) {
   Options options;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  options.token = Environment("RUNYARD_TOKEN");
+  options.ca_file = Environment("RUNYARD_CA_FILE");
+  options.insecure = Environment("RUNYARD_INSECURE") == "1";
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    const std::string value = argv[i + 1];
+    if (flag == "--insecure") {
+      options.insecure = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::cerr << "runyard-server-load: " << flag << " needs a value\n";
+      std::exit(2);
+    }
+    const std::string value = argv[++i];
     if (flag == "--server") options.server = value;
+    else if (flag == "--token-file") {
+      absl::StatusOr<std::string> token = runyard::common::ReadWholeFile(value);
+      if (!token.ok()) {
+        std::cerr << "runyard-server-load: cannot read the token file " << value << "\n";
+        std::exit(2);
+      }
+      options.token = Trimmed(*token);
+    } else if (flag == "--ca-file") options.ca_file = value;
     else if (flag == "--template") options.template_run = value;
     else if (flag == "--pool") options.pool = value;
     else if (flag == "--runs") options.runs = std::atoi(value.c_str());
@@ -75,10 +117,38 @@ Options ParseOptions(int argc, char** argv) {
   if (options.server.empty() || options.template_run.empty() || options.runs <= 0 || options.agents <= 0 ||
       options.submitters <= 0) {
     std::cerr << "usage: runyard-server-load --server HOST:PORT --template RUN_ID [--pool P] [--runs N] "
-                 "[--agents N] [--submitters N]\n";
+                 "[--agents N] [--submitters N] [--token-file F] [--ca-file CA] [--insecure]\n";
     std::exit(2);
   }
   return options;
+}
+
+// A channel to the server presenting `token` (which the caller may change later).
+std::shared_ptr<grpc::Channel> Channel(const Options& options, std::shared_ptr<runyard::common::TokenSource> token) {
+  runyard::common::ChannelOptions channel;
+  channel.address = options.server;
+  channel.insecure_plaintext = options.insecure;
+  channel.ca_file = options.ca_file;
+  channel.token = std::move(token);
+  return runyard::common::ServerChannel(channel);
+}
+
+std::shared_ptr<grpc::Channel> UserChannel(const Options& options) {
+  return Channel(options, std::make_shared<runyard::common::TokenSource>(options.token));
+}
+
+// A join token for the simulated agents' pool, made with the user token.
+std::string CreateJoinToken(const Options& options) {
+  auto access = runyard::v1::Access::NewStub(UserChannel(options));
+  runyard::v1::CreateTokenRequest request;
+  request.set_kind(runyard::v1::TOKEN_KIND_JOIN);
+  request.set_pool(options.pool);
+  request.set_name("runyard-server-load agents");
+  request.set_ttl_seconds(24 * 3600);
+  runyard::v1::CreateTokenResponse created;
+  grpc::ClientContext context;
+  if (grpc::Status s = access->CreateToken(&context, request, &created); !s.ok()) Fail("CreateToken (join)", s);
+  return created.token();
 }
 
 // Queues options.runs copies of the template's spec, from several threads; the latency
@@ -90,7 +160,7 @@ std::vector<double> SubmitAll(const Options& options, const runyard::v1::RunSpec
   std::vector<std::thread> threads;
   for (int t = 0; t < options.submitters; ++t) {
     threads.emplace_back([&] {
-      auto runs = runyard::v1::Runs::NewStub(runyard::common::ServerChannel(options.server));
+      auto runs = runyard::v1::Runs::NewStub(UserChannel(options));
       std::vector<double> mine;
       while (next.fetch_add(1) < options.runs) {
         runyard::v1::SubmitRequest request;
@@ -116,9 +186,11 @@ struct AgentResult {
 };
 
 // One simulated agent: takes runs one at a time until all `total` are done.
-AgentResult SimulatedAgent(const Options& options, int index, std::atomic<int>& completed) {
+AgentResult SimulatedAgent(const Options& options, const std::string& join_token, int index,
+                           std::atomic<int>& completed) {
   AgentResult result;
-  auto agents = runyard::v1::Agents::NewStub(runyard::common::ServerChannel(options.server));
+  auto token = std::make_shared<runyard::common::TokenSource>(join_token);
+  auto agents = runyard::v1::Agents::NewStub(Channel(options, token));
   runyard::v1::RegisterRequest registration;
   registration.set_name("load-" + std::to_string(index));
   registration.set_pool(options.pool);
@@ -130,6 +202,8 @@ AgentResult SimulatedAgent(const Options& options, int index, std::atomic<int>& 
     grpc::ClientContext context;
     if (grpc::Status s = agents->Register(&context, registration, &registered); !s.ok()) Fail("Register", s);
   }
+  // From now on the agent's own token; a run's reports carry the run's token.
+  if (!registered.agent_token().empty()) token->Set(registered.agent_token());
   while (completed.load() < options.runs) {
     runyard::v1::PollRequest poll;
     poll.set_agent_id(registered.agent_id());
@@ -156,6 +230,9 @@ AgentResult SimulatedAgent(const Options& options, int index, std::atomic<int>& 
         }
         runyard::v1::UpdateStatusResponse updated;
         grpc::ClientContext report_context;
+        if (!assignment.run_token().empty()) {
+          report_context.AddMetadata("authorization", "Bearer " + assignment.run_token());
+        }
         const auto reported = Clock::now();
         if (grpc::Status s = agents->UpdateStatus(&report_context, update, &updated); !s.ok()) {
           Fail("UpdateStatus", s);
@@ -174,7 +251,7 @@ int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
   runyard::v1::RunSpec spec;
   {
-    auto runs = runyard::v1::Runs::NewStub(runyard::common::ServerChannel(options.server));
+    auto runs = runyard::v1::Runs::NewStub(UserChannel(options));
     runyard::v1::GetRunRequest request;
     request.set_run_id(options.template_run);
     runyard::v1::Run run;
@@ -188,13 +265,14 @@ int main(int argc, char** argv) {
   const std::vector<double> submit_ms = SubmitAll(options, spec);
   const double submit_seconds = Milliseconds(Clock::now() - submit_began) / 1000;
 
+  const std::string join_token = CreateJoinToken(options);
   std::atomic<int> completed{0};
   std::vector<AgentResult> results(static_cast<size_t>(options.agents));
   const auto drain_began = Clock::now();
   {
     std::vector<std::thread> threads;
     for (int i = 0; i < options.agents; ++i) {
-      threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = SimulatedAgent(options, i, completed); });
+      threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = SimulatedAgent(options, join_token, i, completed); });
     }
     for (auto& thread : threads) thread.join();
   }

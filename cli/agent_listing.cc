@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/render.h"
+#include "cli/text_table.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
@@ -89,6 +90,7 @@ nlohmann::json AgentsToJson(const std::vector<runyard::v1::AgentInfo>& agents) {
         {"registered_unix_ms", agent.registered_unix_ms()},
         {"last_heartbeat", IsoTime(agent.last_heartbeat_unix_ms())},
         {"last_heartbeat_unix_ms", agent.last_heartbeat_unix_ms()},
+        {"identity", agent.identity()},
     });
   }
   return json;
@@ -96,31 +98,16 @@ nlohmann::json AgentsToJson(const std::vector<runyard::v1::AgentInfo>& agents) {
 
 std::string AgentTable(const std::vector<runyard::v1::AgentInfo>& agents, int64_t now_unix_ms) {
   std::vector<std::vector<std::string>> rows = {
-      {"NAME", "POOL", "STATE", "CPUS", "MEMORY", "GPUS", "LABELS", "ACTIVE RUNS", "HEARTBEAT"}};
+      {"NAME", "POOL", "STATE", "CPUS", "MEMORY", "GPUS", "LABELS", "ACTIVE RUNS", "HEARTBEAT", "IDENTITY"}};
   for (const auto& agent : agents) {
     rows.push_back(
         {agent.name(), agent.pool(), common::AgentStateName(agent.state()),
          absl::StrCat(agent.capabilities().cpus()), MemoryText(agent.capabilities().memory_bytes()),
          GpuText(agent.capabilities()), LabelText(agent.capabilities()),
          agent.active_run_ids().empty() ? "-" : absl::StrJoin(agent.active_run_ids(), ","),
-         Ago(agent.last_heartbeat_unix_ms(), now_unix_ms)});
+         Ago(agent.last_heartbeat_unix_ms(), now_unix_ms), agent.identity().empty() ? "-" : agent.identity()});
   }
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string text;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      // The last column is not padded: no trailing blanks.
-      absl::StrAppend(&line, i + 1 < row.size()
-                                 ? absl::StrFormat("%-*s  ", static_cast<int>(widths[i]), row[i])
-                                 : row[i]);
-    }
-    absl::StrAppend(&text, line, "\n");
-  }
-  return text;
+  return AlignedTable(rows);
 }
 
 }  // namespace runyard::cli

@@ -10,15 +10,16 @@
 namespace runyard::cli {
 
 int AgentsCommand(const GlobalOptions& global, const AgentsOptions& options) {
-  if (global.server.empty()) {
+  if (!HasServer(global)) {
     // Not an error: local runs need no agent, they run inside the CLI.
     std::cerr << "runyard: no agents in local mode (compute_target local runs inside the CLI); "
-                 "pass --server or set RUNYARD_SERVER to list a runyard-server's agents\n";
+              << kNameAServer << " to list a runyard-server's agents\n";
     if (global.json) PrintJson(nlohmann::json::array());
     return 0;
   }
-  RemoteBackend remote(global.server);
-  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = remote.ListAgents(options.pool, options.all);
+  absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+  if (!remote.ok()) return Fail(remote.status());
+  absl::StatusOr<std::vector<runyard::v1::AgentInfo>> agents = (*remote)->ListAgents(options.pool, options.all);
   if (!agents.ok()) return Fail(agents.status());
   if (global.json) {
     PrintJson(AgentsToJson(*agents));

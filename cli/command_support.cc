@@ -13,15 +13,43 @@ int Fail(const absl::Status& status) {
   return absl::IsInvalidArgument(status) || absl::IsNotFound(status) ? 2 : 1;
 }
 
+bool HasServer(const GlobalOptions& global) {
+  return !global.server.empty() || !global.connection.problem.ok();
+}
+
+namespace {
+
+absl::Status CheckConnection(const GlobalOptions& global) {
+  if (!global.connection.problem.ok()) return global.connection.problem;
+  if (global.server.empty()) return absl::InvalidArgumentError(std::string("no server: ") + kNameAServer);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RemoteBackend>> ConnectServer(const GlobalOptions& global) {
+  if (absl::Status ok = CheckConnection(global); !ok.ok()) return ok;
+  return std::make_unique<RemoteBackend>(global.connection);
+}
+
+absl::StatusOr<std::unique_ptr<AccessClient>> ConnectAccess(const GlobalOptions& global) {
+  if (absl::Status ok = CheckConnection(global); !ok.ok()) return ok;
+  return std::make_unique<AccessClient>(global.connection);
+}
+
 absl::StatusOr<std::unique_ptr<LocalBackend>> OpenLocal() { return LocalBackend::Open(LocalBackend::DefaultHome()); }
 
 absl::StatusOr<std::unique_ptr<RunBackend>> BackendForRun(const GlobalOptions& global, const std::string& run_id) {
   absl::StatusOr<std::unique_ptr<LocalBackend>> local = OpenLocal();
   if (local.ok() && (*local)->HasRun(run_id)) return std::unique_ptr<RunBackend>(std::move(*local));
-  if (!global.server.empty()) return std::unique_ptr<RunBackend>(std::make_unique<RemoteBackend>(global.server));
+  if (HasServer(global)) {
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return remote.status();
+    return std::unique_ptr<RunBackend>(std::move(*remote));
+  }
   return absl::NotFoundError(absl::StrCat("run '", run_id, "' not found in the local store (",
-                                          LocalBackend::DefaultHome().string(),
-                                          "); for a run on a pool pass --server or set RUNYARD_SERVER"));
+                                          LocalBackend::DefaultHome().string(), "); for a run on a pool ",
+                                          kNameAServer));
 }
 
 void PrintJson(const nlohmann::json& json, int indent) {

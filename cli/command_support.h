@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "cli/access_client.h"
 #include "cli/backend.h"
 #include "cli/commands.h"
 #include "cli/local_backend.h"
+#include "cli/remote_backend.h"
 #include "cli/run_summary.h"
 
 namespace runyard::cli {
@@ -16,6 +18,19 @@ namespace runyard::cli {
 // What every command does with an error: one line on stderr, and the exit code
 // (2 for bad input such as an unknown run or path, 1 otherwise).
 int Fail(const absl::Status& status);
+
+// Whether a command should talk to a server: one is named, or the credentials file that
+// would name it could not be read (then connecting says why).
+bool HasServer(const GlobalOptions& global);
+
+// The server's backend; fails when the connection could not be worked out (a bad
+// credentials file or --token-file). Makes no connection yet.
+absl::StatusOr<std::unique_ptr<RemoteBackend>> ConnectServer(const GlobalOptions& global);
+// The same for the server's Access service (tokens, audit, whoami).
+absl::StatusOr<std::unique_ptr<AccessClient>> ConnectAccess(const GlobalOptions& global);
+
+// What to say when a command needs a server and none is named.
+inline constexpr const char* kNameAServer = "pass --server, set RUNYARD_SERVER or run runyard login";
 
 // The local store ($RUNYARD_HOME).
 absl::StatusOr<std::unique_ptr<LocalBackend>> OpenLocal();

@@ -129,10 +129,9 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
   absl::StatusOr<runyard::v1::RunSpec> spec = BuildSpec(options.flags);
   if (!spec.ok()) return Fail(spec.status());
   const bool local = spec->compute_target() == "local";
-  if (!local && global.server.empty()) {
+  if (!local && !HasServer(global)) {
     return Fail(absl::InvalidArgumentError(
-        absl::StrCat("compute_target '", spec->compute_target(),
-                     "' is a pool: pass --server or set RUNYARD_SERVER")));
+        absl::StrCat("compute_target '", spec->compute_target(), "' is a pool: ", kNameAServer)));
   }
 
   std::unique_ptr<RunBackend> backend;
@@ -143,7 +142,9 @@ int SubmitCommand(const GlobalOptions& global, const SubmitOptions& options) {
     local_backend = opened->get();
     backend = std::move(*opened);
   } else {
-    backend = std::make_unique<RemoteBackend>(global.server);
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return Fail(remote.status());
+    backend = std::move(*remote);
   }
 
   const runyard::v1::SnapshotLimits limits = LimitsFromFlags(options.flags);
@@ -268,15 +269,16 @@ int ListCommand(const GlobalOptions& global, const ListFlags& flags) {
     local_status = found.status();
     if (found.ok()) runs = std::move(*found);
   }
-  if (global.server.empty()) {
+  if (!HasServer(global)) {
     if (!local_status.ok()) return Fail(local_status);
   } else {
     // The server's runs still list when the local store cannot be read: say why it is missing.
     if (!local_status.ok() && !global.json) {
       std::cerr << "runyard: local runs left out: " << local_status.message() << "\n";
     }
-    RemoteBackend remote(global.server);
-    absl::StatusOr<std::vector<runyard::v1::Run>> found = remote.List(*request);
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return Fail(remote.status());
+    absl::StatusOr<std::vector<runyard::v1::Run>> found = (*remote)->List(*request);
     if (!found.ok()) return Fail(found.status());
     runs.insert(runs.end(), found->begin(), found->end());
   }
@@ -303,9 +305,9 @@ int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags,
     if (!local.ok()) return Fail(local.status());
     backend = std::move(*local);
   } else {
-    if (global.server.empty())
-      return Fail(absl::InvalidArgumentError("pass --server or set RUNYARD_SERVER"));
-    backend = std::make_unique<RemoteBackend>(global.server);
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return Fail(remote.status());
+    backend = std::move(*remote);
   }
   const std::string source = flags.source_directory.empty() ? "." : flags.source_directory;
   absl::StatusOr<UploadReport> upload = SnapshotAndUpload(source, *backend, LimitsFromFlags(flags));

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/run_filters.h"
+#include "cli/server_connection.h"
 #include "cli/submission.h"
 #include "runyard/v1/services.pb.h"
 
@@ -14,8 +15,11 @@ namespace runyard::cli {
 
 // Options every command shares.
 struct GlobalOptions {
-  std::string server;  // --server or RUNYARD_SERVER; empty: local only
+  // The server commands talk to (connection.server): --server, RUNYARD_SERVER or the
+  // credentials file; empty: local only.
+  std::string server;
   bool json = false;
+  ServerConnection connection;  // how to reach it: TLS, the token
 };
 
 struct SubmitOptions {
@@ -86,6 +90,40 @@ struct AgentsOptions {
 };
 // `runyard agents`: the server's agents with their state, capabilities and runs.
 int AgentsCommand(const GlobalOptions& global, const AgentsOptions& options);
+struct LoginOptions {
+  ConnectionFlags flags;     // --server, --token-file, --ca-file, --insecure (login's or the global ones)
+  bool token_stdin = false;  // --token-stdin: the token is the first line of stdin
+};
+// `runyard login`: checks the token with the server (WhoAmI), then keeps server, token
+// and TLS settings in the credentials file (0600) for later commands.
+int LoginCommand(const GlobalOptions& global, const LoginOptions& options);
+// `runyard logout`: removes the credentials file (the token stays valid until revoked).
+int LogoutCommand(const GlobalOptions& global);
+// `runyard whoami`: the token the CLI presents: kind, id, name, role, where it came from.
+int WhoAmICommand(const GlobalOptions& global);
+
+struct TokenCreateOptions {
+  std::string name;
+  std::string role;         // --role admin|user|reader: a user token
+  bool join = false;        // --join: a join token for agents
+  std::string pool;         // --pool with --join: only this pool ("" any)
+  std::string ttl;          // --ttl 30d; empty: never expires
+  std::string output_file;  // --output-file: written 0600 instead of printed
+};
+// The request `runyard tokens create` sends; InvalidArgument naming what is wrong with the flags.
+absl::StatusOr<runyard::v1::CreateTokenRequest> BuildCreateTokenRequest(const TokenCreateOptions& options);
+// `runyard tokens create|list|revoke` (admin).
+int TokensCreateCommand(const GlobalOptions& global, const TokenCreateOptions& options);
+int TokensListCommand(const GlobalOptions& global, bool include_revoked);
+int TokensRevokeCommand(const GlobalOptions& global, const std::string& token_id);
+
+struct AuditOptions {
+  std::string target;  // --target: only events about this run / token / agent
+  int limit = 100;     // --limit
+};
+// `runyard audit`: who did what, newest first.
+int AuditCommand(const GlobalOptions& global, const AuditOptions& options);
+
 // `runyard snapshot upload [--source-directory DIR]`: what submit uploads, without a run.
 int SnapshotUploadCommand(const GlobalOptions& global, const SubmitFlags& flags, const std::string& target);
 // `runyard snapshot download RUN -o FILE`: the run's snapshot as a tar.gz.

@@ -28,10 +28,11 @@ int ExperimentsCommand(const GlobalOptions& global, bool include_archived) {
       (*local)->ListExperiments(include_archived);
   if (!found.ok()) return Fail(found.status());
   for (auto& info : *found) listed.push_back({std::move(info), "local"});
-  if (!global.server.empty()) {
-    RemoteBackend remote(global.server);
+  if (HasServer(global)) {
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return Fail(remote.status());
     absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> remote_found =
-        remote.ListExperiments(include_archived);
+        (*remote)->ListExperiments(include_archived);
     if (!remote_found.ok()) return Fail(remote_found.status());
     for (auto& info : *remote_found) listed.push_back({std::move(info), global.server});
   }
@@ -57,14 +58,16 @@ int ExperimentArchiveCommand(const GlobalOptions& global, const std::string& nam
   if (!here.ok()) return Fail(here.status());
   if (*here) {
     backend = std::move(*local);
-  } else if (!global.server.empty()) {
-    backend = std::make_unique<RemoteBackend>(global.server);
+  } else if (HasServer(global)) {
+    absl::StatusOr<std::unique_ptr<RemoteBackend>> remote = ConnectServer(global);
+    if (!remote.ok()) return Fail(remote.status());
+    backend = std::move(*remote);
     store = global.server;
   } else {
     return Fail(absl::NotFoundError(
         absl::StrCat("no experiment named '", name, "' in the local store (",
                      LocalBackend::DefaultHome().string(),
-                     "); for a pool's experiment pass --server or set RUNYARD_SERVER")));
+                     "); for a pool's experiment ", kNameAServer)));
   }
   absl::StatusOr<runyard::v1::ExperimentInfo> info = backend->SetExperimentArchived(name, archived);
   if (!info.ok()) return Fail(info.status());

@@ -91,6 +91,9 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
   absl::StatusOr<runyard::v1::Lease> lease =
       backend.plane()->LeaseToSelf(run_id, absl::StrCat("local:", ::getpid()));
   if (!lease.ok()) return lease.status();
+  // The spec with its secret values, which the stored run (`run`) shows masked.
+  absl::StatusOr<runyard::v1::RunSpec> spec = backend.plane()->HeldRunSpec(*lease);
+  if (!spec.ok()) return spec.status();
 
   InProcessReporter reporter(backend.plane());
   LocalBlobSource blobs;
@@ -117,7 +120,7 @@ absl::StatusOr<runyard::v1::Run> ExecuteLocalRun(LocalBackend& backend, const st
     runner_options.sdk_python_dir = common::FindSdkPythonDirOfThisProcess();
     runtime::Runner runner(runner_options, &blobs, &observer);
     CancelWatcher watcher(backend, run_id, cancel);
-    runner.Run(run_id, run->spec(), cancel, /*placement=*/nullptr);
+    runner.Run(run_id, *spec, cancel, /*placement=*/nullptr);
   }
   return backend.Get(run_id);
 }

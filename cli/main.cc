@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/credentials_file.h"
+#include "cli/server_connection.h"
 #include "common/logging.h"
 
 using namespace runyard;
@@ -34,7 +36,11 @@ int ParseAndRun(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   cli::GlobalOptions global;
-  app.add_option("--server", global.server, "runyard-server address (host:port)")->envname("RUNYARD_SERVER");
+  cli::ConnectionFlags connection;
+  app.add_option("--server", connection.server, "runyard-server address (host:port; else RUNYARD_SERVER, else runyard login's)");
+  app.add_option("--token-file", connection.token_file, "file holding the token (else RUNYARD_TOKEN, else runyard login's)");
+  app.add_option("--ca-file", connection.ca_file, "CA the server's certificate must be signed by (else RUNYARD_CA_FILE)");
+  app.add_flag("--insecure", connection.insecure, "plaintext, no TLS (a loopback test server; else RUNYARD_INSECURE=1)");
   app.add_flag("--json", global.json, "print JSON instead of text");
 
   cli::SubmitOptions submit;
@@ -181,6 +187,49 @@ int ParseAndRun(int argc, char** argv) {
   agents_cmd->add_option("--pool", agents.pool, "only this pool");
   agents_cmd->add_flag("--all", agents.all, "also offline agents (drained and gone, or restarted since)");
 
+  cli::LoginOptions login;
+  CLI::App* login_cmd = app.add_subcommand(
+      "login", "check a token with the server, then keep server, token and CA for later commands "
+               "(in the credentials file, 0600)");
+  login_cmd->add_option("--server", login.flags.server, "runyard-server address (host:port)");
+  CLI::Option* login_token_file =
+      login_cmd->add_option("--token-file", login.flags.token_file, "file holding the token");
+  login_cmd->add_flag("--token-stdin", login.token_stdin, "read the token from stdin")->excludes(login_token_file);
+  login_cmd->add_option("--ca-file", login.flags.ca_file, "CA the server's certificate must be signed by");
+  login_cmd->add_flag("--insecure", login.flags.insecure, "plaintext, no TLS (a loopback test server)");
+  CLI::App* logout_cmd = app.add_subcommand("logout", "forget the saved credentials (the token stays valid until revoked)");
+  CLI::App* whoami_cmd = app.add_subcommand("whoami", "the token this CLI presents: kind, id, name, role, where it comes from");
+
+  CLI::App* tokens_cmd = app.add_subcommand("tokens", "the server's tokens (admin): create, list, revoke");
+  tokens_cmd->require_subcommand(1);
+  cli::TokenCreateOptions token_create;
+  CLI::App* token_create_cmd = tokens_cmd->add_subcommand(
+      "create", "a user token with a role, or a join token for agents; printed once (or --output-file)");
+  token_create_cmd->add_option("--name", token_create.name, "who or what it is for (alice, ci, gpu pool)")->required();
+  CLI::Option* role_option =
+      token_create_cmd->add_option("--role", token_create.role, "admin, user (submit, cancel, ...) or reader (read only)");
+  CLI::Option* join_option =
+      token_create_cmd->add_flag("--join", token_create.join, "a join token: agents register with it");
+  role_option->excludes(join_option);
+  token_create_cmd->add_option("--pool", token_create.pool, "with --join: only agents of this pool (default: any)")
+      ->needs(join_option);
+  token_create_cmd->add_option("--ttl", token_create.ttl, "lifetime: 30d, 12h, 45m, 90s or never (default never)");
+  token_create_cmd->add_option("--output-file", token_create.output_file,
+                               "write the token to this new file (0600) instead of printing it");
+  bool tokens_all = false;
+  CLI::App* token_list_cmd = tokens_cmd->add_subcommand(
+      "list", "tokens: id, kind, role, name, pool, created, expires, last used, revoked");
+  token_list_cmd->add_flag("--all", tokens_all, "also revoked tokens");
+  std::string token_id;
+  CLI::App* token_revoke_cmd =
+      tokens_cmd->add_subcommand("revoke", "revoke a token: its next call is refused (an agent's runs end)");
+  token_revoke_cmd->add_option("id", token_id, "token id (tokens list)")->required();
+
+  cli::AuditOptions audit;
+  CLI::App* audit_cmd = app.add_subcommand("audit", "the server's audit log: who did what, newest first");
+  audit_cmd->add_option("--target", audit.target, "only events about this run, token or agent");
+  audit_cmd->add_option("--limit", audit.limit, "at most this many events (default 100)")->check(CLI::PositiveNumber);
+
   CLI::App* snapshot_cmd = app.add_subcommand("snapshot", "snapshots of source folders");
   snapshot_cmd->require_subcommand(1);
   std::string snapshot_target = "local";
@@ -199,11 +248,18 @@ int ParseAndRun(int argc, char** argv) {
   exec_cmd->add_option("run", run_id)->required();
   exec_cmd->add_option("--kill-grace-seconds", exec_grace);
 
+  // Set last, so that the subcommands' help does not repeat it.
+  app.footer("A server is reached over TLS with a token, from the flags, else the environment (RUNYARD_SERVER, "
+             "RUNYARD_TOKEN, RUNYARD_CA_FILE, RUNYARD_INSECURE=1), else the credentials file runyard login wrote "
+             "($XDG_CONFIG_HOME/runyard/credentials or ~/.config/runyard/credentials; its token goes only to its "
+             "server). Local runs need none of it.");
   try {
     app.parse(own_argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
   }
+  global.connection = cli::ResolveConnection(connection, cli::ProcessEnvironment(), cli::DefaultCredentialsFile());
+  global.server = global.connection.server;
   submit.flags.arguments = script_arguments;
   submit.flags.arguments_given = arguments_given;
 
@@ -233,6 +289,20 @@ int ParseAndRun(int argc, char** argv) {
   }
   if (cancel_cmd->parsed()) return cli::CancelCommand(global, run_id);
   if (agents_cmd->parsed()) return cli::AgentsCommand(global, agents);
+  if (login_cmd->parsed()) {
+    // Login's own flags first, then the global ones (`runyard --server S login ...`).
+    if (login.flags.server.empty()) login.flags.server = connection.server;
+    if (login.flags.token_file.empty() && !login.token_stdin) login.flags.token_file = connection.token_file;
+    if (login.flags.ca_file.empty()) login.flags.ca_file = connection.ca_file;
+    login.flags.insecure = login.flags.insecure || connection.insecure;
+    return cli::LoginCommand(global, login);
+  }
+  if (logout_cmd->parsed()) return cli::LogoutCommand(global);
+  if (whoami_cmd->parsed()) return cli::WhoAmICommand(global);
+  if (token_create_cmd->parsed()) return cli::TokensCreateCommand(global, token_create);
+  if (token_list_cmd->parsed()) return cli::TokensListCommand(global, tokens_all);
+  if (token_revoke_cmd->parsed()) return cli::TokensRevokeCommand(global, token_id);
+  if (audit_cmd->parsed()) return cli::AuditCommand(global, audit);
   if (snapshot_upload_cmd->parsed()) return cli::SnapshotUploadCommand(global, submit.flags, snapshot_target);
   if (snapshot_download_cmd->parsed()) return cli::SnapshotDownloadCommand(global, run_id, snapshot_output);
   if (exec_cmd->parsed()) return cli::ExecuteLocalCommand(run_id, exec_grace);

@@ -1,64 +1,19 @@
 #include "cli/remote_backend.h"
 
-#include <grpc/grpc.h>
-
 #include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_channel.h"
+#include "cli/remote_call.h"
 #include "common/status_names.h"
 
 namespace runyard::cli {
-namespace {
 
-constexpr auto kCallTimeout = std::chrono::seconds(60);
-
-// Names the server in errors a user sees, and says what to check when it is unreachable.
-absl::Status FromGrpc(const grpc::Status& status, const std::string& address) {
-  if (status.ok()) return absl::OkStatus();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return absl::UnavailableError(absl::StrCat("cannot reach runyard-server at ", address, ": ",
-                                               status.error_message()));
-  }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
-void SetDeadline(grpc::ClientContext* context) {
-  context->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-}
-
-// One unary call with a deadline; `call(context, response)` makes it.
-template <typename Response, typename Call>
-absl::StatusOr<Response> Unary(const std::string& address, Call call) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  Response response;
-  if (absl::Status s = FromGrpc(call(&context, &response), address); !s.ok()) return s;
-  return response;
-}
-
-}  // namespace
-
-namespace {
-
-// Takes a gRPC reference that is never given back, so closing the last channel does not run
-// gRPC's global shutdown, which joins its timer and executor threads (5-8 ms at the end of
-// every command). The CLI leaves with _Exit (main.cc), and the threads end with it.
-void KeepGrpcUntilExit() {
-  static const bool kept = (grpc_init(), true);
-  (void)kept;
-}
-
-}  // namespace
-
-RemoteBackend::RemoteBackend(const std::string& address)
-    : address_(address),
-      channel_(common::ServerChannel(address)),
+RemoteBackend::RemoteBackend(const ServerConnection& connection)
+    : connection_(connection),
+      channel_(OpenChannel(connection_)),
       runs_(runyard::v1::Runs::NewStub(channel_)),
-      cas_(runyard::v1::Cas::NewStub(channel_)) {
-  KeepGrpcUntilExit();
-}
+      cas_(runyard::v1::Cas::NewStub(channel_)) {}
 
 absl::StatusOr<std::vector<std::string>> RemoteBackend::FindMissingBlobs(const std::vector<std::string>& digests) {
   constexpr size_t kBatch = 10000;  // keeps each request well under the message size limit
@@ -66,8 +21,8 @@ absl::StatusOr<std::vector<std::string>> RemoteBackend::FindMissingBlobs(const s
   for (size_t start = 0; start < digests.size(); start += kBatch) {
     runyard::v1::FindMissingBlobsRequest request;
     for (size_t i = start; i < std::min(digests.size(), start + kBatch); ++i) request.add_digests(digests[i]);
-    auto response = Unary<runyard::v1::FindMissingBlobsResponse>(
-        address_, [&](auto* c, auto* r) { return cas_->FindMissingBlobs(c, request, r); });
+    auto response = UnaryCall<runyard::v1::FindMissingBlobsResponse>(
+        connection_, [&](auto* c, auto* r) { return cas_->FindMissingBlobs(c, request, r); });
     if (!response.ok()) return response.status();
     missing.insert(missing.end(), response->missing().begin(), response->missing().end());
   }
@@ -81,8 +36,8 @@ absl::Status RemoteBackend::UploadBlobs(const std::vector<std::pair<std::string,
     blob->set_digest(digest);
     blob->set_data(bytes);
   }
-  return Unary<runyard::v1::BatchUploadBlobsResponse>(
-             address_, [&](auto* c, auto* r) { return cas_->BatchUploadBlobs(c, request, r); })
+  return UnaryCall<runyard::v1::BatchUploadBlobsResponse>(
+             connection_, [&](auto* c, auto* r) { return cas_->BatchUploadBlobs(c, request, r); })
       .status();
 }
 
@@ -90,12 +45,12 @@ absl::Status RemoteBackend::UploadFileBlob(const std::string& digest, const std:
                                            const std::function<void(int64_t)>& on_progress) {
   // A broken stream resumes where the server's partial copy ends, a few times over.
   constexpr int kAttempts = 5;
-  absl::Status last;
+  grpc::Status last;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     runyard::v1::GetUploadOffsetRequest query;
     query.set_digest(digest);
-    auto offset = Unary<runyard::v1::GetUploadOffsetResponse>(
-        address_, [&](auto* c, auto* r) { return cas_->GetUploadOffset(c, query, r); });
+    auto offset = UnaryCall<runyard::v1::GetUploadOffsetResponse>(
+        connection_, [&](auto* c, auto* r) { return cas_->GetUploadOffset(c, query, r); });
     if (!offset.ok()) return offset.status();
     if (offset->complete()) return absl::OkStatus();
     std::ifstream in(file, std::ios::binary);
@@ -118,12 +73,15 @@ absl::Status RemoteBackend::UploadFileBlob(const std::string& digest, const std:
       if (on_progress) on_progress(static_cast<int64_t>(chunk.data().size()));
     } while (in);
     writer->WritesDone();
-    last = FromGrpc(writer->Finish(), address_);
-    if (last.ok()) return last;
-    if (!absl::IsUnavailable(last) && !absl::IsAborted(last) && !absl::IsOutOfRange(last)) return last;
+    last = writer->Finish();
+    if (last.ok()) return absl::OkStatus();
+    if (last.error_code() != grpc::StatusCode::UNAVAILABLE && last.error_code() != grpc::StatusCode::ABORTED &&
+        last.error_code() != grpc::StatusCode::OUT_OF_RANGE) {
+      return RemoteStatus(last, connection_);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
   }
-  return last;
+  return RemoteStatus(last, connection_);
 }
 
 absl::Status RemoteBackend::ReadBlob(const std::string& digest, const std::function<void(std::string_view)>& sink) {
@@ -134,13 +92,13 @@ absl::Status RemoteBackend::ReadBlob(const std::string& digest, const std::funct
   auto reader = cas_->FetchBlob(&context, request);
   runyard::v1::BlobChunk chunk;
   while (reader->Read(&chunk)) sink(chunk.data());
-  return FromGrpc(reader->Finish(), address_);
+  return RemoteStatus(reader->Finish(), connection_);
 }
 
 absl::StatusOr<runyard::v1::SnapshotLimits> RemoteBackend::DefaultSnapshotLimits() {
   runyard::v1::GetSnapshotLimitsRequest request;
-  return Unary<runyard::v1::SnapshotLimits>(
-      address_, [&](auto* c, auto* r) { return cas_->GetSnapshotLimits(c, request, r); });
+  return UnaryCall<runyard::v1::SnapshotLimits>(
+      connection_, [&](auto* c, auto* r) { return cas_->GetSnapshotLimits(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Submit(const runyard::v1::RunSpec& spec,
@@ -148,37 +106,37 @@ absl::StatusOr<runyard::v1::Run> RemoteBackend::Submit(const runyard::v1::RunSpe
   runyard::v1::SubmitRequest request;
   *request.mutable_spec() = spec;
   *request.mutable_snapshot_limits() = limits;
-  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Submit(c, request, r); });
+  return UnaryCall<runyard::v1::Run>(connection_, [&](auto* c, auto* r) { return runs_->Submit(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Get(const std::string& run_id) {
   runyard::v1::GetRunRequest request;
   request.set_run_id(run_id);
-  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Get(c, request, r); });
+  return UnaryCall<runyard::v1::Run>(connection_, [&](auto* c, auto* r) { return runs_->Get(c, request, r); });
 }
 
 absl::StatusOr<std::vector<runyard::v1::Run>> RemoteBackend::List(const runyard::v1::ListRunsRequest& request) {
-  auto response = Unary<runyard::v1::ListRunsResponse>(
-      address_, [&](auto* c, auto* r) { return runs_->List(c, request, r); });
+  auto response = UnaryCall<runyard::v1::ListRunsResponse>(
+      connection_, [&](auto* c, auto* r) { return runs_->List(c, request, r); });
   if (!response.ok()) return response.status();
   return std::vector<runyard::v1::Run>(response->runs().begin(), response->runs().end());
 }
 
 absl::StatusOr<runyard::v1::GetMetricsResponse> RemoteBackend::GetMetrics(
     const runyard::v1::GetMetricsRequest& request) {
-  return Unary<runyard::v1::GetMetricsResponse>(
-      address_, [&](auto* c, auto* r) { return runs_->GetMetrics(c, request, r); });
+  return UnaryCall<runyard::v1::GetMetricsResponse>(
+      connection_, [&](auto* c, auto* r) { return runs_->GetMetrics(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::SetTags(const runyard::v1::SetTagsRequest& request) {
-  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->SetTags(c, request, r); });
+  return UnaryCall<runyard::v1::Run>(connection_, [&](auto* c, auto* r) { return runs_->SetTags(c, request, r); });
 }
 
 absl::StatusOr<std::vector<runyard::v1::ExperimentInfo>> RemoteBackend::ListExperiments(bool include_archived) {
   runyard::v1::ListExperimentsRequest request;
   request.set_include_archived(include_archived);
-  auto response = Unary<runyard::v1::ListExperimentsResponse>(
-      address_, [&](auto* c, auto* r) { return runs_->ListExperiments(c, request, r); });
+  auto response = UnaryCall<runyard::v1::ListExperimentsResponse>(
+      connection_, [&](auto* c, auto* r) { return runs_->ListExperiments(c, request, r); });
   if (!response.ok()) return response.status();
   return std::vector<runyard::v1::ExperimentInfo>(response->experiments().begin(),
                                                   response->experiments().end());
@@ -189,21 +147,21 @@ absl::StatusOr<runyard::v1::ExperimentInfo> RemoteBackend::SetExperimentArchived
   runyard::v1::SetExperimentArchivedRequest request;
   request.set_name(name);
   request.set_archived(archived);
-  return Unary<runyard::v1::ExperimentInfo>(
-      address_, [&](auto* c, auto* r) { return runs_->SetExperimentArchived(c, request, r); });
+  return UnaryCall<runyard::v1::ExperimentInfo>(
+      connection_, [&](auto* c, auto* r) { return runs_->SetExperimentArchived(c, request, r); });
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Cancel(const std::string& run_id) {
   runyard::v1::CancelRunRequest request;
   request.set_run_id(run_id);
-  return Unary<runyard::v1::Run>(address_, [&](auto* c, auto* r) { return runs_->Cancel(c, request, r); });
+  return UnaryCall<runyard::v1::Run>(connection_, [&](auto* c, auto* r) { return runs_->Cancel(c, request, r); });
 }
 
 absl::StatusOr<std::vector<runyard::v1::FileInfo>> RemoteBackend::ListFiles(const std::string& run_id) {
   runyard::v1::ListFilesRequest request;
   request.set_run_id(run_id);
-  auto response = Unary<runyard::v1::ListFilesResponse>(
-      address_, [&](auto* c, auto* r) { return runs_->ListFiles(c, request, r); });
+  auto response = UnaryCall<runyard::v1::ListFilesResponse>(
+      connection_, [&](auto* c, auto* r) { return runs_->ListFiles(c, request, r); });
   if (!response.ok()) return response.status();
   return std::vector<runyard::v1::FileInfo>(response->files().begin(), response->files().end());
 }
@@ -213,8 +171,8 @@ absl::StatusOr<std::vector<runyard::v1::AgentInfo>> RemoteBackend::ListAgents(co
   runyard::v1::ListAgentsRequest request;
   request.set_pool(pool);
   request.set_include_offline(include_offline);
-  auto response = Unary<runyard::v1::ListAgentsResponse>(
-      address_, [&](auto* c, auto* r) { return runs_->ListAgents(c, request, r); });
+  auto response = UnaryCall<runyard::v1::ListAgentsResponse>(
+      connection_, [&](auto* c, auto* r) { return runs_->ListAgents(c, request, r); });
   if (!response.ok()) return response.status();
   return std::vector<runyard::v1::AgentInfo>(response->agents().begin(), response->agents().end());
 }
@@ -237,7 +195,7 @@ absl::Status RemoteBackend::ReadFile(const std::string& run_id, const std::strin
       return ok;
     }
   }
-  return FromGrpc(reader->Finish(), address_);
+  return RemoteStatus(reader->Finish(), connection_);
 }
 
 absl::StatusOr<runyard::v1::Run> RemoteBackend::Watch(
@@ -271,10 +229,12 @@ absl::StatusOr<runyard::v1::Run> RemoteBackend::Watch(
         log_offset = event.log_offset() + static_cast<int64_t>(event.log_bytes().size());
       }
     }
-    absl::Status status = FromGrpc(reader->Finish(), address_);
+    const grpc::Status status = reader->Finish();
     if (status.ok()) return common::IsTerminal(last.status()) ? absl::StatusOr<runyard::v1::Run>(last) : Get(run_id);
-    if (!absl::IsUnavailable(status) || std::chrono::steady_clock::now() - unreachable_since > kGiveUpAfter) {
-      return status;
+    // Only the last failure is explained: explaining one looks at the connection afresh.
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        std::chrono::steady_clock::now() - unreachable_since > kGiveUpAfter) {
+      return RemoteStatus(status, connection_);
     }
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(5000));

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cli/backend.h"
+#include "cli/server_connection.h"
 #include "runyard/v1/services.grpc.pb.h"
 
 namespace runyard::cli {
@@ -12,7 +13,7 @@ namespace runyard::cli {
 // Runs on a pool, through runyard-server's gRPC services.
 class RemoteBackend : public RunBackend {
  public:
-  explicit RemoteBackend(const std::string& address);
+  explicit RemoteBackend(const ServerConnection& connection);
 
   absl::StatusOr<std::vector<std::string>> FindMissingBlobs(const std::vector<std::string>& digests) override;
   absl::Status UploadBlobs(const std::vector<std::pair<std::string, std::string>>& blobs) override;
@@ -43,7 +44,7 @@ class RemoteBackend : public RunBackend {
   absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ListAgents(const std::string& pool, bool include_offline);
 
  private:
-  std::string address_;
+  const ServerConnection connection_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runyard::v1::Runs::Stub> runs_;
   std::unique_ptr<runyard::v1::Cas::Stub> cas_;

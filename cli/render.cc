@@ -87,6 +87,8 @@ nlohmann::json RunToJson(const runyard::v1::Run& run) {
     json["usage"] = nullptr;
   }
   json["agent_id"] = run.agent_id();
+  json["submitted_by"] = run.submitted_by();
+  json["canceled_by"] = run.canceled_by();
   const auto& spec = run.spec();
   json["spec"] = {{"script", spec.script()},
                   {"command", std::vector<std::string>(spec.command().begin(), spec.command().end())},
@@ -128,6 +130,8 @@ std::string DescribeRun(const runyard::v1::Run& run) {
   if (!run.error().code().empty()) {
     absl::StrAppend(&text, "Error:       ", run.error().code(), ": ", run.error().message(), "\n");
   }
+  if (!run.submitted_by().empty()) absl::StrAppend(&text, "Submitted:   by ", run.submitted_by(), "\n");
+  if (!run.canceled_by().empty()) absl::StrAppend(&text, "Canceled:    by ", run.canceled_by(), "\n");
   const std::string what = run.spec().script().empty()
                                ? absl::StrJoin(run.spec().command(), " ")
                                : run.spec().script();

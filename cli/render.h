@@ -11,7 +11,8 @@
 namespace runyard::cli {
 
 // The JSON every --json command prints for a run: run_id, status, exit_code (null when
-// none), error {code, message, details} when not Completed, history [{status, time}], ...
+// none), error {code, message, details} when not Completed, history [{status, time}],
+// submitted_by / canceled_by (who, as the server's audit names them; "" when not known), ...
 nlohmann::json RunToJson(const runyard::v1::Run& run);
 
 // The run's tags as they are now, and its properties (the spec's and those the run

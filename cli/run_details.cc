@@ -185,6 +185,8 @@ std::string RenderDetails(const RunDetails& details) {
   }
   line("Target", run.target().empty() ? spec.compute_target() : run.target());
   line("Agent", run.agent_id().empty() ? "none" : run.agent_id());
+  if (!run.submitted_by().empty()) line("Submitted by", run.submitted_by());
+  if (!run.canceled_by().empty()) line("Canceled by", run.canceled_by());
   if (common::IsDistributed(spec)) {
     line("Distributed", absl::StrCat(DistributedText(spec),
                                      run.attempt() > 1 ? absl::StrCat(" (attempt ", run.attempt(), ")") : ""));

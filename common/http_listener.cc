@@ -16,6 +16,9 @@
 #include <string_view>
 #include <utility>
 
+#include "common/loopback_host.h"
+#include "common/tls_server_socket.h"
+
 namespace runyard::common {
 namespace {
 
@@ -150,6 +153,18 @@ absl::Status HttpListener::Start() {
   if (listen_fd_ >= 0) return absl::FailedPreconditionError("listener on " + address_ + " is already started");
   std::string host, port;
   if (absl::Status status = SplitAddress(address_, host, port); !status.ok()) return status;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    absl::StatusOr<std::shared_ptr<TlsServerContext>> tls =
+        TlsServerContext::Load(options_.tls_cert_file, options_.tls_key_file);
+    if (!tls.ok()) {
+      return absl::FailedPreconditionError("listener on " + address_ + ": " + std::string(tls.status().message()));
+    }
+    tls_ = *std::move(tls);
+  } else if (!options_.insecure_plaintext && !IsLoopbackHost(host)) {
+    return absl::FailedPreconditionError("listener on " + address_ +
+                                         " would serve plaintext beyond this machine: give it tls_cert_file "
+                                         "and tls_key_file, or set insecure_plaintext");
+  }
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -237,18 +252,19 @@ void HttpListener::ServeConnections() {
 void HttpListener::ServeConnection(int fd) {
   // One deadline for the whole head, so a client sending a byte at a time gains nothing.
   const auto head_deadline = Clock::now() + options_.request_timeout;
+  SocketStream stream(fd, tls_.get());
   std::string buffer;
   size_t head_length = std::string::npos;
   while ((head_length = HeadLength(buffer)) == std::string::npos && buffer.size() <= options_.max_request_head_bytes) {
-    if (!WaitFor(fd, POLLIN, stop_read_fd_, head_deadline)) return;  // silent, too slow, or stopping
     char chunk[4096];
-    const ssize_t received = ::recv(fd, chunk, sizeof chunk, 0);
-    if (received == 0) return;  // the client left
-    if (received < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return;
+    const SocketIo received = stream.Read(chunk, sizeof chunk);
+    if (received.wait != 0) {
+      // Silent, too slow, or stopping. A TLS handshake waits here too, under the same deadline.
+      if (!WaitFor(fd, received.wait, stop_read_fd_, head_deadline)) return;
+      continue;
     }
-    buffer.append(chunk, static_cast<size_t>(received));
+    if (received.bytes <= 0) return;  // the client left, or its TLS failed
+    buffer.append(chunk, static_cast<size_t>(received.bytes));
   }
 
   HttpResponse response;
@@ -268,17 +284,15 @@ void HttpListener::ServeConnection(int fd) {
   const std::string text = ResponseText(response, head_only);
   const auto write_deadline = Clock::now() + options_.request_timeout;
   for (size_t sent = 0; sent < text.size();) {
-    const ssize_t written = ::send(fd, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
-    if (written > 0) {
-      sent += static_cast<size_t>(written);
-    } else if (written < 0 && errno != EAGAIN && errno != EINTR) {
-      return;
-    } else if (!WaitFor(fd, POLLOUT, stop_read_fd_, write_deadline)) {
+    const SocketIo written = stream.Write(text.data() + sent, text.size() - sent);
+    if (written.bytes > 0) {
+      sent += static_cast<size_t>(written.bytes);
+    } else if (written.wait == 0 || !WaitFor(fd, written.wait, stop_read_fd_, write_deadline)) {
       return;
     }
   }
 
-  ::shutdown(fd, SHUT_WR);
+  stream.FinishWriting();
   const auto linger_deadline = Clock::now() + std::min<std::chrono::milliseconds>(kMaxLinger, options_.request_timeout);
   for (size_t drained = 0; drained < kMaxLingerBytes && WaitFor(fd, POLLIN, stop_read_fd_, linger_deadline);) {
     char chunk[4096];

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,9 +39,17 @@ struct HttpListenerOptions {
   std::chrono::milliseconds request_timeout{5000};
   // Request line plus headers; a longer head is answered 431.
   size_t max_request_head_bytes = 8192;
+  // Both set: HTTPS with this PEM certificate (chain) and key. Neither: plaintext, which
+  // Start() allows only on a loopback host unless insecure_plaintext is set, since the
+  // metrics name pools, agents and sizes.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool insecure_plaintext = false;
 };
 
-// A small HTTP/1.1 server for local health and metrics endpoints, on POSIX sockets.
+class TlsServerContext;
+
+// A small HTTP/1.1 (or HTTPS) server for health and metrics endpoints, on POSIX sockets.
 // Answers GET (and HEAD) on exact paths, the query string ignored for routing; 404 for an
 // unknown path, 405 with "Allow: GET, HEAD" for other methods, 400 for a malformed
 // request, 431 for a head over the limit. One request per connection, every response
@@ -60,11 +69,14 @@ class HttpListener {
 
   // Binds and listens, then serves on its own threads. The error names the address:
   // InvalidArgument when it cannot be parsed or resolved, Unavailable when it cannot be
-  // bound (in use, not local, ...).
+  // bound (in use, not local, ...); FailedPrecondition for plaintext off loopback or a
+  // certificate or key that cannot be used (naming the file).
   absl::Status Start();
 
   // The port bound by Start() (the one picked for port 0); 0 before.
   int port() const { return port_; }
+  // True when it serves HTTPS.
+  bool tls() const { return tls_ != nullptr; }
 
   // Stops listening, drops connections in progress (a running handler is waited for) and
   // joins the threads. Idempotent; returns promptly.
@@ -77,6 +89,7 @@ class HttpListener {
 
   const std::string address_;
   const HttpListenerOptions options_;
+  std::shared_ptr<TlsServerContext> tls_;  // null: plaintext
   int listen_fd_ = -1;
   int stop_read_fd_ = -1;  // readable once Stop() has begun: wakes every waiting thread
   int stop_write_fd_ = -1;

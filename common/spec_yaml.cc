@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/distributed_config.h"
+#include "common/request_limits.h"
 
 namespace runyard::common {
 namespace {
@@ -124,9 +125,22 @@ void ParsePython(const YAML::Node& node, const std::string& field,
   }
 }
 
+// A secret name with no variable is most likely a typo that would leave the real
+// variable unmasked.
+absl::Status CheckSecretVariablesExist(const runyard::v1::Environment& env) {
+  for (const std::string& secret : env.secret_variables()) {
+    if (!env.environment_variables().contains(secret)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec field 'environment.secret_variables': '", secret,
+          "' is not one of environment.environment_variables"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void ParseEnvironment(const YAML::Node& node, const std::string& field,
                       runyard::v1::Environment* env) {
-  RequireMap(node, field, {"name", "python", "environment_variables"});
+  RequireMap(node, field, {"name", "python", "environment_variables", "secret_variables"});
   for (const auto& entry : node) {
     const std::string key = entry.first.as<std::string>();
     const std::string name = Join(field, key);
@@ -135,6 +149,13 @@ void ParseEnvironment(const YAML::Node& node, const std::string& field,
     if (key == "environment_variables") {
       StringMap(entry.second, name, env->mutable_environment_variables());
     }
+    if (key == "secret_variables") {
+      for (auto& secret : StringList(entry.second, name)) env->add_secret_variables(secret);
+    }
+  }
+  // After the loop: the two keys may come in either order.
+  if (absl::Status listed = CheckSecretVariablesExist(*env); !listed.ok()) {
+    throw SpecError{std::string(listed.message())};
   }
 }
 
@@ -273,6 +294,11 @@ absl::StatusOr<RunSpec> ParseRunSpecYaml(std::string_view yaml_text) {
     if (absl::Status distributed = NormalizeDistributedConfig(&spec); !distributed.ok()) {
       return distributed;
     }
+    // What the server holds every request to (valid UTF-8, string and list sizes): yaml-cpp
+    // passes any bytes through, and such a spec is better refused here, naming the field.
+    if (absl::Status limits = CheckMessageLimits(spec); !limits.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("spec field ", limits.message()));
+    }
     return spec;
   } catch (const SpecError& error) {
     return absl::InvalidArgumentError(error.message);
@@ -331,7 +357,7 @@ absl::Status ValidateRunSpec(const RunSpec& spec) {
       return bad("environment.environment_variables." + name, "is not a valid variable name");
     }
   }
-  return absl::OkStatus();
+  return CheckSecretVariablesExist(spec.environment());
 }
 
 }  // namespace runyard::common

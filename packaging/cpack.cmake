@@ -79,7 +79,7 @@ from runyard-python.")
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME runyard-server)
 set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION admin)
 # adduser: postinst makes the runyard system user.
-set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser, openssl")
 set(CPACK_DEBIAN_SERVER_PACKAGE_SUGGESTS "runyard, runyard-agent")
 set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA
     "${_packaging}/debian/runyard-server/conffiles;${_packaging}/debian/runyard-server/postinst;${_packaging}/debian/runyard-server/prerm;${_packaging}/debian/runyard-server/postrm")

@@ -13,6 +13,7 @@ class NodeFilePathsObserver : public RunObserver {
  public:
   NodeFilePathsObserver(int node_rank, RunObserver* inner) : node_rank_(node_rank), inner_(inner) {}
 
+  void OnSecrets(const std::vector<std::string>& secrets) override { inner_->OnSecrets(secrets); }
   void OnStatus(runyard::v1::RunStatus status) override { inner_->OnStatus(status); }
   void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                    bool truncate) override;

@@ -34,6 +34,11 @@ class RunObserver {
  public:
   virtual ~RunObserver() = default;
 
+  // Told first, before any file: the values of the run's secret variables
+  // (common::SecretValues of its spec). An observer that keeps run files must keep them
+  // out of the logs (runtime/log_redaction.h); by default nothing keeps files.
+  virtual void OnSecrets(const std::vector<std::string>& secrets) {}
+
   // Every non-terminal status the run passes through, in order.
   virtual void OnStatus(runyard::v1::RunStatus status) = 0;
 

@@ -8,6 +8,7 @@
 #include "common/logging.h"
 #include "common/status_names.h"
 #include "runtime/file_range.h"
+#include "runtime/spooled_secrets.h"
 
 namespace runyard::runtime {
 namespace fs = std::filesystem;
@@ -53,7 +54,11 @@ ReportingObserver::ReportingObserver(RunReporter* reporter, runyard::v1::Lease l
     spool = UploadSpool::Open({});
   }
   spool_ = std::move(spool).value();
+  // A process finishing a dead one's run masks its logs with the secrets it kept.
   if (!spool_file_.empty()) {
+    if (std::vector<std::string> kept = ReadSpooledSecrets(spool_file_.string() + ".secrets"); !kept.empty()) {
+      redaction_ = std::make_shared<LogRedaction>(std::move(kept));
+    }
     std::ofstream(spool_file_.string() + ".lease", std::ios::binary | std::ios::trunc) << lease_.SerializeAsString();
   }
   sender_ = std::thread([this] { SendLoop(); });
@@ -78,8 +83,35 @@ bool ReportingObserver::Spool(const SpoolRecord& record) {
   return true;
 }
 
+std::shared_ptr<LogRedaction> ReportingObserver::Redaction() {
+  std::lock_guard lock(redaction_mutex_);
+  return redaction_;
+}
+
+void ReportingObserver::OnSecrets(const std::vector<std::string>& secrets) {
+  auto redaction = std::make_shared<LogRedaction>(secrets);
+  if (redaction->active() && !spool_file_.empty()) {
+    if (absl::Status kept = WriteSpooledSecrets(spool_file_.string() + ".secrets", redaction->secrets());
+        !kept.ok()) {
+      Log()->warn("run {}: {}; if this agent dies, the next one uploads what is left of its logs unmasked",
+                  lease_.run_id(), std::string(kept.message()));
+    }
+  }
+  std::lock_guard lock(redaction_mutex_);
+  redaction_ = std::move(redaction);
+}
+
+bool ReportingObserver::SpoolBytes(const SpoolRecord& record) {
+  if (on_std_log && std_log_paths.contains(record.path)) on_std_log(record.payload);
+  return Spool(record);
+}
+
 void ReportingObserver::OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                                     bool truncate) {
+  if (std::shared_ptr<LogRedaction> redaction = Redaction(); redaction && redaction->Applies(path)) {
+    for (const SpoolRecord& record : redaction->TakeBytes(path, offset, data, truncate)) SpoolBytes(record);
+    return;
+  }
   if (on_std_log && std_log_paths.contains(path)) on_std_log(data);
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kFileBytes;
@@ -95,6 +127,13 @@ bool ReportingObserver::OnFileRange(const std::string& path, const fs::path& sou
   // Local mode prints the script's output as it comes: those bytes are read now.
   if (on_std_log && std_log_paths.contains(path)) {
     return RunObserver::OnFileRange(path, source, offset, length);
+  }
+  if (std::shared_ptr<LogRedaction> redaction = Redaction(); redaction && redaction->Applies(path)) {
+    bool spooled = true;
+    for (const SpoolRecord& record : redaction->TakeRange(path, source, offset, length)) {
+      spooled = Spool(record) && spooled;
+    }
+    return spooled;
   }
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kFileRange;
@@ -156,6 +195,10 @@ void ReportingObserver::OnFinished(const RunOutcome& outcome) {
   *request.mutable_error() = outcome.error;
   if (outcome.usage.measured()) *request.mutable_usage() = outcome.usage;
   for (const runyard::v1::RankResult& rank : outcome.ranks) *request.add_ranks() = rank;
+  // The run's files are final: what was held back in case it began a secret goes first.
+  if (std::shared_ptr<LogRedaction> redaction = Redaction()) {
+    for (const SpoolRecord& held : redaction->Flush()) SpoolBytes(held);
+  }
   SpoolRecord record;
   record.kind = SpoolRecord::Kind::kStatus;
   record.payload = request.SerializeAsString();
@@ -175,7 +218,10 @@ bool ReportingObserver::Drain() {
   if (all_sent && finished_spooled_ && spool_->sent() == spool_->end()) {
     spool_->Remove();
     std::error_code ec;
-    if (!spool_file_.empty()) fs::remove(spool_file_.string() + ".lease", ec);
+    if (!spool_file_.empty()) {
+      fs::remove(spool_file_.string() + ".lease", ec);
+      fs::remove(spool_file_.string() + ".secrets", ec);
+    }
   }
   return all_sent;
 }
@@ -183,7 +229,10 @@ bool ReportingObserver::Drain() {
 void ReportingObserver::ReadRange(SpoolRecord& record) {
   if (record.kind != SpoolRecord::Kind::kFileRange) return;
   int64_t short_by = 0;
-  record.payload = ReadFileRange(record.source, record.offset, record.length, &short_by);
+  std::shared_ptr<LogRedaction> redaction = Redaction();
+  record.payload = redaction && redaction->Applies(record.path)
+                       ? redaction->ReadMasked(record.source, record.offset, record.length, &short_by)
+                       : ReadFileRange(record.source, record.offset, record.length, &short_by);
   record.kind = SpoolRecord::Kind::kFileBytes;
   if (short_by > 0) {
     Log()->warn("run {}: {} lost {} bytes before the agent sent them (it shrank under the agent); sent as NUL bytes",

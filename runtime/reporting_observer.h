@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "runtime/cancel_token.h"
+#include "runtime/log_redaction.h"
 #include "runtime/observer.h"
 #include "runtime/upload_spool.h"
 #include "runyard/v1/services.pb.h"
@@ -43,7 +44,9 @@ class RunReporter {
 // script's output never waits for the network and memory does not grow with it. Failed
 // sends are retried with jittered exponential backoff from what the control plane
 // acknowledged; a lease that is no longer ours cancels the run. OnFinished waits until
-// everything, the terminal status last, was acknowledged.
+// everything, the terminal status last, was acknowledged. The run's secret values
+// (OnSecrets) are masked in its logs on the way (runtime/log_redaction.h), and kept beside
+// a named spool for the process that may finish it.
 class ReportingObserver : public RunObserver {
  public:
   // `spool_file`: where the run's spool lives, next to `<spool_file>.lease`, so that a
@@ -53,6 +56,7 @@ class ReportingObserver : public RunObserver {
                     std::filesystem::path spool_file = {});
   ~ReportingObserver() override;
 
+  void OnSecrets(const std::vector<std::string>& secrets) override;
   void OnStatus(runyard::v1::RunStatus status) override;
   void OnFileBytes(const std::string& path, int64_t offset, std::string_view data,
                    bool truncate) override;
@@ -83,6 +87,10 @@ class ReportingObserver : public RunObserver {
 
   // False (logged) when the spool could not be written: the record is not in it.
   bool Spool(const SpoolRecord& record);
+  // Spools bytes of a run file, handing those of a printed log to on_std_log first.
+  bool SpoolBytes(const SpoolRecord& record);
+  // Null until the run's secrets are known (none: nothing is masked).
+  std::shared_ptr<LogRedaction> Redaction();
   void SendLoop();
   // Runs (outside the lock) the WhenAcknowledged callbacks that `sent` covers.
   void RunAcknowledged(int64_t sent);
@@ -116,6 +124,8 @@ class ReportingObserver : public RunObserver {
   CancelToken* cancel_;
   std::filesystem::path spool_file_;
   std::unique_ptr<UploadSpool> spool_;
+  std::mutex redaction_mutex_;
+  std::shared_ptr<LogRedaction> redaction_ ABSL_GUARDED_BY(redaction_mutex_);
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "common/secret_names.h"
 #include "runtime/node_file_paths_observer.h"
 #include "runtime/run_stages.h"
 
@@ -19,6 +20,7 @@ RunOutcome Runner::Run(const std::string& run_id, const runyard::v1::RunSpec& sp
   }
   RunStages run(options_, blobs_, observer, run_id, spec, cancel, placement);
 
+  observer->OnSecrets(common::SecretValues(spec));  // before the first log line
   observer->OnStatus(runyard::v1::PREPARING);
   if (StageResult ended = run.CreateWorkspace()) return run.End(*ended);
   if (StageResult ended = run.FetchSnapshot()) return run.End(*ended);

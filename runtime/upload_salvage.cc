@@ -52,7 +52,7 @@ void SpoolRecords(const fs::path& run_root, RunObserver& observer) {
 
 void RemoveSpool(const fs::path& spool_file) {
   std::error_code ec;
-  for (const char* suffix : {"", ".sent", ".lease"}) fs::remove(spool_file.string() + suffix, ec);
+  for (const char* suffix : {"", ".sent", ".lease", ".secrets"}) fs::remove(spool_file.string() + suffix, ec);
 }
 
 }  // namespace

@@ -76,8 +76,9 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 failed=0
 summary=()
-for target in archive_extract_fuzzer manifest_parse_fuzzer records_parse_fuzzer; do
-  corpus_name="${target%%_*}"  # archive, manifest
+for target in archive_extract_fuzzer manifest_parse_fuzzer records_parse_fuzzer \
+              request_limits_fuzzer spec_yaml_fuzzer; do
+  corpus_name="${target%%_*}"  # archive, manifest, records, request, spec
   corpus="$WORK/corpus-$corpus_name"
   mkdir -p "$corpus" "$SCRATCH/tmp-$target"
   cp fuzz/corpus/"$corpus_name"/* "$corpus"/

@@ -90,6 +90,7 @@ absl::StatusOr<std::vector<runyard::v1::AgentInfo>> ControlPlane::ListAgents(
     *info.mutable_capabilities() = agent.capabilities;
     info.set_registered_unix_ms(agent.registered_ms);
     info.set_last_heartbeat_unix_ms(heartbeat);
+    info.set_identity(agent.identity);
   }
   return listed;
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/numbers.h"
+#include "server/server_credentials.h"
 
 namespace runyard::server {
 
@@ -32,6 +33,20 @@ void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table) {
              "each active run gets a range of its own",
              &config->gang_port_range);
   table->Add("http_listen", "host:port for /healthz and /metrics (empty: off)", &config->http_listen);
+  table->Add("tls_cert_file", "PEM certificate (chain) served on listen and http_listen", &config->tls_cert_file);
+  table->Add("tls_key_file", "PEM private key of tls_cert_file", &config->tls_key_file);
+  table->Add("tls_client_ca_file", "PEM CA that client certificates (mTLS) must be signed by",
+             &config->tls_client_ca_file);
+  table->Add("tls_require_client_cert", "refuse clients without a certificate signed by tls_client_ca_file",
+             &config->tls_require_client_cert);
+  table->Add("insecure_plaintext",
+             "serve without TLS (allowed only when listen is a loopback address)",
+             &config->insecure_plaintext);
+  table->Add("admin_token_file",
+             "where the first admin token is written when there is none (empty: <data_dir>/admin-token)",
+             &config->admin_token_file);
+  table->Add("max_requests_per_second", "requests one token may make per second (bursts of twice that)",
+             &config->max_requests_per_second);
   table->Add("log_level", "trace, debug, info, warn or error", &config->log_level);
   table->Add("log_file", "also log to this file (empty: stderr only)", &config->log_file);
 }
@@ -51,6 +66,11 @@ absl::StatusOr<std::pair<int, int>> ParsePortRange(const std::string& range) {
     return invalid();
   }
   return std::make_pair(first, last);
+}
+
+std::filesystem::path AdminTokenFile(const ServerConfig& config) {
+  if (!config.admin_token_file.empty()) return config.admin_token_file;
+  return std::filesystem::path(config.data_dir) / "admin-token";
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
@@ -80,6 +100,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (!config.http_listen.empty() && config.http_listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError("http_listen must be host:port, not '" + config.http_listen + "'");
   }
+  if (config.max_requests_per_second <= 0) {
+    return absl::InvalidArgumentError("max_requests_per_second must be positive");
+  }
+  if (absl::Status transport = ValidateServerTransport(config); !transport.ok()) return transport;
   if (const auto level = spdlog::level::from_str(config.log_level);
       level == spdlog::level::off && config.log_level != "off") {
     return absl::InvalidArgumentError("log_level must be trace, debug, info, warn, error or off, not '" +

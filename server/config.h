@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -29,6 +30,20 @@ struct ServerConfig {
   int gang_start_timeout_seconds = 600;
   std::string gang_port_range = "29500-30499";
   std::string http_listen;  // /healthz and /metrics; empty: off
+  // TLS for gRPC and http_listen. Both files are needed unless insecure_plaintext is set,
+  // which is allowed only on a loopback listen address.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Client certificates (mTLS) are verified against this CA when given, and required when
+  // tls_require_client_cert is set.
+  std::string tls_client_ca_file;
+  bool tls_require_client_cert = false;
+  bool insecure_plaintext = false;
+  // Where the first admin token is written when the store has none; empty:
+  // <data_dir>/admin-token (see AdminTokenFile).
+  std::string admin_token_file;
+  // Requests one identity may make per second (bursts of twice that) before RESOURCE_EXHAUSTED.
+  int max_requests_per_second = 2000;
   std::string log_level = "info";
   std::string log_file;
 };
@@ -39,7 +54,11 @@ void DescribeServerConfig(ServerConfig* config, common::ConfigTable* table);
 // "FIRST-LAST" (both ends included, 1..65535, FIRST <= LAST) as its two ports.
 absl::StatusOr<std::pair<int, int>> ParsePortRange(const std::string& range);
 
-// Checks values that came from anywhere; the error names the key.
+// admin_token_file, or <data_dir>/admin-token when it is empty.
+std::filesystem::path AdminTokenFile(const ServerConfig& config);
+
+// Checks values that came from anywhere; the error names the key. The TLS files are read,
+// so a bad certificate or key stops the server before it listens.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
 }  // namespace runyard::server

@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/read_file.h"
+#include "common/secret_names.h"
 #include "common/spec_yaml.h"
 #include "common/status_macros.h"
 #include "common/status_names.h"
@@ -17,6 +18,26 @@ using runyard::v1::RunStatus;
 namespace {
 
 auto Log() { return common::Logger("server"); }
+
+// Takes the values of the spec's secret variables out of it, leaving the mask in their
+// place: the stored spec (every read of the run) never holds them.
+std::map<std::string, std::string> TakeSecrets(runyard::v1::RunSpec* spec) {
+  std::map<std::string, std::string> secrets;
+  const runyard::v1::Environment& environment = spec->environment();
+  for (const auto& [name, value] : environment.environment_variables()) {
+    if (common::IsSecretVariable(name, environment)) secrets[name] = value;
+  }
+  if (!secrets.empty()) common::MaskSecretValues(spec);
+  return secrets;
+}
+
+bool HasSecretVariables(const runyard::v1::RunSpec& spec) {
+  const runyard::v1::Environment& environment = spec.environment();
+  for (const auto& [name, value] : environment.environment_variables()) {
+    if (common::IsSecretVariable(name, environment)) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -72,7 +93,11 @@ absl::Status ControlPlane::Transition(Store& store, const std::string& run_id, R
 absl::Status ControlPlane::TransitionAt(Store& store, const std::string& run_id, RunStatus status,
                                         int64_t time_ms) {
   RETURN_IF_ERROR(store.AppendStatus(run_id, status, time_ms));
-  if (common::IsTerminal(status)) RETURN_IF_ERROR(EndChildren(store, run_id, status));
+  if (common::IsTerminal(status)) {
+    RETURN_IF_ERROR(EndChildren(store, run_id, status));
+    // Nothing runs it any more: its secrets need not be kept.
+    RETURN_IF_ERROR(store.DeleteRunSecrets(run_id));
+  }
   return absl::OkStatus();
 }
 
@@ -110,7 +135,8 @@ absl::Status ControlPlane::CheckSnapshot(const std::string& snapshot_id,
 }
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
-                                                      const runyard::v1::SnapshotLimits& limits) {
+                                                      const runyard::v1::SnapshotLimits& limits,
+                                                      const Identity& who) {
   if (!options_.accepts_local_runs && spec.compute_target() == "local") {
     return absl::InvalidArgumentError(
         "compute_target 'local' runs on your machine; the server runs pools");
@@ -136,6 +162,8 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
     event->set_status(status);
     event->set_time_unix_ms(now);
   }
+  run.set_submitted_by(who.Actor());
+  const std::map<std::string, std::string> secrets = TakeSecrets(&spec);
   *run.mutable_spec() = std::move(spec);
   // The id is checked and taken in one transaction: no other submitter can take it between.
   RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
@@ -144,7 +172,11 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
       ASSIGN_OR_RETURN(const bool taken, txn.RunExists(run.run_id()));
       if (!taken) break;
     }
-    return txn.InsertRun(run);
+    RETURN_IF_ERROR(txn.InsertRun(run));
+    if (!secrets.empty()) RETURN_IF_ERROR(txn.SetRunSecrets(run.run_id(), secrets));
+    return txn.AppendAudit(AuditOf(who, "submit", run.run_id(),
+                                   absl::StrCat("experiment ", run.experiment(), " on '",
+                                                run.target(), "'")));
   }));
   Log()->info("run {} queued on '{}' (experiment {})", run.run_id(), run.target(),
               run.experiment());
@@ -153,6 +185,16 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
   DispatchLocked(run.target());
   ChangedLocked();
   return run;
+}
+
+absl::Status ControlPlane::RevealSecrets(const std::string& run_id, runyard::v1::RunSpec* spec) {
+  if (!HasSecretVariables(*spec)) return absl::OkStatus();  // most runs: no read
+  ASSIGN_OR_RETURN(const auto values, store_->RunSecrets(run_id));
+  auto* variables = spec->mutable_environment()->mutable_environment_variables();
+  for (const auto& [name, value] : values) {
+    if (auto found = variables->find(name); found != variables->end()) found->second = value;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<runyard::v1::Run> ControlPlane::EndIfHolderGone(runyard::v1::Run run) {
@@ -210,7 +252,8 @@ absl::StatusOr<std::vector<runyard::v1::Run>> ControlPlane::List(const std::stri
 
 absl::StatusOr<std::vector<RunCount>> ControlPlane::CountRuns() { return store_->CountRuns(); }
 
-absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id) {
+absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id,
+                                                      const Identity& who) {
   std::lock_guard lock(mutex_);
   RunStatus was = runyard::v1::RUN_STATUS_UNSPECIFIED;
   bool changed = false;
@@ -221,6 +264,9 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Cancel(const std::string& run_id)
       return absl::OkStatus();  // nothing to do: cancel is idempotent
     }
     changed = true;
+    RETURN_IF_ERROR(txn.SetCanceledBy(run_id, who.Actor()));
+    RETURN_IF_ERROR(txn.AppendAudit(
+        AuditOf(who, "cancel", run_id, absl::StrCat("was ", common::StatusName(was)))));
     ASSIGN_OR_RETURN(const runyard::v1::Run run, txn.GetRun(run_id));
     if (!run.parent_run_id().empty()) {
       // A child run has no process of its own to stop (its parent's script logs for it):

@@ -22,6 +22,7 @@
 #include "runyard/v1/services.pb.h"
 #include "server/blob_store.h"
 #include "server/blob_uploads.h"
+#include "server/identity.h"
 #include "server/run_files.h"
 #include "server/store.h"
 
@@ -93,15 +94,20 @@ class ControlPlane {
   // ---- users
   // Checks the spec and its snapshot (manifest and every blob uploaded, within limits:
   // the submitter's where given, else the server's) and queues the run.
+  // `who` is recorded as Run.submitted_by and in the audit. The values of secret
+  // variables (common/secret_names.h) are kept apart (run_secrets): every read shows "***".
   absl::StatusOr<runyard::v1::Run> Submit(runyard::v1::RunSpec spec,
-                                          const runyard::v1::SnapshotLimits& limits = {});
+                                          const runyard::v1::SnapshotLimits& limits = {},
+                                          const Identity& who = Identity::Local());
   runyard::v1::SnapshotLimits DefaultSnapshotLimits() const;
   absl::StatusOr<runyard::v1::Run> Get(const std::string& run_id);
   absl::StatusOr<bool> RunExists(const std::string& run_id);
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const std::string& experiment, int limit);
   // With every filter of ListRunsRequest (tags, properties, status, parent, archived).
   absl::StatusOr<std::vector<runyard::v1::Run>> List(const runyard::v1::ListRunsRequest& request);
-  absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id);
+  // `who` is recorded as Run.canceled_by and in the audit.
+  absl::StatusOr<runyard::v1::Run> Cancel(const std::string& run_id,
+                                          const Identity& who = Identity::Local());
   // Runs by target and status (/metrics); an error when the store does not answer.
   absl::StatusOr<std::vector<RunCount>> CountRuns();
 
@@ -172,8 +178,10 @@ class ControlPlane {
                          const std::function<bool(const runyard::v1::BlobChunk&)>& emit);
 
   // ---- agents
+  // Registered with a join token (`who`), the response carries the agent's own token
+  // (agent_token), bound to its pool and name. CheckRegister must have passed.
   absl::StatusOr<runyard::v1::RegisterResponse> Register(
-      const runyard::v1::RegisterRequest& request);
+      const runyard::v1::RegisterRequest& request, const Identity& who = Identity::Local());
   // `client_gone` is asked now and then while waiting (a dropped connection ends the wait).
   absl::StatusOr<runyard::v1::PollResponse> Poll(const runyard::v1::PollRequest& request,
                                                  const std::function<bool()>& client_gone);
@@ -196,6 +204,42 @@ class ControlPlane {
   // Local mode: the calling process itself holds the run, as an agent would.
   absl::StatusOr<runyard::v1::Lease> LeaseToSelf(const std::string& run_id,
                                                  const std::string& holder);
+  // The spec the holder of `lease` runs: the stored one with its secret values back
+  // (what an Assignment carries). FailedPrecondition when the lease is not current.
+  absl::StatusOr<runyard::v1::RunSpec> HeldRunSpec(const runyard::v1::Lease& lease);
+
+  // ---- access: tokens, checks, audit (server/control_plane_access.cc)
+  // Who presents `bearer_token` (the token string; a leading "Bearer " is taken too).
+  // Unauthenticated, naming why, for no token, a malformed or unknown one, a wrong secret,
+  // a revoked or an expired one. Never logs the token.
+  absl::StatusOr<Identity> Authenticate(std::string_view bearer_token);
+  // Agents.Register: a join token registers agents of its pool (any pool when its pool
+  // is ""); an agent token registers again only its own pool and name.
+  absl::Status CheckRegister(const Identity& who, const runyard::v1::RegisterRequest& request);
+  // Agents.Poll: `agent_id` must be an agent registered under this agent token.
+  absl::Status CheckAgent(const Identity& who, const std::string& agent_id);
+  // UpdateStatus / Append / Report: an agent token must be the current holder's (the run's
+  // lease or the node's); a run token must be the lease's run.
+  absl::Status CheckLeaseHolder(const Identity& who, const runyard::v1::Lease& lease);
+  // Mints a USER (with a role) or JOIN (for a pool, "" = any) token; the response carries
+  // the whole token, which is never stored.
+  absl::StatusOr<runyard::v1::CreateTokenResponse> CreateToken(
+      const Identity& by, const runyard::v1::CreateTokenRequest& request);
+  absl::StatusOr<runyard::v1::ListTokensResponse> ListTokens(
+      const runyard::v1::ListTokensRequest& request);
+  // Revoking an agent token ends its agents' active runs Failed / AgentLost; a join
+  // token stops new registrations only.
+  absl::StatusOr<runyard::v1::TokenInfo> RevokeToken(const Identity& by,
+                                                     const std::string& token_id);
+  runyard::v1::TokenInfo WhoAmI(const Identity& who);
+  // A failed write is logged: the audit never fails the request it records.
+  void RecordAudit(const Identity& who, std::string action, std::string target,
+                   std::string detail);
+  absl::StatusOr<runyard::v1::ListAuditResponse> ListAudit(
+      const runyard::v1::ListAuditRequest& request);
+  // When no unrevoked admin user token exists, mints one ("bootstrap admin") and writes
+  // it to `token_file` (0600, never over an existing file); logs the path only.
+  absl::Status EnsureBootstrapAdmin(const std::filesystem::path& token_file);
 
   // ---- watchers: a counter that grows with every change to any run or run file.
   uint64_t Version();
@@ -213,6 +257,10 @@ class ControlPlane {
     // A distributed run at the head of the pool's queue waits for this agent (and others):
     // it gets no other run meanwhile.
     std::string reserved_for;
+    // The run tokens of the single runs in `assigned`, by run (a node's is in `gang`).
+    std::map<std::string, std::string> run_tokens;
+    // Why its token was revoked while it waited: the poll ends refused, with nothing new.
+    std::string cut_off;
 
     int FreeSlots() const { return free_slots - static_cast<int>(assigned.size()); }
   };
@@ -222,6 +270,12 @@ class ControlPlane {
     bool gang = false;  // a distributed run: handed out to `nodes` agents at once
     int nodes = 1;
     int ports = 0;
+    int64_t max_run_seconds = 0;  // the spec's (0: the default); its run tokens' lifetime
+  };
+  // A new token (its record, not yet stored) and the whole token string, shown once.
+  struct MintedToken {
+    TokenRecord record;
+    std::string token;
   };
   // What a node's report did to its run (ApplyNodeReport).
   struct NodeReportOutcome {
@@ -261,8 +315,12 @@ class ControlPlane {
   std::shared_ptr<std::mutex> IngestLockOf(const std::string& run_id);
   // `run` as it is, or ended AgentLost when its local holder is gone (lost_holder).
   absl::StatusOr<runyard::v1::Run> EndIfHolderGone(runyard::v1::Run run);
+  // Leases `run_id` to `agent_id`. With `run_token`, also mints the run token of the
+  // hand-out (in the same transaction), valid for the run's duration and an hour.
   absl::StatusOr<runyard::v1::Lease> AssignLocked(const std::string& run_id,
-                                                  const std::string& agent_id)
+                                                  const std::string& agent_id,
+                                                  std::string* run_token = nullptr,
+                                                  int64_t max_run_seconds = 0)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool MayStillUpload(const runyard::v1::Lease& lease);
   // Checks that `lease` is current: the run's own, or a node's of the run's current attempt
@@ -333,6 +391,24 @@ class ControlPlane {
                                         const std::function<absl::Status(Store& txn)>& change);
   bool Stopping();
 
+  // ---- access (server/control_plane_access.cc)
+  MintedToken MintToken(runyard::v1::TokenKind kind, std::string name, std::string created_by,
+                        int64_t expires_ms);
+  // A TOKEN_KIND_RUN token for a hand-out of `run_id` now, to `agent_id`.
+  MintedToken MintRunToken(const std::string& run_id, const std::string& agent_id,
+                           int64_t max_run_seconds);
+  AuditRecord AuditOf(const Identity& who, std::string action, std::string target,
+                      std::string detail);
+  // Puts the values of the run's secret variables back into `spec` (the stored one has
+  // them masked); reads the store only when the spec has secret variables.
+  absl::Status RevealSecrets(const std::string& run_id, runyard::v1::RunSpec* spec);
+  // Revoking agent token `token` (server/control_plane_leases.cc): its agents' waiting
+  // polls end, and every run they hold ends Failed / AgentLost and loses its lease.
+  absl::Status CutOffAgentLocked(const TokenRecord& token, const Identity& by)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Deletes expired run tokens, at most once a minute (the reaper's pass).
+  void PurgeExpiredRunTokensLocked(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
   Store* store_;
   BlobStore* blobs_;
   RunFiles* files_;
@@ -354,6 +430,7 @@ class ControlPlane {
   // Queued distributed runs' waits: "waiting for nodes: 1 of 2" (Run.status_detail).
   std::map<std::string, std::string> status_details_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  int64_t run_tokens_purged_ms_ ABSL_GUARDED_BY(mutex_) = 0;
   std::thread reaper_;
 };
 

@@ -1,6 +1,7 @@
 // ControlPlane for agents: Register, Poll and dispatch, UpdateStatus, Append, Report, LeaseToSelf.
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/logging.h"
@@ -36,11 +37,12 @@ bool IsAgentReportable(RunStatus status) {
 }  // namespace
 
 absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
-    const runyard::v1::RegisterRequest& request) {
+    const runyard::v1::RegisterRequest& request, const Identity& who) {
   if (request.pool().empty()) return absl::InvalidArgumentError("register: pool is empty");
   if (request.pool() == "local") {
     return absl::InvalidArgumentError("register: pool name 'local' is reserved for local runs");
   }
+  RETURN_IF_ERROR(CheckRegister(who, request));
   runyard::v1::RegisterResponse response;
   response.set_agent_id(common::NewAgentId());
   response.set_lease_seconds(static_cast<int32_t>(
@@ -55,7 +57,39 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
   agent.capabilities = request.capabilities();
   agent.address = request.address();
   agent.registered_ms = clock_->NowUnixMs();
-  RETURN_IF_ERROR(store_->UpsertAgent(agent));
+  // A join token is exchanged for the agent's own token, bound to its pool and name; an
+  // agent token registers the same agent again.
+  std::optional<MintedToken> minted;
+  if (!who.trusted && who.kind == runyard::v1::TOKEN_KIND_JOIN) {
+    if (request.name().empty()) {
+      return absl::InvalidArgumentError(
+          "register: name is empty (an agent's token is bound to its pool and name)");
+    }
+    minted = MintToken(runyard::v1::TOKEN_KIND_AGENT,
+                       absl::StrCat(request.pool(), "/", request.name()),
+                       absl::StrCat("join:", who.token_id), /*expires_ms=*/0);
+    minted->record.pool = request.pool();
+    minted->record.agent_name = request.name();
+    agent.token_id = minted->record.token_id;
+    agent.identity = absl::StrCat("agent token ", agent.token_id, ", joined with join token ",
+                                  who.token_id);
+  } else if (!who.trusted && who.kind == runyard::v1::TOKEN_KIND_AGENT) {
+    ASSIGN_OR_RETURN(const TokenRecord token, store_->GetToken(who.token_id));
+    agent.token_id = who.token_id;
+    agent.identity = absl::StrCat("agent token ", who.token_id);
+    if (absl::StartsWith(token.created_by, "join:")) {
+      absl::StrAppend(&agent.identity, ", joined with join token ", token.created_by.substr(5));
+    }
+  }
+  RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+    if (minted) RETURN_IF_ERROR(txn.InsertToken(minted->record));
+    RETURN_IF_ERROR(txn.UpsertAgent(agent));
+    return txn.AppendAudit(AuditOf(
+        who, "register", agent.agent_id,
+        absl::StrCat("agent ", agent.pool, "/", agent.name,
+                     minted ? ", issued agent token " + agent.token_id : std::string())));
+  }));
+  if (minted) response.set_agent_token(std::move(minted->token));
   const runyard::v1::Capabilities& offered = request.capabilities();
   Log()->info(
       "agent {} ({}) registered for pool '{}' with {} slot(s), {} CPU(s), {} memory, {} GPU(s), "
@@ -67,19 +101,25 @@ absl::StatusOr<runyard::v1::RegisterResponse> ControlPlane::Register(
 }
 
 absl::StatusOr<runyard::v1::Lease> ControlPlane::AssignLocked(const std::string& run_id,
-                                                              const std::string& agent_id) {
+                                                              const std::string& agent_id,
+                                                              std::string* run_token,
+                                                              int64_t max_run_seconds) {
   LeaseRecord lease;
   lease.run_id = run_id;
   lease.agent_id = agent_id;
   lease.lease_id = common::NewLeaseId();
   lease.expiry_ms = clock_->NowUnixMs() + options_.lease_duration.count();
+  std::optional<MintedToken> minted;
+  if (run_token != nullptr) minted = MintRunToken(run_id, agent_id, max_run_seconds);
   // The token is read and raised in one transaction, so that every hand-out gets a higher
   // one than the last, whoever else writes to the store.
   RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
     ASSIGN_OR_RETURN(const LeaseRecord previous, txn.GetLease(run_id));
     lease.fencing_token = previous.fencing_token + 1;
-    return txn.SetLease(lease);
+    RETURN_IF_ERROR(txn.SetLease(lease));
+    return minted ? txn.InsertToken(minted->record) : absl::OkStatus();
   }));
+  if (minted) *run_token = std::move(minted->token);
   runyard::v1::Lease out;
   out.set_run_id(run_id);
   out.set_lease_id(lease.lease_id);
@@ -134,7 +174,10 @@ void ControlPlane::DispatchLocked(const std::string& pool) {
         continue;
       }
       if (!shape->gang) {
-        if (absl::Status assigned = AssignLocked(run_id, free.front()->agent_id).status();
+        std::string run_token;
+        if (absl::Status assigned = AssignLocked(run_id, free.front()->agent_id, &run_token,
+                                                 shape->max_run_seconds)
+                                        .status();
             !assigned.ok()) {
           Log()->warn("run {}: cannot lease it to agent {}: {}", run_id, free.front()->agent_id,
                       assigned.ToString());
@@ -142,6 +185,7 @@ void ControlPlane::DispatchLocked(const std::string& pool) {
         }
         shapes_.erase(run_id);
         free.front()->assigned.push_back(run_id);
+        free.front()->run_tokens[run_id] = std::move(run_token);
         handed_out = again = true;
         break;
       }
@@ -289,7 +333,7 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
       ++node;
     }
     if (!waiter.assigned.empty() || response.cancel_run_ids_size() > 0 ||
-        lost_while_waiting || stopping_ ||
+        lost_while_waiting || stopping_ || !waiter.cut_off.empty() ||
         std::chrono::steady_clock::now() >= deadline || client_gone()) {
       break;
     }
@@ -298,6 +342,8 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
         lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
   }
   std::erase(pool_waiters, &waiter);
+  // Its runs, if any were handed to it, were ended with the revoke.
+  if (!waiter.cut_off.empty()) return absl::UnauthenticatedError(waiter.cut_off);
   // Seen until now: a long poll is a heartbeat for as long as it waits.
   RecordPoll(request);
   // Runs handed to a poll whose agent has gone (one that starts draining cuts its poll
@@ -347,9 +393,17 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
                     run.status().ToString());
         continue;
       }
+      runyard::v1::RunSpec spec = run->spec();
+      if (absl::Status revealed = RevealSecrets(run_id, &spec); !revealed.ok()) {
+        // Sent with masked secrets it would run wrong: not sent, as above.
+        Log()->warn("run {}: node {} leased to agent {} but its secrets cannot be read: {}",
+                    run_id, node->second.gang().node_rank(), request.agent_id(),
+                    revealed.ToString());
+        continue;
+      }
       auto* assignment = response.add_assignments();
       *assignment = node->second;
-      *assignment->mutable_spec() = run->spec();
+      *assignment->mutable_spec() = std::move(spec);
       Log()->info("run {}: node {} assigned to agent {}", run_id, node->second.gang().node_rank(),
                   request.agent_id());
       continue;
@@ -362,11 +416,18 @@ absl::StatusOr<runyard::v1::PollResponse> ControlPlane::Poll(
                   request.agent_id(), (run.ok() ? lease.status() : run.status()).ToString());
       continue;
     }
+    runyard::v1::RunSpec spec = run->spec();
+    if (absl::Status revealed = RevealSecrets(run_id, &spec); !revealed.ok()) {
+      Log()->warn("run {}: leased to agent {} but its secrets cannot be read: {}", run_id,
+                  request.agent_id(), revealed.ToString());
+      continue;
+    }
     auto* assignment = response.add_assignments();
-    *assignment->mutable_spec() = run->spec();
+    *assignment->mutable_spec() = std::move(spec);
     assignment->mutable_lease()->set_run_id(run_id);
     assignment->mutable_lease()->set_lease_id(lease->lease_id);
     assignment->mutable_lease()->set_fencing_token(lease->fencing_token);
+    assignment->set_run_token(waiter.run_tokens[run_id]);
     Log()->info("run {} assigned to agent {}", run_id, request.agent_id());
   }
   return response;
@@ -544,6 +605,14 @@ absl::StatusOr<runyard::v1::Lease> ControlPlane::LeaseToSelf(const std::string& 
                                                              const std::string& holder) {
   std::lock_guard lock(mutex_);
   return AssignLocked(run_id, holder);
+}
+
+absl::StatusOr<runyard::v1::RunSpec> ControlPlane::HeldRunSpec(const runyard::v1::Lease& lease) {
+  LeaseRecord current;
+  RETURN_IF_ERROR(CheckLease(*store_, lease, &current));
+  ASSIGN_OR_RETURN(runyard::v1::Run run, store_->GetRun(lease.run_id()));
+  RETURN_IF_ERROR(RevealSecrets(lease.run_id(), run.mutable_spec()));
+  return std::move(*run.mutable_spec());
 }
 
 }  // namespace runyard::server

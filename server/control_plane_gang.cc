@@ -32,6 +32,7 @@ absl::StatusOr<ControlPlane::RunShape> ControlPlane::ShapeOfLocked(const std::st
   shape.gang = common::IsDistributed(run.spec());
   shape.nodes = common::NodeCount(run.spec());
   shape.ports = common::PortCount(run.spec());
+  shape.max_run_seconds = run.spec().max_run_duration_seconds();
   shapes_[run_id] = shape;
   return shape;
 }
@@ -45,6 +46,11 @@ absl::Status ControlPlane::PlaceGangLocked(const std::string& pool, const std::s
 
   const int64_t now = clock_->NowUnixMs();
   std::vector<GangNodeRecord> records;
+  // Each node's run token, stored with the hand-out.
+  std::vector<MintedToken> run_tokens;
+  for (const Waiter* node : nodes) {
+    run_tokens.push_back(MintRunToken(run_id, node->agent_id, shape.max_run_seconds));
+  }
   int attempt = 0;
   RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
     records.clear();
@@ -87,6 +93,7 @@ absl::Status ControlPlane::PlaceGangLocked(const std::string& pool, const std::s
       record.port_count = shape.ports;
     }
     RETURN_IF_ERROR(txn.SetGangNodes(run_id, records));
+    for (const MintedToken& token : run_tokens) RETURN_IF_ERROR(txn.InsertToken(token.record));
     return txn.SetAttempt(run_id, attempt, 0);
   }));
 
@@ -109,6 +116,7 @@ absl::Status ControlPlane::PlaceGangLocked(const std::string& pool, const std::s
     assignment.mutable_lease()->set_fencing_token(records[rank].fencing_token);
     *assignment.mutable_gang() = placement;
     assignment.mutable_gang()->set_node_rank(static_cast<int32_t>(rank));
+    assignment.set_run_token(std::move(run_tokens[rank].token));
     nodes[rank]->gang[run_id] = std::move(assignment);
     nodes[rank]->assigned.push_back(run_id);
     where.push_back(DescribeNode(records[rank].node));

@@ -59,6 +59,64 @@ absl::Status ControlPlane::FailLostRun(const std::string& run_id, const std::str
   return absl::OkStatus();
 }
 
+absl::Status ControlPlane::CutOffAgentLocked(const TokenRecord& token, const Identity& by) {
+  ASSIGN_OR_RETURN(const std::vector<AgentRecord> agents, store_->ListAgents(token.pool));
+  std::set<std::string> agent_ids;  // every registration under the token
+  for (const AgentRecord& agent : agents) {
+    if (agent.token_id == token.token_id) agent_ids.insert(agent.agent_id);
+  }
+  if (agent_ids.empty()) return absl::OkStatus();
+  const std::string why = absl::StrCat("token ", token.token_id, " was revoked");
+  for (const auto& [pool, waiters] : waiters_by_pool_) {
+    for (Waiter* waiter : waiters) {
+      if (!agent_ids.contains(waiter->agent_id)) continue;
+      waiter->cut_off = why;
+      waiter->free_slots = 0;  // no dispatch hands it anything from now on
+    }
+  }
+  ASSIGN_OR_RETURN(const std::vector<LeaseRecord> leases, store_->ActiveLeases());
+  ASSIGN_OR_RETURN(const std::vector<GangNodeRecord> nodes, store_->ActiveGangNodes());
+  std::set<std::string> held;
+  for (const LeaseRecord& lease : leases) {
+    if (agent_ids.contains(lease.agent_id)) held.insert(lease.run_id);
+  }
+  // A distributed run with one node on a revoked agent ends whole: one fate for all nodes.
+  for (const GangNodeRecord& node : nodes) {
+    if (agent_ids.contains(node.node.agent_id())) held.insert(node.run_id);
+  }
+  const std::string message = absl::StrCat("agent ", token.pool, "/", token.agent_name,
+                                           " was revoked by ", by.Actor());
+  for (const std::string& run_id : held) {
+    bool ended = false;
+    RETURN_IF_ERROR(store_->InTransaction([&](Store& txn) -> absl::Status {
+      ASSIGN_OR_RETURN(LeaseRecord lease, txn.GetLease(run_id));
+      ended = !common::IsTerminal(lease.status);
+      if (!ended) return absl::OkStatus();
+      RETURN_IF_ERROR(RecordLost(txn, run_id, message));
+      // No lease left: not even the uploads an AgentLost run's last holder may still send
+      // (MayStillUpload) are taken, whatever run token they come with.
+      lease.lease_id.clear();
+      return txn.SetLease(lease);
+    }));
+    if (ended) Log()->warn("run {}: Failed (AgentLost): {}", run_id, message);
+  }
+  ChangedLocked();  // wakes the cut-off polls, and the other nodes' polls of ended gangs
+  return absl::OkStatus();
+}
+
+void ControlPlane::PurgeExpiredRunTokensLocked(int64_t now) {
+  constexpr int64_t kPurgeEveryMs = 60'000;
+  if (now - run_tokens_purged_ms_ < kPurgeEveryMs) return;
+  run_tokens_purged_ms_ = now;
+  absl::StatusOr<int64_t> purged = store_->DeleteExpiredTokens(runyard::v1::TOKEN_KIND_RUN, now);
+  if (!purged.ok()) {
+    Log()->warn("cannot delete expired run tokens (next minute tries again): {}",
+                purged.status().ToString());
+  } else if (*purged > 0) {
+    Log()->debug("deleted {} expired run token(s)", *purged);
+  }
+}
+
 void ControlPlane::StartLeaseReaper() {
   reaper_ = std::thread([this] {
     std::unique_lock lock(mutex_);
@@ -83,6 +141,7 @@ void ControlPlane::ReapExpiredLeasesLocked() {
     return;
   }
   const int64_t now = clock_->NowUnixMs();
+  PurgeExpiredRunTokensLocked(now);
   bool changed = false;
   std::set<std::string> gang_runs;  // their nodes' leases count, not the run's
   if (!ReapGangsLocked(now, &gang_runs, &changed)) return;

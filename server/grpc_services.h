@@ -7,15 +7,18 @@
 
 #include "runyard/v1/services.grpc.pb.h"
 #include "server/control_plane.h"
+#include "server/request_gate.h"
 
 namespace runyard::server {
 
 // The gRPC face of the control plane: thin adapters that translate messages and stream,
-// each request one ControlPlane call, no logic of their own.
+// each request one ControlPlane call, no logic of their own. Every handler first asks the
+// gate (server/request_gate.h) whether the call may go on, and passes the caller's
+// Identity where the plane takes one.
 
 class CasService final : public runyard::v1::Cas::Service {
  public:
-  explicit CasService(ControlPlane* plane) : plane_(plane) {}
+  CasService(ControlPlane* plane, RequestGate* gate) : plane_(plane), gate_(gate) {}
   grpc::Status FindMissingBlobs(grpc::ServerContext*, const runyard::v1::FindMissingBlobsRequest*,
                                 runyard::v1::FindMissingBlobsResponse*) override;
   grpc::Status BatchUploadBlobs(grpc::ServerContext*, const runyard::v1::BatchUploadBlobsRequest*,
@@ -33,11 +36,12 @@ class CasService final : public runyard::v1::Cas::Service {
 
  private:
   ControlPlane* plane_;
+  RequestGate* gate_;
 };
 
 class RunsService final : public runyard::v1::Runs::Service {
  public:
-  explicit RunsService(ControlPlane* plane) : plane_(plane) {}
+  RunsService(ControlPlane* plane, RequestGate* gate) : plane_(plane), gate_(gate) {}
   grpc::Status Submit(grpc::ServerContext*, const runyard::v1::SubmitRequest*,
                       runyard::v1::Run*) override;
   grpc::Status Get(grpc::ServerContext*, const runyard::v1::GetRunRequest*,
@@ -66,11 +70,12 @@ class RunsService final : public runyard::v1::Runs::Service {
 
  private:
   ControlPlane* plane_;
+  RequestGate* gate_;
 };
 
 class AgentsService final : public runyard::v1::Agents::Service {
  public:
-  explicit AgentsService(ControlPlane* plane) : plane_(plane) {}
+  AgentsService(ControlPlane* plane, RequestGate* gate) : plane_(plane), gate_(gate) {}
   grpc::Status Register(grpc::ServerContext*, const runyard::v1::RegisterRequest*,
                         runyard::v1::RegisterResponse*) override;
   grpc::Status Poll(grpc::ServerContext*, const runyard::v1::PollRequest*,
@@ -87,7 +92,28 @@ class AgentsService final : public runyard::v1::Agents::Service {
 
  private:
   ControlPlane* plane_;
+  RequestGate* gate_;
   std::atomic<int64_t> appended_bytes_{0};
+};
+
+// Tokens and the audit (admins; WhoAmI for every user token).
+class AccessService final : public runyard::v1::Access::Service {
+ public:
+  AccessService(ControlPlane* plane, RequestGate* gate) : plane_(plane), gate_(gate) {}
+  grpc::Status CreateToken(grpc::ServerContext*, const runyard::v1::CreateTokenRequest*,
+                           runyard::v1::CreateTokenResponse*) override;
+  grpc::Status ListTokens(grpc::ServerContext*, const runyard::v1::ListTokensRequest*,
+                          runyard::v1::ListTokensResponse*) override;
+  grpc::Status RevokeToken(grpc::ServerContext*, const runyard::v1::RevokeTokenRequest*,
+                           runyard::v1::TokenInfo*) override;
+  grpc::Status WhoAmI(grpc::ServerContext*, const runyard::v1::WhoAmIRequest*,
+                      runyard::v1::TokenInfo*) override;
+  grpc::Status ListAudit(grpc::ServerContext*, const runyard::v1::ListAuditRequest*,
+                         runyard::v1::ListAuditResponse*) override;
+
+ private:
+  ControlPlane* plane_;
+  RequestGate* gate_;
 };
 
 // absl::Status → grpc::Status (same codes).

@@ -14,6 +14,7 @@
 #include "server/control_plane.h"
 #include "server/grpc_services.h"
 #include "server/observability.h"
+#include "server/server_credentials.h"
 
 namespace fs = std::filesystem;
 using namespace runyard;
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "YAML config file (every key below); flags override it");
   app.add_flag("--check-config", check_config,
                "validate the configuration, print the effective one, and exit");
+  bool bootstrap_admin_only = false;
+  app.add_flag("--bootstrap-admin", bootstrap_admin_only,
+               "create the store and the first admin token (admin_token_file), then exit "
+               "(the Debian package's postinst)");
   table.AddFlags(app);
   CLI11_PARSE(app, argc, argv);
   absl::Status configured = config_file.empty() ? absl::OkStatus() : table.LoadFile(config_file);
@@ -80,18 +85,36 @@ int main(int argc, char** argv) {
   options.gang_port_first = gang_port_first;
   options.gang_port_last = gang_port_last;
   server::ControlPlane plane(store->get(), &blobs, &files, options);
+  // The first admin token, written to its file when the store has none (the path is
+  // logged, never the token).
+  if (absl::Status bootstrap = plane.EnsureBootstrapAdmin(server::AdminTokenFile(config)); !bootstrap.ok()) {
+    log->critical("admin_token_file: {}", std::string(bootstrap.message()));
+    return 1;
+  }
+  if (bootstrap_admin_only) return 0;
   plane.StartLeaseReaper();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = server::MakeServerCredentials(config);
+  if (!credentials.ok()) {
+    log->critical("{}", std::string(credentials.status().message()));
+    return 1;
+  }
 
-  server::CasService cas(&plane);
-  server::RunsService runs(&plane);
-  server::AgentsService agents(&plane);
+  // Every call passes the gate first: its token, its rate, its method's access rule.
+  server::GateOptions gate_options;
+  gate_options.max_requests_per_second = config.max_requests_per_second;
+  server::RequestGate gate(&plane, gate_options);
+  server::CasService cas(&plane, &gate);
+  server::RunsService runs(&plane, &gate);
+  server::AgentsService agents(&plane, &gate);
+  server::AccessService access(&plane, &gate);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(&cas);
   builder.RegisterService(&runs);
   builder.RegisterService(&agents);
+  builder.RegisterService(&access);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     log->critical("cannot listen on {}", listen);
@@ -105,7 +128,7 @@ int main(int argc, char** argv) {
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
   // Tests and scripts read this line to learn the port when they passed port 0.
-  log->info("listening on {}:{} (data dir {})", host, port, data_dir);
+  log->info("listening on {}:{} ({}, data dir {})", host, port, server::DescribeServerTransport(config), data_dir);
   common::NotifyReady("listening on " + host + ":" + std::to_string(port));
 
   std::thread waiter([&] {

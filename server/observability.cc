@@ -77,8 +77,13 @@ void ServerObservability::Collect(common::MetricsRegistry& registry) {
 absl::Status ServerObservability::Start() {
   RETURN_IF_ERROR(DescribeMetrics());
   if (config_.http_listen.empty()) return absl::OkStatus();
+  // The same certificate as gRPC; plaintext only where ValidateServerConfig allowed it.
+  common::HttpListenerOptions options;
+  options.tls_cert_file = config_.tls_cert_file;
+  options.tls_key_file = config_.tls_key_file;
+  options.insecure_plaintext = config_.insecure_plaintext;
   absl::StatusOr<std::unique_ptr<common::HttpListener>> listener = common::ServeHealthAndMetrics(
-      config_.http_listen, &metrics_, [this] { return Health(); }, "server");
+      config_.http_listen, &metrics_, [this] { return Health(); }, "server", options);
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   return absl::OkStatus();

@@ -13,7 +13,8 @@ namespace {
 
 constexpr char kRunColumns[] =
     "run_id, experiment, target, spec, status, has_exit_code, exit_code, error_code, "
-    "error_message, error_details, agent_id, created_ms, usage, parent_run_id, attempt";
+    "error_message, error_details, agent_id, created_ms, usage, parent_run_id, attempt, "
+    "submitted_by, canceled_by";
 
 runyard::v1::Run RunFromRow(const Statement& row) {
   runyard::v1::Run run;
@@ -32,12 +33,36 @@ runyard::v1::Run RunFromRow(const Statement& row) {
   run.mutable_usage()->ParseFromString(row.Text(12));
   run.set_parent_run_id(row.Text(13));
   run.set_attempt(static_cast<int32_t>(row.Int(14)));
+  run.set_submitted_by(row.Text(15));
+  run.set_canceled_by(row.Text(16));
   return run;
 }
 
 LeaseRecord LeaseFromRow(const Statement& row) {
   return LeaseRecord{row.Text(0), row.Text(1), row.Text(2),
                      row.Int(3),  row.Int(4),  static_cast<runyard::v1::RunStatus>(row.Int(5))};
+}
+
+constexpr char kAgentColumns[] =
+    "agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, "
+    "last_seen_ms, draining, address, token_id, identity";
+
+AgentRecord AgentFromRow(const Statement& row) {
+  AgentRecord agent;
+  agent.agent_id = row.Text(0);
+  agent.name = row.Text(1);
+  agent.pool = row.Text(2);
+  agent.slots = static_cast<int>(row.Int(3));
+  agent.hostname = row.Text(4);
+  agent.version = row.Text(5);
+  agent.capabilities.ParseFromString(row.Text(6));
+  agent.registered_ms = row.Int(7);
+  agent.last_seen_ms = row.Int(8);
+  agent.draining = row.Int(9) != 0;
+  agent.address = row.Text(10);
+  agent.token_id = row.Text(11);
+  agent.identity = row.Text(12);
+  return agent;
 }
 
 constexpr char kLeaseColumns[] =
@@ -75,15 +100,16 @@ absl::Status SqliteConnectionStore::InsertRun(const runyard::v1::Run& run) {
     experiment.Bind(1, run.experiment()).Bind(2, run.created_unix_ms());
     RETURN_IF_ERROR(experiment.Run());
     Statement insert = db_.Prepare(
-        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms, parent_run_id) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO runs(run_id, experiment, target, spec, status, created_ms, parent_run_id, "
+        "submitted_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
     insert.Bind(1, run.run_id())
         .Bind(2, run.experiment())
         .Bind(3, run.target())
         .BindBlob(4, run.spec().SerializeAsString())
         .Bind(5, static_cast<int64_t>(run.status()))
         .Bind(6, run.created_unix_ms())
-        .Bind(7, run.parent_run_id());
+        .Bind(7, run.parent_run_id())
+        .Bind(8, run.submitted_by());
     RETURN_IF_ERROR(insert.Run());
     // The spec's first, then the Run's own over them.
     RETURN_IF_ERROR(UpsertRunEntries(db_, "run_tags", run.run_id(), run.spec().tags()));
@@ -314,10 +340,11 @@ absl::StatusOr<std::vector<LeaseRecord>> SqliteConnectionStore::ActiveLeases() {
 absl::Status SqliteConnectionStore::UpsertAgent(const AgentRecord& agent) {
   Statement upsert = db_.Prepare(
       "INSERT INTO agents(agent_id, name, pool, slots, hostname, version, capabilities, "
-      "registered_ms, last_seen_ms, draining, address) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0, ?9) "
+      "registered_ms, last_seen_ms, draining, address, token_id, identity) "
+      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 0, ?9, ?10, ?11) "
       "ON CONFLICT(agent_id) DO UPDATE SET name = ?2, pool = ?3, slots = ?4, hostname = ?5, "
-      "version = ?6, capabilities = ?7, last_seen_ms = ?8, draining = 0, address = ?9");
+      "version = ?6, capabilities = ?7, last_seen_ms = ?8, draining = 0, address = ?9, "
+      "token_id = ?10, identity = ?11");
   upsert.Bind(1, agent.agent_id)
       .Bind(2, agent.name)
       .Bind(3, agent.pool)
@@ -326,7 +353,9 @@ absl::Status SqliteConnectionStore::UpsertAgent(const AgentRecord& agent) {
       .Bind(6, agent.version)
       .BindBlob(7, agent.capabilities.SerializeAsString())
       .Bind(8, agent.registered_ms)
-      .Bind(9, agent.address);
+      .Bind(9, agent.address)
+      .Bind(10, agent.token_id)
+      .Bind(11, agent.identity);
   return upsert.Run();
 }
 
@@ -350,29 +379,25 @@ absl::Status SqliteConnectionStore::TouchAgent(const std::string& agent_id, int6
 
 absl::StatusOr<std::vector<AgentRecord>> SqliteConnectionStore::ListAgents(
     const std::string& pool) {
-  Statement select = db_.Prepare(
-      "SELECT agent_id, name, pool, slots, hostname, version, capabilities, registered_ms, "
-      "last_seen_ms, draining, address FROM agents WHERE (?1 = '' OR pool = ?1) "
-      "ORDER BY pool, name, registered_ms, agent_id");
+  Statement select = db_.Prepare(absl::StrCat(
+      "SELECT ", kAgentColumns,
+      " FROM agents WHERE (?1 = '' OR pool = ?1) ORDER BY pool, name, registered_ms, agent_id"));
   select.Bind(1, pool);
   std::vector<AgentRecord> agents;
-  while (select.Step()) {
-    AgentRecord agent;
-    agent.agent_id = select.Text(0);
-    agent.name = select.Text(1);
-    agent.pool = select.Text(2);
-    agent.slots = static_cast<int>(select.Int(3));
-    agent.hostname = select.Text(4);
-    agent.version = select.Text(5);
-    agent.capabilities.ParseFromString(select.Text(6));
-    agent.registered_ms = select.Int(7);
-    agent.last_seen_ms = select.Int(8);
-    agent.draining = select.Int(9) != 0;
-    agent.address = select.Text(10);
-    agents.push_back(std::move(agent));
-  }
+  while (select.Step()) agents.push_back(AgentFromRow(select));
   RETURN_IF_ERROR(select.status());
   return agents;
+}
+
+absl::StatusOr<AgentRecord> SqliteConnectionStore::GetAgent(const std::string& agent_id) {
+  Statement select =
+      db_.Prepare(absl::StrCat("SELECT ", kAgentColumns, " FROM agents WHERE agent_id = ?"));
+  select.Bind(1, agent_id);
+  if (!select.Step()) {
+    RETURN_IF_ERROR(select.status());
+    return absl::NotFoundError(absl::StrCat("agent '", agent_id, "' is not registered"));
+  }
+  return AgentFromRow(select);
 }
 
 absl::Status SqliteConnectionStore::SetFileSize(const std::string& run_id, const std::string& path,

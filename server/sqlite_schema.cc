@@ -118,6 +118,37 @@ CREATE TABLE IF NOT EXISTS run_node_records(
   node_rank INTEGER NOT NULL,
   records_ingested INTEGER NOT NULL,
   PRIMARY KEY(run_id, node_rank)) WITHOUT ROWID;
+-- Issue 17: access tokens, only the SHA-256 of their secrets. Run tokens (one per hand-out)
+-- are listed and purged by kind and expiry.
+CREATE TABLE IF NOT EXISTS tokens(
+  token_id TEXT PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  role INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  pool TEXT NOT NULL,
+  agent_name TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL,
+  last_used_ms INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_by_kind ON tokens(kind, expires_ms);
+-- Who did what: submits, cancels, registrations, token changes, refusals.
+CREATE TABLE IF NOT EXISTS audit(
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_target ON audit(target, time_ms);
+-- The values of runs' secret variables: never in runs.spec, which shows them masked.
+CREATE TABLE IF NOT EXISTS run_secrets(
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(run_id, name)) WITHOUT ROWID;
 )sql";
 
 // Indexes on added columns: made once the columns exist.
@@ -142,6 +173,10 @@ constexpr AddedColumn kAddedColumns[] = {
     {"runs", "attempt", "INTEGER NOT NULL DEFAULT 0"},        // a distributed run's hand-outs
     {"runs", "not_before_ms", "INTEGER NOT NULL DEFAULT 0"},  // its retry backoff
     {"metric_values", "rank", "INTEGER"},  // the rank that logged it; NULL: one process
+    {"runs", "submitted_by", "TEXT NOT NULL DEFAULT ''"},  // issue 17: an actor (identity.h)
+    {"runs", "canceled_by", "TEXT NOT NULL DEFAULT ''"},
+    {"agents", "token_id", "TEXT NOT NULL DEFAULT ''"},  // the agent token it registered with
+    {"agents", "identity", "TEXT NOT NULL DEFAULT ''"},
 };
 
 absl::StatusOr<bool> HasColumn(Database& db, std::string_view table, std::string_view column) {

@@ -187,6 +187,72 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents(const std::stri
       [&](Store& reader) { return reader.ListAgents(pool); });
 }
 
+absl::StatusOr<AgentRecord> SqliteStore::GetAgent(const std::string& agent_id) {
+  return Read<absl::StatusOr<AgentRecord>>([&](Store& reader) { return reader.GetAgent(agent_id); });
+}
+
+absl::Status SqliteStore::InsertToken(const TokenRecord& token) {
+  return Write([&](Store& writer) { return writer.InsertToken(token); });
+}
+
+absl::StatusOr<TokenRecord> SqliteStore::GetToken(const std::string& token_id) {
+  return Read<absl::StatusOr<TokenRecord>>([&](Store& reader) { return reader.GetToken(token_id); });
+}
+
+absl::StatusOr<std::vector<TokenRecord>> SqliteStore::ListTokens(bool include_revoked,
+                                                                bool include_run_tokens) {
+  return Read<absl::StatusOr<std::vector<TokenRecord>>>(
+      [&](Store& reader) { return reader.ListTokens(include_revoked, include_run_tokens); });
+}
+
+absl::Status SqliteStore::RevokeToken(const std::string& token_id) {
+  return Write([&](Store& writer) { return writer.RevokeToken(token_id); });
+}
+
+absl::Status SqliteStore::TouchToken(const std::string& token_id, int64_t now_ms) {
+  return Write([&](Store& writer) { return writer.TouchToken(token_id, now_ms); });
+}
+
+absl::StatusOr<int64_t> SqliteStore::DeleteExpiredTokens(runyard::v1::TokenKind kind,
+                                                         int64_t now_ms) {
+  absl::StatusOr<int64_t> deleted = 0;
+  absl::Status written = Write([&](Store& writer) {
+    deleted = writer.DeleteExpiredTokens(kind, now_ms);
+    return deleted.status();
+  });
+  if (!written.ok()) return written;
+  return deleted;
+}
+
+absl::Status SqliteStore::AppendAudit(const AuditRecord& event) {
+  return Write([&](Store& writer) { return writer.AppendAudit(event); });
+}
+
+absl::StatusOr<std::vector<AuditRecord>> SqliteStore::ListAudit(const std::string& target,
+                                                               int limit) {
+  return Read<absl::StatusOr<std::vector<AuditRecord>>>(
+      [&](Store& reader) { return reader.ListAudit(target, limit); });
+}
+
+absl::Status SqliteStore::SetRunSecrets(const std::string& run_id,
+                                        const std::map<std::string, std::string>& values) {
+  return Write([&](Store& writer) { return writer.SetRunSecrets(run_id, values); });
+}
+
+absl::StatusOr<std::map<std::string, std::string>> SqliteStore::RunSecrets(
+    const std::string& run_id) {
+  return Read<absl::StatusOr<std::map<std::string, std::string>>>(
+      [&](Store& reader) { return reader.RunSecrets(run_id); });
+}
+
+absl::Status SqliteStore::DeleteRunSecrets(const std::string& run_id) {
+  return Write([&](Store& writer) { return writer.DeleteRunSecrets(run_id); });
+}
+
+absl::Status SqliteStore::SetCanceledBy(const std::string& run_id, const std::string& actor) {
+  return Write([&](Store& writer) { return writer.SetCanceledBy(run_id, actor); });
+}
+
 absl::Status SqliteStore::AppendMetrics(const std::vector<MetricAppend>& appends) {
   return Write([&](Store& writer) { return writer.AppendMetrics(appends); });
 }

@@ -63,6 +63,25 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::string> AgentPool(const std::string& agent_id) override;
   absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) override;
   absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) override;
+  absl::StatusOr<AgentRecord> GetAgent(const std::string& agent_id) override;
+
+  absl::Status InsertToken(const TokenRecord& token) override;
+  absl::StatusOr<TokenRecord> GetToken(const std::string& token_id) override;
+  absl::StatusOr<std::vector<TokenRecord>> ListTokens(bool include_revoked,
+                                                      bool include_run_tokens) override;
+  absl::Status RevokeToken(const std::string& token_id) override;
+  absl::Status TouchToken(const std::string& token_id, int64_t now_ms) override;
+  absl::StatusOr<int64_t> DeleteExpiredTokens(runyard::v1::TokenKind kind,
+                                              int64_t now_ms) override;
+  absl::Status AppendAudit(const AuditRecord& event) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& target,
+                                                     int limit) override;
+  absl::Status SetRunSecrets(const std::string& run_id,
+                             const std::map<std::string, std::string>& values) override;
+  absl::StatusOr<std::map<std::string, std::string>> RunSecrets(
+      const std::string& run_id) override;
+  absl::Status DeleteRunSecrets(const std::string& run_id) override;
+  absl::Status SetCanceledBy(const std::string& run_id, const std::string& actor) override;
 
   absl::Status AppendMetrics(const std::vector<MetricAppend>& appends) override;
   absl::StatusOr<std::vector<runyard::v1::MetricSeries>> MetricSummaries(

@@ -47,6 +47,37 @@ struct AgentRecord {
   // How the other nodes of a distributed run reach it: what it registered with, else the
   // address it connected from.
   std::string address;
+  // The agent token it registered with (issue 17; empty in local mode), and who it is in
+  // words ("agent token <id>, joined with join token <id>").
+  std::string token_id;
+  std::string identity;
+};
+
+// An access token as the store keeps it (TokenInfo in services.proto): of its secret only
+// the SHA-256 (common/access_token.h).
+struct TokenRecord {
+  std::string token_id;
+  runyard::v1::TokenKind kind = runyard::v1::TOKEN_KIND_UNSPECIFIED;
+  runyard::v1::Role role = runyard::v1::ROLE_UNSPECIFIED;  // user tokens
+  std::string name;
+  std::string pool;        // join and agent tokens
+  std::string agent_name;  // agent tokens
+  std::string run_id;      // run tokens
+  std::string secret_sha256;
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;  // 0: never
+  bool revoked = false;
+  std::string created_by;
+  int64_t last_used_ms = 0;
+};
+
+// One line of the audit (AuditEvent in services.proto).
+struct AuditRecord {
+  int64_t time_ms = 0;
+  std::string actor;
+  std::string action;
+  std::string target;
+  std::string detail;
 };
 
 // One node of a distributed run's current attempt (issue 16): which agent holds it under
@@ -196,6 +227,39 @@ class Store {
   virtual absl::Status TouchAgent(const std::string& agent_id, int64_t now_ms, bool draining) = 0;
   // Every agent of `pool` (every agent when empty), by pool, name and registration.
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents(const std::string& pool) = 0;
+  // NotFound for an agent this server never registered.
+  virtual absl::StatusOr<AgentRecord> GetAgent(const std::string& agent_id) = 0;
+
+  // ---- access (issue 17): tokens, the audit, run secrets
+  // AlreadyExists when the token id is taken.
+  virtual absl::Status InsertToken(const TokenRecord& token) = 0;
+  // NotFound for an unknown token id.
+  virtual absl::StatusOr<TokenRecord> GetToken(const std::string& token_id) = 0;
+  // User, join and agent tokens (run tokens too with `include_run_tokens`: there is one per
+  // hand-out), revoked ones only with `include_revoked`; oldest first.
+  virtual absl::StatusOr<std::vector<TokenRecord>> ListTokens(bool include_revoked,
+                                                              bool include_run_tokens) = 0;
+  // NotFound for an unknown token id; revoking a revoked token is no change.
+  virtual absl::Status RevokeToken(const std::string& token_id) = 0;
+  // The token was used at `now_ms` (TokenInfo.last_used_unix_ms).
+  virtual absl::Status TouchToken(const std::string& token_id, int64_t now_ms) = 0;
+  // Deletes the tokens of `kind` that expired before `now_ms`; how many went.
+  virtual absl::StatusOr<int64_t> DeleteExpiredTokens(runyard::v1::TokenKind kind,
+                                                      int64_t now_ms) = 0;
+  virtual absl::Status AppendAudit(const AuditRecord& event) = 0;
+  // The newest events first, at most `limit`; only those about `target` when not empty.
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const std::string& target,
+                                                             int limit) = 0;
+  // The values of a run's secret variables, kept apart from its spec (whose copies are
+  // masked) so that no read of a run shows them; replaces what the run had.
+  virtual absl::Status SetRunSecrets(const std::string& run_id,
+                                     const std::map<std::string, std::string>& values) = 0;
+  // By name; none for a run that has none (or does not exist).
+  virtual absl::StatusOr<std::map<std::string, std::string>> RunSecrets(
+      const std::string& run_id) = 0;
+  virtual absl::Status DeleteRunSecrets(const std::string& run_id) = 0;
+  // Run.canceled_by (Run.submitted_by is InsertRun's).
+  virtual absl::Status SetCanceledBy(const std::string& run_id, const std::string& actor) = 0;
 
   // ---- the in-run API's history (metrics, tags, properties, children; issue 15)
   // Appends values to series; one call may append to several series (in order). NotFound

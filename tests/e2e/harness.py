@@ -25,6 +25,8 @@ import time
 import unittest
 import uuid
 
+import security
+
 BIN_DIR = os.environ.get("RUNYARD_BIN_DIR") or "/work/main/build"
 SOURCE_DIR = os.environ.get("RUNYARD_SOURCE_DIR") or "/work/main"
 SERVER_BIN = os.path.join(BIN_DIR, "server", "runyard-server")
@@ -209,6 +211,10 @@ class Server:
         self.address = address
         self.data_dir = data_dir
         self.pid = process.pid
+        # Security (tests/e2e/security.py): the first admin token the server wrote, and a
+        # join token file for its agents (RunyardTestCase.enroll).
+        self.admin_token = None
+        self.join_token_file = None
 
     def __str__(self):
         return self.address
@@ -450,6 +456,9 @@ class RunyardTestCase(unittest.TestCase):
         env["RUNYARD_HOME"] = self.home
         env[SESSION_VAR] = self.session
         env["TMPDIR"] = self.tmp
+        env["RUNYARD_CA_FILE"] = security.ca_file()
+        for variable in ("RUNYARD_TOKEN", "RUNYARD_INSECURE"):
+            env.pop(variable, None)
         self.env = env
         self.servers = []
         self.agents = []
@@ -492,22 +501,71 @@ class RunyardTestCase(unittest.TestCase):
         if fd is not None:  # released once only: a second write would find no room
             os.write(fd, b"x" * LATCH_WAITS)
 
-    def start_server(self, lease_seconds=None, agent_lost_seconds=None, timeout=60):
+    def start_server(self, lease_seconds=None, agent_lost_seconds=None, timeout=60, extra_args=()):
         index = len(self.servers)
         data_dir = self.make_dir("server%d" % index)
         argv = [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                "--gang-port-range", self.gang_port_range()]
+                "--gang-port-range", self.gang_port_range()] + security.server_args(data_dir)
         if lease_seconds is not None:
             argv += ["--lease-seconds", str(lease_seconds)]
         if agent_lost_seconds is not None:
             argv += ["--agent-lost-seconds", str(agent_lost_seconds)]
+        argv += list(extra_args)
         process = ManagedProcess("server%d" % index, argv, self.env,
                                  os.path.join(self.tmp, "server%d.log" % index))
         server = Server(process, None, data_dir)
         self.servers.append(server)
         match = process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)", timeout=timeout)
         server.address = "127.0.0.1:%s" % match.group(1)
+        self.enroll(server)
         return server
+
+    def enroll(self, server):
+        """Reads the admin token the server wrote at its first start and makes a join token
+        for its agents (once per data dir, as an operator would with the CLI)."""
+        server.admin_token = security.read_token(os.path.join(server.data_dir, "admin-token"))
+        join = os.path.join(server.data_dir, "join-token")
+        if not os.path.exists(join):
+            self.run_cli(["tokens", "create", "--join", "--name", "e2e agents", "--output-file", join],
+                         server=server, check=True)
+        server.join_token_file = join
+
+    def agent_security_args(self, server):
+        """runyard-agent flags to reach `server` over TLS and join its pools."""
+        known = self._server_of(server)
+        args = ["--server-ca-file", security.ca_file()]
+        if known is not None and known.join_token_file:
+            args += ["--join-token-file", known.join_token_file]
+        return args
+
+    def unused_join_token(self):
+        """A join token file for an agent that never reaches a server (well-formed, unknown)."""
+        path = os.path.join(self.tmp, "unused-join-token")
+        with open(path, "w") as f:
+            f.write("ryj_000000000000_" + "A" * 43 + "\n")
+        os.chmod(path, 0o600)
+        return path
+
+    def _server_of(self, server, env=None):
+        """The Server object `server` names (an object, an address, or None: the one in
+        RUNYARD_SERVER, else the first one started)."""
+        if isinstance(server, Server):
+            return server
+        address = server or (env or self.env).get("RUNYARD_SERVER")
+        for candidate in self.servers:
+            if address is None or candidate.address == address:
+                return candidate
+        return None
+
+    def cli_env(self, server=None, env=None):
+        """The CLI's environment for `server`: its admin token unless `env` sets
+        RUNYARD_TOKEN itself (an empty value: no token)."""
+        env = dict(env or self.env)
+        if "RUNYARD_TOKEN" not in env:
+            known = self._server_of(server, env)
+            if known is not None and known.admin_token:
+                env["RUNYARD_TOKEN"] = known.admin_token
+        return env
 
     def gang_port_range(self):
         """This test's block of ports for its servers' distributed runs (see hold_port_block)."""
@@ -523,7 +581,7 @@ class RunyardTestCase(unittest.TestCase):
         work_dir = self.make_dir("agent-" + name)
         argv = [AGENT_BIN, "--server", address, "--pool", pool, "--work-dir", work_dir,
                 "--slots", str(slots), "--name", name,
-                "--kill-grace-seconds", str(kill_grace_seconds)]
+                "--kill-grace-seconds", str(kill_grace_seconds)] + self.agent_security_args(server)
         process = ManagedProcess("agent " + name, argv, self.env,
                                  os.path.join(self.tmp, "agent-%s.log" % name))
         agent = Agent(process, None, name, pool, work_dir)
@@ -544,7 +602,7 @@ class RunyardTestCase(unittest.TestCase):
         """Runs the CLI; returns (rc, stdout, stderr)."""
         argv = self.cli_argv(args, server)
         try:
-            done = subprocess.run(argv, env=env or self.env, cwd=cwd or self.tmp,
+            done = subprocess.run(argv, env=self.cli_env(server, env), cwd=cwd or self.tmp,
                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as error:
             self.fail("%s timed out after %s s\nstdout:\n%s\nstderr:\n%s" % (
@@ -559,7 +617,8 @@ class RunyardTestCase(unittest.TestCase):
 
     def popen_cli(self, args, server=None):
         """Starts the CLI in the background (stdout/stderr collected by threads)."""
-        process = ManagedProcess("runyard " + " ".join(args[:1]), self.cli_argv(args, server), self.env,
+        process = ManagedProcess("runyard " + " ".join(args[:1]), self.cli_argv(args, server),
+                                 self.cli_env(server),
                                  os.path.join(self.tmp, "cli-%s.log" % uuid.uuid4().hex[:8]), cwd=self.tmp)
         self.popens.append(process)
         return process

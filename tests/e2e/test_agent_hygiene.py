@@ -119,7 +119,7 @@ class AgentHygieneTest(harness.RunyardTestCase):
     def start_agent_on(self, work_dir, pool, mode):
         name = "hy-" + uuid.uuid4().hex[:6]
         argv = [AGENT_BIN, "--server", self.server.address, "--pool", pool, "--work-dir", work_dir,
-                "--name", name, "--kill-grace-seconds", "1", "--cgroup-mode", mode]
+                "--name", name, "--kill-grace-seconds", "1", "--cgroup-mode", mode] + self.agent_security_args(self.server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)

@@ -17,7 +17,7 @@ class AgentsListTest(harness.RunyardTestCase):
         """harness.start_agent, plus agent flags of our own (labels, a config file)."""
         work_dir = self.make_dir("agent-" + name)
         argv = [harness.AGENT_BIN, "--server", server.address, "--pool", pool, "--work-dir", work_dir,
-                "--slots", "1", "--name", name, "--kill-grace-seconds", "2"] + list(extra_args)
+                "--slots", "1", "--name", name, "--kill-grace-seconds", "2"] + list(extra_args) + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)

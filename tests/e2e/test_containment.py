@@ -210,7 +210,7 @@ class ContainmentTest(harness.RunyardTestCase):
         work_dir = self.make_dir("agent-" + name)
         argv = [AGENT_BIN, "--server", server.address, "--pool", "pool-" + mode, "--work-dir", work_dir,
                 "--slots", str(slots), "--name", name, "--kill-grace-seconds", str(GRACE_SECONDS),
-                "--cgroup-mode", mode]
+                "--cgroup-mode", mode] + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, "pool-" + mode, work_dir)

@@ -18,6 +18,7 @@ import unittest
 import uuid
 
 import harness
+import security
 from distributed_support import DDP_SCRIPT, HAVE_TORCH, PYTORCH_2x2, DistributedTestCase
 
 
@@ -81,20 +82,21 @@ class DistributedAcrossNamespacesTest(DistributedTestCase):
     def start_server_on(self, ip):
         data_dir = self.make_dir("server-netns")
         argv = [harness.SERVER_BIN, "--listen", ip + ":0", "--data-dir", data_dir,
-                "--gang-port-range", self.gang_port_range()]
+                "--gang-port-range", self.gang_port_range()] + security.server_args(data_dir, (ip,))
         process = harness.ManagedProcess("server", argv, self.env,
                                          os.path.join(self.tmp, "server-netns.log"))
         server = harness.Server(process, None, data_dir)
         self.servers.append(server)
         match = process.wait_for_line(r"listening on %s:(\d+)" % re.escape(ip), timeout=60)
         server.address = "%s:%s" % (ip, match.group(1))
+        self.enroll(server)
         return server
 
     def start_agent_in(self, namespace, server, name):
         work_dir = self.make_dir("agent-" + name)
         argv = ["ip", "netns", "exec", namespace, harness.AGENT_BIN, "--server", server.address,
                 "--pool", "cpu", "--work-dir", work_dir, "--slots", "1", "--name", name,
-                "--kill-grace-seconds", "2", "--network-interface", "eth0"]
+                "--kill-grace-seconds", "2", "--network-interface", "eth0"] + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, "cpu", work_dir)

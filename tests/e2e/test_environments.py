@@ -151,7 +151,7 @@ class EnvironmentTestCase(harness.RunyardTestCase):
                 "--slots", str(slots), "--name", name, "--kill-grace-seconds", "2"]
         if pip:
             argv += ["--pip-find-links", self.wheelhouse, "--pip-no-index"]
-        argv += list(extra_args)
+        argv += list(extra_args) + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, env or self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, "cpu", work_dir)

@@ -234,7 +234,7 @@ class LimitsTest(harness.RunyardTestCase):
         pool = pool or "pool-" + name
         work_dir = self.make_dir("agent-" + name)
         argv = [AGENT_BIN, "--server", server.address, "--pool", pool, "--work-dir", work_dir,
-                "--slots", str(slots), "--name", name, "--kill-grace-seconds", "2"] + list(extra_args)
+                "--slots", str(slots), "--name", name, "--kill-grace-seconds", "2"] + list(extra_args) + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)

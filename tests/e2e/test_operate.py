@@ -15,6 +15,7 @@ import threading
 import time
 
 import harness
+import security
 from harness import AGENT_BIN, PYTHON, SERVER_BIN
 
 
@@ -70,7 +71,7 @@ class OperateTest(harness.RunyardTestCase):
     def start_agent_process(self, server, name, extra=(), env=None, pool="cpu", wait_registered=True):
         work_dir = os.path.join(self.tmp, "agent-" + name)
         argv = [AGENT_BIN, "--server", server.address, "--pool", pool, "--work-dir", work_dir, "--name", name,
-                "--kill-grace-seconds", "2", *extra]
+                "--kill-grace-seconds", "2", *extra, *self.agent_security_args(server)]
         process = harness.ManagedProcess("agent " + name, argv, env or self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)
@@ -164,7 +165,7 @@ class OperateTest(harness.RunyardTestCase):
         server = self.start_server()
         first = self.start_agent_process(server, "same")
         second = subprocess.run([AGENT_BIN, "--server", server.address, "--pool", "cpu", "--work-dir",
-                                 first.work_dir], capture_output=True, text=True, timeout=60)
+                                 first.work_dir] + self.agent_security_args(server), capture_output=True, text=True, timeout=60)
         self.assertEqual(second.returncode, 1)
         self.assertIn("another runyard-agent (pid %d) already uses" % first.pid, second.stderr)
 
@@ -224,11 +225,13 @@ class OperateTest(harness.RunyardTestCase):
         check = subprocess.run([SERVER_BIN, "--config", config, "--check-config"], capture_output=True, text=True)
         self.assertEqual(check.returncode, 0, check.stderr)
         self.assertIn("lease_seconds: 9", check.stdout)
-        process = harness.ManagedProcess("server-config", [SERVER_BIN, "--config", config], self.env,
+        process = harness.ManagedProcess("server-config", [SERVER_BIN, "--config", config]
+                                         + security.server_args(data_dir), self.env,
                                          os.path.join(self.tmp, "server-config.log"))
         server = harness.Server(process, None, data_dir)
         self.servers.append(server)
         server.address = "127.0.0.1:%s" % process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        self.enroll(server)
         self.assertTrue(os.path.exists(os.path.join(data_dir, "runyard.db")))
         self.start_agent_process(server, "cfg")
 
@@ -242,7 +245,9 @@ class OperateTest(harness.RunyardTestCase):
             env = dict(self.env, JOURNAL_STREAM="%d:%d" % (info.st_dev, info.st_ino))
             # No server listens there: the agent logs that it cannot reach it, and retries.
             agent = subprocess.Popen([AGENT_BIN, "--server", "127.0.0.1:1", "--pool", "cpu", "--work-dir",
-                                      os.path.join(self.tmp, "wd-journal"), "--log-file", log_file],
+                                      os.path.join(self.tmp, "wd-journal"), "--log-file", log_file,
+                                      "--server-ca-file", security.ca_file(),
+                                      "--join-token-file", self.unused_join_token()],
                                      stdout=subprocess.DEVNULL, stderr=stderr, env=env)
             try:
                 harness.wait_for(lambda: "cannot reach" in read(journal), timeout=60, what="a warning line")
@@ -354,7 +359,8 @@ class OperateTest(harness.RunyardTestCase):
         self.addCleanup(taken.close)
         address = "127.0.0.1:%d" % taken.getsockname()[1]
         done = subprocess.run([AGENT_BIN, "--server", server.address, "--pool", "cpu", "--work-dir",
-                               os.path.join(self.tmp, "wd-http"), "--http-listen", address],
+                               os.path.join(self.tmp, "wd-http"), "--http-listen", address]
+                              + self.agent_security_args(server),
                               capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 1)
         self.assertIn("cannot listen on %s" % address, done.stderr)
@@ -362,11 +368,13 @@ class OperateTest(harness.RunyardTestCase):
     def test_server_metrics_show_runs_queue_agents_and_uploads(self):
         data_dir = os.path.join(self.tmp, "server-metrics")
         process = harness.ManagedProcess("server-metrics", [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir",
-                                                            data_dir, "--http-listen", "127.0.0.1:0"],
+                                                            data_dir, "--http-listen", "127.0.0.1:0"]
+                                         + security.server_args(data_dir),
                                          self.env, os.path.join(self.tmp, "server-metrics.log"))
         server = harness.Server(process, None, data_dir)
         self.servers.append(server)
         server.address = "127.0.0.1:%s" % process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1)
+        self.enroll(server)
         port = int(process.wait_for_line(r"serving /healthz and /metrics on \S+ \(port (\d+)\)").group(1))
         self.start_agent_process(server, "m1")
         source = self.source_dir("hello.py")
@@ -399,7 +407,8 @@ class OperateTest(harness.RunyardTestCase):
         notify = NotifySocket(os.path.join(self.tmp, "server-notify.sock"))
         self.addCleanup(notify.close)
         data_dir = os.path.join(self.tmp, "server-sd")
-        process = harness.ManagedProcess("server-sd", [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        process = harness.ManagedProcess("server-sd", [SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir]
+                                         + security.server_args(data_dir),
                                          dict(self.env, NOTIFY_SOCKET=notify.path),
                                          os.path.join(self.tmp, "server-sd.log"))
         self.servers.append(harness.Server(process, None, data_dir))

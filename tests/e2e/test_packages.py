@@ -24,9 +24,11 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import unittest
 
 import harness
+import security
 
 PACKAGES = ("runyard", "runyard-server", "runyard-agent", "runyard-python")
 # runyard-python: pure Python, one .deb for every architecture.
@@ -355,12 +357,27 @@ class PackagesTest(harness.RunyardTestCase):
             rc, out, err = run(argv, timeout=60, env=self.service_env(as_user))
             self.assertEqual(rc, 0, "%s:\n%s%s" % (" ".join(argv), out, err))
 
+        # Security set up on install: a certificate for this host, signed by a CA of the
+        # installation, and the first admin token, private to the server's user.
+        for path in ("/etc/runyard/tls/ca.pem", "/etc/runyard/tls/server.pem"):
+            self.assertEqual(oct(stat.S_IMODE(os.stat(path).st_mode)), oct(0o644), path)
+        key = os.stat("/etc/runyard/tls/server.key")
+        self.assertEqual((key.st_uid, key.st_gid, oct(stat.S_IMODE(key.st_mode))), (0, group.gr_gid, oct(0o640)))
+        admin = os.stat("/var/lib/runyard-server/admin-token")
+        self.assertEqual((admin.st_uid, oct(stat.S_IMODE(admin.st_mode))), (user.pw_uid, oct(0o600)))
+
         # Start both as their units do. Only the addresses change: the server picks a free
         # port on loopback, and the agent is told it.
         rewrite_key(CONFIGS["runyard-server"], "listen", "127.0.0.1:0")
         process, match = self.start_unit("runyard-server.service", r"listening on 127\.0\.0\.1:(\d+)")
         server = harness.Server(process, "127.0.0.1:" + match.group(1), "/var/lib/runyard-server")
         self.servers.append(server)
+        # The CLI as an admin on this host uses: the package's CA and the first admin token.
+        self.env["RUNYARD_CA_FILE"] = "/etc/runyard/tls/ca.pem"
+        server.admin_token = security.read_token("/var/lib/runyard-server/admin-token")
+        # The pool's join token where the packaged agent.yaml reads it.
+        self.run_cli(["tokens", "create", "--join", "--name", "packaged agents", "--output-file",
+                      config_value(CONFIGS["runyard-agent"], "join_token_file")], server=server, check=True)
         self.assertEqual(os.stat("/proc/%d" % process.pid).st_uid, user.pw_uid, "server not running as runyard")
         self.assertTrue(os.path.exists("/var/lib/runyard-server/runyard.db"))
 
@@ -447,24 +464,49 @@ class ConfigFilesTest(unittest.TestCase):
         self.assertEqual(sorted(expected - documented), [], "keys missing from packaging/%s" % name)
         self.assertEqual(sorted(documented - expected), [], "packaging/%s documents unknown keys" % name)
 
-    def check_values(self, name, binary):
+    def check_values(self, name, binary, present=None):
         """The daemon's effective configuration (--check-config) from packaging/NAME is what
-        the file says: its set keys, and its commented-out keys' values as defaults."""
+        the file says: its set keys, and its commented-out keys' values as defaults.
+        `present`: {key: file} for keys naming files that exist only where the package is
+        installed (postinst's certificate): the check reads a copy with those files
+        instead, and compares the rest."""
         if not os.access(binary, os.X_OK):
             self.fail("binary missing: %s (build first; RUNYARD_BIN_DIR=%s)" % (binary, harness.BIN_DIR))
         path = os.path.join(PACKAGING, name)
+        with open(path) as f:
+            text = f.read()
+        documented = dict(re.findall(r"(?m)^#? ?([a-z][a-z0-9_]*): (.*)$", text))
+        if present:
+            copy = os.path.join(self.tmp, name)
+            for key, stand_in in present.items():
+                text = re.sub(r"(?m)^%s: .*$" % key, "%s: %s" % (key, stand_in), text)
+            with open(copy, "w") as f:
+                f.write(text)
+            path = copy
         rc, out, err = run([binary, "--config", path, "--check-config"], timeout=60)
         self.assertEqual(rc, 0, "%s --check-config refused %s:\n%s" % (binary, path, err))
         effective = dict(re.findall(r"(?m)^([a-z0-9_]+): (.*?)  # ", out))
-        with open(path) as f:
-            documented = dict(re.findall(r"(?m)^#? ?([a-z][a-z0-9_]*): (.*)$", f.read()))
+        for key in present or {}:
+            self.assertEqual(effective.pop(key), present[key])
+            documented.pop(key)
         self.assertEqual(effective, documented, "packaging/%s differs from %s --check-config" % (name, binary))
 
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="runyard-config-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
     def test_agent_defaults(self):
-        self.check_values("agent.yaml", harness.AGENT_BIN)
+        join = os.path.join(self.tmp, "join-token")
+        with open(join, "w") as f:
+            f.write("ryj_000000000000_" + "A" * 43 + "\n")
+        os.chmod(join, 0o600)
+        self.check_values("agent.yaml", harness.AGENT_BIN,
+                          present={"server_ca_file": security.ca_file(), "join_token_file": join})
 
     def test_server_defaults(self):
-        self.check_values("server.yaml", harness.SERVER_BIN)
+        tls = security.tls_material()
+        self.check_values("server.yaml", harness.SERVER_BIN,
+                          present={"tls_cert_file": tls.cert, "tls_key_file": tls.key})
 
     def test_agent_yaml(self):
         keys = self.source_keys("agent")

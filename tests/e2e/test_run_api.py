@@ -535,16 +535,7 @@ class RunApiTest(faults.FaultTestCase):
 
     def start_server_with(self, extra_args):
         """harness.start_server with more flags (the limits)."""
-        index = len(self.servers)
-        data_dir = self.make_dir("server%d" % index)
-        argv = [harness.SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir] + list(extra_args)
-        process = harness.ManagedProcess("server%d" % index, argv, self.env,
-                                         os.path.join(self.tmp, "server%d.log" % index))
-        server = harness.Server(process, None, data_dir)
-        self.servers.append(server)
-        match = process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)", timeout=60)
-        server.address = "127.0.0.1:%s" % match.group(1)
-        return server
+        return self.start_server(extra_args=extra_args)
 
     def start_agent_with(self, server, extra_args, pool="cpu"):
         """harness.start_agent with more flags (the limits)."""
@@ -552,6 +543,7 @@ class RunApiTest(faults.FaultTestCase):
         work_dir = self.make_dir("agent-" + name)
         argv = [harness.AGENT_BIN, "--server", server.address, "--pool", pool, "--work-dir", work_dir,
                 "--slots", "1", "--name", name, "--kill-grace-seconds", "2"] + list(extra_args)
+        argv += self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)

@@ -212,6 +212,7 @@ class RunApiChannelTest(faults.FaultTestCase):
         server = self.start_server()
         argv = [AGENT_BIN, "--config", config, "--server", server.address, "--pool", "sb",
                 "--work-dir", os.path.join(base, "work"), "--name", "sb", "--kill-grace-seconds", "2"]
+        argv += self.agent_security_args(server)
         process = harness.ManagedProcess("agent sb", argv, self.env, os.path.join(self.tmp, "agent-sb.log"))
         self.agents.append(harness.Agent(process, None, "sb", "sb", os.path.join(base, "work")))
         process.wait_for_line(r"registered with \S+ as (agent-[0-9a-zA-Z]+)")

@@ -141,6 +141,7 @@ class SandboxTest(harness.RunyardTestCase):
         os.chmod(root, 0o755)
         argv = [AGENT_BIN, "--config", config, "--server", self.server.address, "--pool", pool,
                 "--work-dir", work_dir, "--name", name, "--kill-grace-seconds", "2"]
+        argv += self.agent_security_args(self.server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, pool, work_dir)

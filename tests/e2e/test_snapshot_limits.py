@@ -93,17 +93,8 @@ class SnapshotLimitsTest(harness.RunyardTestCase):
 
     def start_server_with_limits(self, max_mb, max_files):
         """harness.start_server with --max-snapshot-mb/--max-snapshot-files (not harness parameters)."""
-        index = len(self.servers)
-        data_dir = self.make_dir("server%d" % index)
-        argv = [harness.SERVER_BIN, "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                "--max-snapshot-mb", str(max_mb), "--max-snapshot-files", str(max_files)]
-        process = harness.ManagedProcess("server%d" % index, argv, self.env,
-                                         os.path.join(self.tmp, "server%d.log" % index))
-        server = harness.Server(process, None, data_dir)
-        self.servers.append(server)
-        match = process.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)", timeout=60)
-        server.address = "127.0.0.1:%s" % match.group(1)
-        return server
+        return self.start_server(extra_args=["--max-snapshot-mb", str(max_mb),
+                                             "--max-snapshot-files", str(max_files)])
 
 
 if __name__ == "__main__":

@@ -553,7 +553,7 @@ class NodeCacheTest(SnapshotTestCase):
         work_dir = self.make_dir("agent-" + name)
         argv = [harness.AGENT_BIN, "--server", server.address, "--pool", "cpu", "--work-dir", work_dir,
                 "--slots", str(slots), "--name", name, "--kill-grace-seconds", "2",
-                "--cache-max-bytes", str(cache_max_bytes)]
+                "--cache-max-bytes", str(cache_max_bytes)] + self.agent_security_args(server)
         process = harness.ManagedProcess("agent " + name, argv, self.env,
                                          os.path.join(self.tmp, "agent-%s.log" % name))
         agent = harness.Agent(process, None, name, "cpu", work_dir)

@@ -158,6 +158,58 @@ class FailingStore final : public server::Store {
     if (absl::Status s = Check("ListAgents"); !s.ok()) return s;
     return real_->ListAgents(pool);
   }
+  absl::StatusOr<server::AgentRecord> GetAgent(const std::string& agent_id) override {
+    if (absl::Status s = Check("GetAgent"); !s.ok()) return s;
+    return real_->GetAgent(agent_id);
+  }
+  absl::Status InsertToken(const server::TokenRecord& token) override {
+    if (absl::Status s = Check("InsertToken"); !s.ok()) return s;
+    return real_->InsertToken(token);
+  }
+  absl::StatusOr<server::TokenRecord> GetToken(const std::string& token_id) override {
+    if (absl::Status s = Check("GetToken"); !s.ok()) return s;
+    return real_->GetToken(token_id);
+  }
+  absl::StatusOr<std::vector<server::TokenRecord>> ListTokens(bool include_revoked, bool include_run_tokens) override {
+    if (absl::Status s = Check("ListTokens"); !s.ok()) return s;
+    return real_->ListTokens(include_revoked, include_run_tokens);
+  }
+  absl::Status RevokeToken(const std::string& token_id) override {
+    if (absl::Status s = Check("RevokeToken"); !s.ok()) return s;
+    return real_->RevokeToken(token_id);
+  }
+  absl::Status TouchToken(const std::string& token_id, int64_t now_ms) override {
+    if (absl::Status s = Check("TouchToken"); !s.ok()) return s;
+    return real_->TouchToken(token_id, now_ms);
+  }
+  absl::StatusOr<int64_t> DeleteExpiredTokens(runyard::v1::TokenKind kind, int64_t now_ms) override {
+    if (absl::Status s = Check("DeleteExpiredTokens"); !s.ok()) return s;
+    return real_->DeleteExpiredTokens(kind, now_ms);
+  }
+  absl::Status AppendAudit(const server::AuditRecord& event) override {
+    if (absl::Status s = Check("AppendAudit"); !s.ok()) return s;
+    return real_->AppendAudit(event);
+  }
+  absl::StatusOr<std::vector<server::AuditRecord>> ListAudit(const std::string& target, int limit) override {
+    if (absl::Status s = Check("ListAudit"); !s.ok()) return s;
+    return real_->ListAudit(target, limit);
+  }
+  absl::Status SetRunSecrets(const std::string& run_id, const std::map<std::string, std::string>& values) override {
+    if (absl::Status s = Check("SetRunSecrets"); !s.ok()) return s;
+    return real_->SetRunSecrets(run_id, values);
+  }
+  absl::StatusOr<std::map<std::string, std::string>> RunSecrets(const std::string& run_id) override {
+    if (absl::Status s = Check("RunSecrets"); !s.ok()) return s;
+    return real_->RunSecrets(run_id);
+  }
+  absl::Status DeleteRunSecrets(const std::string& run_id) override {
+    if (absl::Status s = Check("DeleteRunSecrets"); !s.ok()) return s;
+    return real_->DeleteRunSecrets(run_id);
+  }
+  absl::Status SetCanceledBy(const std::string& run_id, const std::string& actor) override {
+    if (absl::Status s = Check("SetCanceledBy"); !s.ok()) return s;
+    return real_->SetCanceledBy(run_id, actor);
+  }
   absl::Status AppendMetrics(const std::vector<server::MetricAppend>& appends) override {
     if (absl::Status s = Check("AppendMetrics"); !s.ok()) return s;
     return real_->AppendMetrics(appends);

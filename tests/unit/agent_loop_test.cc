@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "cli/snapshot_builder.h"
+#include "common/read_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
@@ -67,6 +68,7 @@ class AgentLoopTest : public ::testing::Test {
     dependencies.link = &link_;
     dependencies.clock = &clock_;
     dependencies.commands = &commands_;
+    dependencies.credential = credential_.get();
     // Time passes on the fake clock instead of the test waiting it out.
     dependencies.pause_before_retry = [this](std::chrono::milliseconds delay) {
       std::lock_guard lock(mutex_);
@@ -159,6 +161,7 @@ class AgentLoopTest : public ::testing::Test {
   FakeControlPlaneLink link_{tmp_.path() / "server-blobs"};
   FakeClock clock_;
   FakeCommandRunner commands_;  // no nvidia-smi: NotFound
+  std::unique_ptr<AgentCredential> credential_;  // null unless the test sets one
   std::unique_ptr<Agent> agent_;
   std::promise<int> ran_;
   std::future<int> exit_code_;
@@ -351,6 +354,48 @@ TEST_F(AgentLoopTest, PollErrorsAreRetriedAndOnlyAnswersMoveTheContactTime) {
   link_.AnswerPoll();
   NextPoll();
   EXPECT_EQ(agent_->LastServerContact(), answered + std::chrono::seconds(6));
+  agent_->Shutdown();
+  EXPECT_EQ(ExitCode(), 0);
+}
+
+TEST_F(AgentLoopTest, RefusedCredentialAtRegistrationStopsTheAgentWithAnError) {
+  link_.ScriptRegister(absl::UnauthenticatedError("token 000000000000 is not known"));
+  Start();
+  EXPECT_EQ(ExitCode(), 1);
+  EXPECT_THAT(pauses(), IsEmpty()) << "a refusal is not retried";
+  EXPECT_THAT(link_.registrations(), ::testing::SizeIs(1));
+}
+
+TEST_F(AgentLoopTest, RevokedCredentialAtAPollStopsTheRunsAndTheAgent) {
+  Start();
+  NextPoll();
+  link_.AnswerPoll(Assigning(Assignment("run-1", "exec sleep 600\n")));
+  NextPoll();
+  ASSERT_TRUE(link_.runs().WaitForStatus("run-1", runyard::v1::RUNNING));
+  link_.FailPoll(absl::UnauthenticatedError("token 1a2b3c4d5e6f was revoked"));
+  ExpectStoppedByTheAgent("run-1");
+  EXPECT_EQ(ExitCode(), 1);
+  EXPECT_THAT(pauses(), IsEmpty()) << "a refusal is not retried";
+}
+
+TEST_F(AgentLoopTest, RegistrationSwitchesToTheAgentTokenAndKeepsIt) {
+  const fs::path token_file = AgentTokenFile(config_.work_dir);
+  credential_ = std::move(AgentCredential::Load(token_file, "ryj_join", "join-token-file")).value();
+  runyard::v1::RegisterResponse enrolled;
+  enrolled.set_agent_id("agent-1");
+  enrolled.set_lease_seconds(30);
+  enrolled.set_agent_token("rya_issued");
+  link_.ScriptRegister(enrolled);
+  Start();
+  NextPoll();
+  EXPECT_EQ(credential_->source()->Get(), "rya_issued");
+  EXPECT_TRUE(credential_->presents_agent_token());
+  EXPECT_EQ(common::ReadFileOrEmpty(token_file), "rya_issued\n");
+  // Registering again (the server forgot the agent) keeps presenting it.
+  link_.FailPoll(absl::NotFoundError("no agent agent-1"));
+  NextPoll();
+  EXPECT_THAT(link_.registrations(), ::testing::SizeIs(2));
+  EXPECT_EQ(credential_->source()->Get(), "rya_issued");
   agent_->Shutdown();
   EXPECT_EQ(ExitCode(), 0);
 }

@@ -37,6 +37,7 @@ runyard::v1::AgentInfo GpuAgent() {
   (*capabilities->mutable_labels())["rack"] = "7";
   agent.set_registered_unix_ms(kNow - 3'600'000);
   agent.set_last_heartbeat_unix_ms(kNow - 3'000);
+  agent.set_identity("agent token 1a2b3c4d5e6f, joined with join token 0f9e8d7c6b5a");
   return agent;
 }
 
@@ -71,9 +72,10 @@ TEST(AgentListingTest, Ago) {
 TEST(AgentListingTest, TableHasOneLinePerAgentWithEveryColumn) {
   const std::string table = AgentTable({GpuAgent(), IdleCpuAgent()}, kNow);
   EXPECT_EQ(table,
-            "NAME    POOL  STATE  CPUS  MEMORY    GPUS            LABELS         ACTIVE RUNS  HEARTBEAT\n"
-            "node-a  gpu   busy   16    64.0 GiB  2x NVIDIA H100  rack=7,zone=b  run-1,run-2  3s ago\n"
-            "b       cpu   idle   2     512 MiB   -               -              -            0s ago\n");
+            "NAME    POOL  STATE  CPUS  MEMORY    GPUS            LABELS         ACTIVE RUNS  HEARTBEAT  IDENTITY\n"
+            "node-a  gpu   busy   16    64.0 GiB  2x NVIDIA H100  rack=7,zone=b  run-1,run-2  3s ago     "
+            "agent token 1a2b3c4d5e6f, joined with join token 0f9e8d7c6b5a\n"
+            "b       cpu   idle   2     512 MiB   -               -              -            0s ago     -\n");
 }
 
 TEST(AgentListingTest, JsonHasEveryFieldWithNumbersAsNumbers) {
@@ -97,6 +99,7 @@ TEST(AgentListingTest, JsonHasEveryFieldWithNumbersAsNumbers) {
   EXPECT_EQ(agent["capabilities"]["labels"], nlohmann::json({{"rack", "7"}, {"zone", "b"}}));
   EXPECT_EQ(agent["registered_unix_ms"], kNow - 3'600'000);
   EXPECT_EQ(agent["last_heartbeat_unix_ms"], kNow - 3'000);
+  EXPECT_EQ(agent["identity"], "agent token 1a2b3c4d5e6f, joined with join token 0f9e8d7c6b5a");
   EXPECT_THAT(agent["last_heartbeat"].get<std::string>(), HasSubstr("T"));
 }
 

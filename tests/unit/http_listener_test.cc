@@ -273,7 +273,9 @@ TEST(HttpListenerTest, BadAddressesAreRefusedNamingThem) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << address;
     EXPECT_THAT(status.message(), HasSubstr(std::string("'") + address + "'"));
   }
-  HttpListener not_local("192.0.2.1:0");  // TEST-NET-1: no interface of this host has it
+  HttpListenerOptions plaintext;  // off loopback, plaintext must be asked for
+  plaintext.insecure_plaintext = true;
+  HttpListener not_local("192.0.2.1:0", plaintext);  // TEST-NET-1: no interface of this host has it
   const absl::Status status = not_local.Start();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_THAT(status.message(), HasSubstr("192.0.2.1:0"));

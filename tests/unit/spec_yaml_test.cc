@@ -19,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
@@ -103,6 +104,39 @@ TEST(ParseRunSpecYamlTest, EnvironmentVariablesAndTagsAreStringMaps) {
   EXPECT_THAT(spec->environment().environment_variables(),
               UnorderedElementsAre(Pair("SEED", "7"), Pair("MODE", "fast")));
   EXPECT_THAT(spec->tags(), UnorderedElementsAre(Pair("owner", "alice"), Pair("stage", "dev")));
+}
+
+TEST(ParseRunSpecYamlTest, SecretVariablesAreParsedInEitherOrder) {
+  for (const char* yaml : {"script: t.py\n"
+                           "environment:\n"
+                           "  environment_variables: {HF_AUTH: abc, SEED: '7'}\n"
+                           "  secret_variables: [HF_AUTH]\n",
+                           "script: t.py\n"
+                           "environment:\n"
+                           "  secret_variables: [HF_AUTH]\n"
+                           "  environment_variables: {HF_AUTH: abc, SEED: '7'}\n"}) {
+    absl::StatusOr<runyard::v1::RunSpec> spec = ParseRunSpecYaml(yaml);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_THAT(spec->environment().secret_variables(), ElementsAre("HF_AUTH"));
+  }
+}
+
+TEST(ParseRunSpecYamlTest, SecretVariableWithoutAVariableIsRefusedByName) {
+  absl::StatusOr<runyard::v1::RunSpec> spec = ParseRunSpecYaml(
+      "script: t.py\n"
+      "environment:\n"
+      "  environment_variables: {HF_AUTH: abc}\n"
+      "  secret_variables: [HF_AUHT]\n");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("'HF_AUHT'"));
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("environment.secret_variables"));
+  EXPECT_THAT(std::string(spec.status().message()), Not(HasSubstr("abc")));
+}
+
+TEST(ParseRunSpecYamlTest, SecretVariablesMustBeAListOfNames) {
+  ExpectFieldError("script: t.py\nenvironment:\n  secret_variables: HF_AUTH\n",
+                   "environment.secret_variables");
 }
 
 TEST(ParseRunSpecYamlTest, CommandAsOneStringIsSplitOnWhitespace) {
@@ -287,6 +321,14 @@ TEST(ValidateRunSpecTest, EnvironmentVariableNameWithEqualsIsRefused) {
   absl::Status status = ValidateRunSpec(spec);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("environment.environment_variables"));
+}
+
+TEST(ValidateRunSpecTest, SecretVariableWithoutAVariableIsRefusedByName) {
+  runyard::v1::RunSpec spec = ScriptSpec();
+  spec.mutable_environment()->add_secret_variables("MISSING");
+  absl::Status status = ValidateRunSpec(spec);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("'MISSING'"));
 }
 
 // ------------------------------------------------------------------ spec files
