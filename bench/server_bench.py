@@ -52,13 +52,15 @@ def main():
         try:
             env = bench_env(work)
             source = write_source(os.path.join(work, "src"), {"tiny.py": "pass\n"})
-            procs.append(start_server(os.path.join(work, "server"), env))
+            # The server's capacity, not its per-token policy: the load's one submitter token
+            # would otherwise be held to max_requests_per_second.
+            procs.append(start_server(os.path.join(work, "server"), env, "--max-requests-per-second", "1000000"))
             # The template stays queued in a pool no agent serves.
             template = json.loads(cli(["submit", "--json", "--target", "template", "--source-directory", source,
                                        "--script", "tiny.py", "--interpreter", PYTHON], env).stdout)["run_id"]
             out = subprocess.run([LOAD, "--server", env["RUNYARD_SERVER"], "--template", template,
                                   "--runs", str(runs), "--agents", str(agents)],
-                                 capture_output=True, text=True, timeout=1200)
+                                 capture_output=True, text=True, timeout=1200, env=env)  # token, CA
             if out.returncode != 0:
                 raise RuntimeError(f"runyard-server-load failed: {out.stderr.strip()}")
             result = json.loads(out.stdout)

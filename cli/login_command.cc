@@ -57,6 +57,15 @@ int LoginCommand(const GlobalOptions& global, const LoginOptions& options) {
   }
   absl::StatusOr<ServerConnection> connection = LoginConnection(options);
   if (!connection.ok()) return Fail(connection.status());
+  // The kind is spelled in the token ("ry<k>_..."): a join or agent token is told apart
+  // before the server refuses it with less helpful words.
+  if (const std::string& token = connection->token;
+      token.size() > 4 && token.compare(0, 2, "ry") == 0 && token[3] == '_' && token[2] != 'u') {
+    const std::string kind = token[2] == 'j' ? "join" : token[2] == 'a' ? "agent" : token[2] == 'r' ? "run" : "non-user";
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "that is a ", kind,
+        " token: runyard login takes a user token (an admin makes one: runyard tokens create --name NAME --role user)")));
+  }
   absl::StatusOr<runyard::v1::TokenInfo> who = AccessClient(*connection).WhoAmI();
   if (!who.ok()) return Fail(who.status());
   if (who->kind() != runyard::v1::TOKEN_KIND_USER) {

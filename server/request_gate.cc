@@ -13,7 +13,7 @@
 namespace runyard::server {
 namespace {
 
-constexpr std::string_view kBearer = "bearer ";
+constexpr absl::string_view kBearer = "bearer ";  // the scheme, any case
 
 // The token of an `authorization: Bearer <token>` entry; "" with none. A present entry of
 // another form is refused rather than read as no token.
@@ -25,7 +25,7 @@ absl::StatusOr<std::string> BearerToken(const std::vector<std::string>& entries)
   }
   const std::string_view value = entries.front();
   if (value.size() <= kBearer.size() ||
-      !absl::StartsWithIgnoreCase(absl::string_view(value.data(), value.size()), "bearer ")) {
+      !absl::StartsWithIgnoreCase(absl::string_view(value.data(), value.size()), kBearer)) {
     return absl::UnauthenticatedError("the authorization metadata is not 'Bearer <token>'");
   }
   const std::string_view rest = value.substr(kBearer.size());
@@ -53,7 +53,7 @@ using LeaseKey = std::tuple<std::string, std::string, int64_t>;
 }  // namespace
 
 RequestGate::RequestGate(ControlPlane* plane, GateOptions options)
-    : plane_(plane), options_(options), limiter_(options.max_requests_per_second, options.clock) {}
+    : plane_(plane), limiter_(options.max_requests_per_second, options.clock) {}
 
 absl::StatusOr<Identity> RequestGate::Admit(grpc::ServerContext* context,
                                             std::string_view full_method,

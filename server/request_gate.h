@@ -60,7 +60,6 @@ class RequestGate {
   absl::Status RateLimited(const Identity& who, std::string_view full_method, std::string_view key);
 
   ControlPlane* plane_;
-  GateOptions options_;
   RateLimiter limiter_;
 };
 

@@ -319,6 +319,7 @@ class FaultTestCase(RunyardTestCase):
     def start_proxy(self, target):
         """A TcpProxy to `target` (a Server or "host:port"), closed at cleanup."""
         proxy = TcpProxy(getattr(target, "address", target))
+        proxy.upstream = target  # whose tokens go through it (harness: _server_of)
         self.addCleanup(proxy.close)
         return proxy
 

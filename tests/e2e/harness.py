@@ -551,6 +551,8 @@ class RunyardTestCase(unittest.TestCase):
         RUNYARD_SERVER, else the first one started)."""
         if isinstance(server, Server):
             return server
+        if hasattr(server, "upstream"):  # a fault-injecting proxy in front of a server
+            return self._server_of(server.upstream, env)
         address = server or (env or self.env).get("RUNYARD_SERVER")
         for candidate in self.servers:
             if address is None or candidate.address == address:

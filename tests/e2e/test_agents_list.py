@@ -69,7 +69,8 @@ class AgentsListTest(harness.RunyardTestCase):
         row = next(line for line in lines if line.startswith("cpu-a "))
         self.assertIn(" idle ", row)
         self.assertIn("gpu=none,zone=a", row)
-        self.assertRegex(row, r"\d+s ago$")
+        self.assertRegex(row, r"\d+s ago\b")
+        self.assertIn("agent token", row, "the IDENTITY column: the agent's own token")
 
         # A run that waits on the test's latch keeps its agent busy.
         source = self.source_dir("wait_for_file.py")

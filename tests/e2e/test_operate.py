@@ -221,12 +221,13 @@ class OperateTest(harness.RunyardTestCase):
 
     def test_server_reads_its_config_file(self):
         data_dir = os.path.join(self.tmp, "server-data")
-        config = self.write("server.yaml", "listen: 127.0.0.1:0\ndata_dir: %s\nlease_seconds: 9\n" % data_dir)
+        tls = security.tls_material()
+        config = self.write("server.yaml", "listen: 127.0.0.1:0\ndata_dir: %s\nlease_seconds: 9\n"
+                                           "tls_cert_file: %s\ntls_key_file: %s\n" % (data_dir, tls.cert, tls.key))
         check = subprocess.run([SERVER_BIN, "--config", config, "--check-config"], capture_output=True, text=True)
         self.assertEqual(check.returncode, 0, check.stderr)
         self.assertIn("lease_seconds: 9", check.stdout)
-        process = harness.ManagedProcess("server-config", [SERVER_BIN, "--config", config]
-                                         + security.server_args(data_dir), self.env,
+        process = harness.ManagedProcess("server-config", [SERVER_BIN, "--config", config], self.env,
                                          os.path.join(self.tmp, "server-config.log"))
         server = harness.Server(process, None, data_dir)
         self.servers.append(server)
@@ -296,11 +297,18 @@ class OperateTest(harness.RunyardTestCase):
 
     # ------------------------------------------------------------------ health and metrics
 
-    def http_get(self, port, path):
+    def http_get(self, port, path, tls=False):
+        """GET on 127.0.0.1:port; `tls`: HTTPS, verified with the tests' CA (a server's
+        listener serves HTTPS with its certificate; an agent's here serves plain HTTP)."""
+        import ssl
         import urllib.error
         import urllib.request
+        scheme, context = "http", None
+        if tls:
+            scheme, context = "https", ssl.create_default_context(cafile=security.ca_file())
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as response:
+            with urllib.request.urlopen("%s://127.0.0.1:%d%s" % (scheme, port, path), timeout=10,
+                                        context=context) as response:
                 return response.status, response.headers.get("Content-Type"), response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.headers.get("Content-Type"), error.read().decode()
@@ -384,7 +392,7 @@ class OperateTest(harness.RunyardTestCase):
         self.submit(["--source-directory", source, "--script", "hello.py", "--interpreter", PYTHON,
                      "--target", "nobody-serves-this"], server=server)
 
-        status, content_type, body = self.http_get(port, "/metrics")
+        status, content_type, body = self.http_get(port, "/metrics", tls=True)
         self.assertEqual(status, 200)
         self.assertIn("version=0.0.4", content_type)
         samples = self.parse_metrics(body)
@@ -394,7 +402,7 @@ class OperateTest(harness.RunyardTestCase):
         self.assertEqual(samples[("runyard_server_agents", (("pool", "cpu"), ("state", "idle")))], 1)
         self.assertGreater(samples[("runyard_server_upload_bytes_total", ())], 0)
         self.assertEqual(samples[("runyard_server_database_up", ())], 1)
-        status, _, body = self.http_get(port, "/healthz")
+        status, _, body = self.http_get(port, "/healthz", tls=True)
         self.assertEqual((status, body), (200, "ok: the database answers\n"))
 
     def test_server_shuts_down_cleanly_on_sigterm(self):

@@ -166,7 +166,7 @@ class SecretsTest(harness.RunyardTestCase):
 
     def check_secrets_hidden(self, server, target):
         secret = "sk-" + os.urandom(12).hex()
-        mine = "mv-" + os.urandom(12).hex()
+        mine = "mv-" + os.urandom(10).hex()  # another length than the secret: counted apart
         source = self.make_dir("secret-src")
         with open(os.path.join(source, "printer.py"), "w") as f:
             f.write(self.SCRIPT)
