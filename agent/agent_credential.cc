@@ -49,9 +49,31 @@ absl::StatusOr<std::string> ReadJoinTokenFd(int fd) {
   return token;
 }
 
+namespace {
+
+// Next to the agent token: the "pool/name" it was issued for.
+fs::path IdentityFile(const fs::path& token_file) {
+  fs::path file = token_file;
+  file += ".identity";
+  return file;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<AgentCredential>> AgentCredential::Load(fs::path token_file, std::string join_token,
-                                                                        std::string join_origin) {
+                                                                        std::string join_origin, std::string identity) {
   std::error_code ec;
+  std::string kept_for;
+  if (fs::exists(token_file, ec)) {
+    absl::StatusOr<std::string> recorded = common::ReadWholeFile(IdentityFile(token_file));
+    if (recorded.ok()) kept_for = std::string(absl::StripAsciiWhitespace(*recorded));
+  }
+  if (!kept_for.empty() && !identity.empty() && kept_for != identity && !join_token.empty()) {
+    std::unique_ptr<AgentCredential> joining(new AgentCredential(
+        std::move(token_file), std::move(join_token), std::move(join_origin), false, std::move(identity)));
+    joining->replaced_identity_ = kept_for;
+    return joining;
+  }
   if (fs::exists(token_file, ec)) {
     absl::StatusOr<std::string> text = common::ReadWholeFile(token_file);
     std::string token = text.ok() ? std::string(absl::StripAsciiWhitespace(*text)) : "";
@@ -61,14 +83,17 @@ absl::StatusOr<std::unique_ptr<AgentCredential>> AgentCredential::Load(fs::path 
           ": remove it to enroll the agent again with a join token"));
     }
     const std::string origin = token_file.string();
-    return std::unique_ptr<AgentCredential>(new AgentCredential(std::move(token_file), std::move(token), origin, true));
+    return std::unique_ptr<AgentCredential>(
+        new AgentCredential(std::move(token_file), std::move(token), origin, true, std::move(identity)));
   }
-  return std::unique_ptr<AgentCredential>(
-      new AgentCredential(std::move(token_file), std::move(join_token), std::move(join_origin), false));
+  return std::unique_ptr<AgentCredential>(new AgentCredential(
+      std::move(token_file), std::move(join_token), std::move(join_origin), false, std::move(identity)));
 }
 
-AgentCredential::AgentCredential(fs::path token_file, std::string token, std::string origin, bool agent_token)
+AgentCredential::AgentCredential(fs::path token_file, std::string token, std::string origin, bool agent_token,
+                                 std::string identity)
     : token_file_(std::move(token_file)),
+      identity_(std::move(identity)),
       source_(std::make_shared<common::TokenSource>(std::move(token))),
       origin_(std::move(origin)),
       agent_token_(agent_token) {}
@@ -107,6 +132,11 @@ absl::Status AgentCredential::Adopt(const std::string& agent_token) {
     origin_ = token_file_.string();
   }
   if (absl::Status made = common::MakePrivateDirectory(token_file_.parent_path()); !made.ok()) return made;
+  if (!identity_.empty()) {
+    if (absl::Status noted = common::WritePrivateFile(IdentityFile(token_file_), identity_ + "\n"); !noted.ok()) {
+      return noted;
+    }
+  }
   return common::WritePrivateFile(token_file_, agent_token + "\n");
 }
 

@@ -29,8 +29,13 @@ class AgentCredential {
  public:
   // The agent token kept in `token_file` when there is one (an unreadable or empty file is
   // an error naming it), else `join_token` as read from `join_origin` ("" when none).
+  // `identity` is the pool and name the agent is configured with ("pool/name"): an agent
+  // token kept for another identity (the agent was renamed or moved to another pool) is
+  // left for the join token when there is one, since the server binds agent tokens to
+  // their pool and name.
   static absl::StatusOr<std::unique_ptr<AgentCredential>> Load(std::filesystem::path token_file,
-                                                               std::string join_token, std::string join_origin);
+                                                               std::string join_token, std::string join_origin,
+                                                               std::string identity = "");
 
   const std::shared_ptr<common::TokenSource>& source() const { return source_; }
   bool has_token() const { return !source_->Get().empty(); }
@@ -45,10 +50,17 @@ class AgentCredential {
   // be written (the error says so; the next start needs the join token again).
   absl::Status Adopt(const std::string& agent_token);
 
+  // Set when Load left a kept agent token of another identity for the join token: what it
+  // was for ("pool/name"), to be logged.
+  const std::string& replaced_identity() const { return replaced_identity_; }
+
  private:
-  AgentCredential(std::filesystem::path token_file, std::string token, std::string origin, bool agent_token);
+  AgentCredential(std::filesystem::path token_file, std::string token, std::string origin, bool agent_token,
+                  std::string identity);
 
   const std::filesystem::path token_file_;
+  const std::string identity_;  // written next to the token by Adopt
+  std::string replaced_identity_;
   std::shared_ptr<common::TokenSource> source_;
   mutable std::mutex mutex_;
   std::string origin_;         // guarded by mutex_

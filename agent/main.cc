@@ -42,8 +42,14 @@ absl::StatusOr<std::unique_ptr<agent::AgentCredential>> LoadCredential(const age
     join_origin = config.join_token_file;
   }
   absl::StatusOr<std::unique_ptr<agent::AgentCredential>> credential =
-      agent::AgentCredential::Load(agent::AgentTokenFile(config.work_dir), join_token, join_origin);
+      agent::AgentCredential::Load(agent::AgentTokenFile(config.work_dir), join_token, join_origin,
+                                   config.pool + "/" + config.name);
   if (!credential.ok()) return credential.status();
+  if (!(*credential)->replaced_identity().empty()) {
+    common::Logger("agent")->warn("the agent token kept in {} is for {}, not {}: enrolling again with {}",
+                                  agent::AgentTokenFile(config.work_dir).string(), (*credential)->replaced_identity(),
+                                  config.pool + "/" + config.name, (*credential)->Describe());
+  }
   if (!(*credential)->has_token()) {
     return absl::FailedPreconditionError(
         "no credential: give the agent its pool's join token with join_token_file (or join_token_fd); an "

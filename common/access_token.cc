@@ -1,10 +1,5 @@
 #include "common/access_token.h"
 
-#include <sys/random.h>
-
-#include <cerrno>
-#include <stdexcept>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
@@ -35,18 +30,6 @@ runyard::v1::TokenKind KindOfLetter(char letter) {
   }
 }
 
-// 32 bytes from getrandom(2), as common/ids.cc takes its ids.
-std::string RandomBytes(size_t count) {
-  std::string raw(count, '\0');
-  size_t filled = 0;
-  while (filled < raw.size()) {
-    const ssize_t got = getrandom(raw.data() + filled, raw.size() - filled, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw std::runtime_error("getrandom failed");
-    filled += static_cast<size_t>(got);
-  }
-  return raw;
-}
 
 bool IsLowerHex(std::string_view text) {
   for (char c : text) {

@@ -10,10 +10,10 @@
 
 namespace runyard::common {
 
-std::string RandomHex(int bytes) {
-  // getrandom(2) rather than OpenSSL's RAND_bytes: the kernel's CSPRNG is as good for ids, and
-  // instantiating OpenSSL's DRBG cost every CLI command some 3 million instructions.
-  std::vector<unsigned char> raw(static_cast<size_t>(bytes));
+std::string RandomBytes(size_t count) {
+  // getrandom(2) rather than OpenSSL's RAND_bytes: the kernel's CSPRNG is as good for ids and
+  // secrets, and instantiating OpenSSL's DRBG cost every CLI command some 3 million instructions.
+  std::string raw(count, '\0');
   size_t filled = 0;
   while (filled < raw.size()) {
     const ssize_t got = getrandom(raw.data() + filled, raw.size() - filled, 0);
@@ -21,7 +21,11 @@ std::string RandomHex(int bytes) {
     if (got < 0) throw std::runtime_error("getrandom failed");
     filled += static_cast<size_t>(got);
   }
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+  return raw;
+}
+
+std::string RandomHex(int bytes) {
+  return absl::BytesToHexString(RandomBytes(static_cast<size_t>(bytes)));
 }
 
 std::string NewRunId() { return "run-" + RandomHex(4); }

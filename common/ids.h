@@ -1,8 +1,12 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace runyard::common {
+
+// `count` random bytes from the OS's CSPRNG (getrandom(2)).
+std::string RandomBytes(size_t count);
 
 // Random hex of `bytes` bytes from the OS's CSPRNG.
 std::string RandomHex(int bytes);

@@ -12,21 +12,6 @@ namespace runyard::server::access_testing {
 
 class AccessTest : public gang_testing::GangTest {
  protected:
-  // The whole token of a new token made by `by`.
-  std::string NewToken(runyard::v1::TokenKind kind, runyard::v1::Role role,
-                       const std::string& name, const std::string& pool = "",
-                       int64_t ttl_seconds = 0, const Identity& by = Identity::Local()) {
-    runyard::v1::CreateTokenRequest request;
-    request.set_kind(kind);
-    request.set_role(role);
-    request.set_name(name);
-    request.set_pool(pool);
-    request.set_ttl_seconds(ttl_seconds);
-    absl::StatusOr<runyard::v1::CreateTokenResponse> created = Plane().CreateToken(by, request);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? created->token() : "";
-  }
-
   Identity Who(const std::string& token) {
     absl::StatusOr<Identity> who = Plane().Authenticate(token);
     EXPECT_TRUE(who.ok()) << who.status();

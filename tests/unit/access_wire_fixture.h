@@ -55,24 +55,11 @@ class AccessWireTest : public ControlPlaneTest {
     cas_stub_ = runyard::v1::Cas::NewStub(channel);
   }
 
-  // A token minted by the plane for a trusted caller.
-  std::string Mint(runyard::v1::TokenKind kind, runyard::v1::Role role, const std::string& name,
-                   const std::string& pool = "") {
-    runyard::v1::CreateTokenRequest request;
-    request.set_kind(kind);
-    request.set_role(role);
-    request.set_name(name);
-    request.set_pool(pool);
-    absl::StatusOr<runyard::v1::CreateTokenResponse> created =
-        Plane().CreateToken(Identity::Local(), request);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? created->token() : "";
-  }
   std::string UserToken(runyard::v1::Role role, const std::string& name) {
-    return Mint(runyard::v1::TOKEN_KIND_USER, role, name);
+    return NewToken(runyard::v1::TOKEN_KIND_USER, role, name);
   }
   std::string JoinToken(const std::string& pool) {
-    return Mint(runyard::v1::TOKEN_KIND_JOIN, runyard::v1::ROLE_UNSPECIFIED, pool + " join", pool);
+    return NewToken(runyard::v1::TOKEN_KIND_JOIN, runyard::v1::ROLE_UNSPECIFIED, pool + " join", pool);
   }
 
   // Runs `call(context)` with `token` as the call's bearer token ("" for none).

@@ -56,6 +56,26 @@ TEST_F(AgentCredentialTest, StartsWithTheJoinTokenWhenNoneIsKept) {
   EXPECT_THAT((*credential)->RemedyWhenRefused(), HasSubstr("runyard tokens create --join"));
 }
 
+// The server binds an agent token to its pool and name: an agent renamed (or moved to
+// another pool) on the same work_dir enrolls again with its join token, when it has one.
+TEST_F(AgentCredentialTest, AKeptTokenOfAnotherIdentityGivesWayToTheJoinToken) {
+  ASSERT_TRUE((*AgentCredential::Load(token_file(), kJoin, "f", "cpu/a"))->Adopt(kAgent).ok());
+  EXPECT_TRUE((*AgentCredential::Load(token_file(), kJoin, "f", "cpu/a"))->presents_agent_token())
+      << "the same identity keeps its token";
+
+  absl::StatusOr<std::unique_ptr<AgentCredential>> renamed = AgentCredential::Load(token_file(), kJoin, "f", "cpu/b");
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_FALSE((*renamed)->presents_agent_token());
+  EXPECT_EQ((*renamed)->source()->Get(), kJoin);
+  EXPECT_EQ((*renamed)->replaced_identity(), "cpu/a");
+
+  // Without a join token the kept one is presented (the server says whether it still fits).
+  absl::StatusOr<std::unique_ptr<AgentCredential>> alone = AgentCredential::Load(token_file(), "", "", "cpu/b");
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_TRUE((*alone)->presents_agent_token());
+  EXPECT_EQ((*alone)->replaced_identity(), "");
+}
+
 TEST_F(AgentCredentialTest, AdoptedAgentTokenIsKeptPrivateAndUsedAtTheNextStart) {
   absl::StatusOr<std::unique_ptr<AgentCredential>> first = AgentCredential::Load(token_file(), kJoin, "f");
   ASSERT_TRUE(first.ok());
@@ -67,7 +87,7 @@ TEST_F(AgentCredentialTest, AdoptedAgentTokenIsKeptPrivateAndUsedAtTheNextStart)
   EXPECT_EQ(ModeOf(token_file().parent_path()), 0700);
   int entries = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(token_file().parent_path())) ++entries;
-  EXPECT_EQ(entries, 1) << "no temporary file is left";
+  EXPECT_EQ(entries, 1) << "no temporary file is left (and no identity file when none is given)";
 
   // The next start presents the kept token, whatever join token it is given.
   absl::StatusOr<std::unique_ptr<AgentCredential>> next = AgentCredential::Load(token_file(), kJoin, "f");

@@ -89,6 +89,22 @@ class ControlPlaneTest : public ::testing::Test {
     ASSERT_FALSE(snapshot_id_.empty());
   }
 
+  // The whole token of a new token made by `by` (an admin's trusted plane by default), as
+  // `runyard tokens create` would make it.
+  std::string NewToken(runyard::v1::TokenKind kind, runyard::v1::Role role, const std::string& name,
+                       const std::string& pool = "", int64_t ttl_seconds = 0,
+                       const Identity& by = Identity::Local()) {
+    runyard::v1::CreateTokenRequest request;
+    request.set_kind(kind);
+    request.set_role(role);
+    request.set_name(name);
+    request.set_pool(pool);
+    request.set_ttl_seconds(ttl_seconds);
+    absl::StatusOr<runyard::v1::CreateTokenResponse> created = Plane().CreateToken(by, request);
+    EXPECT_TRUE(created.ok()) << created.status();
+    return created.ok() ? created->token() : "";
+  }
+
   // A manifest with one file entry per (path, content), sorted by path as a manifest must be.
   static runyard::v1::SnapshotManifest ManifestOf(
       std::vector<std::pair<std::string, std::string>> files) {

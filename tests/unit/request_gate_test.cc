@@ -135,21 +135,8 @@ TEST(AccessRulesTest, NeedsSaysWhatWouldDo) {
 
 class RequestGateTest : public test_support::ControlPlaneTest {
  protected:
-  // A token minted by a trusted caller, as the bootstrap admin's would be.
-  std::string Token(runyard::v1::TokenKind kind, runyard::v1::Role role, const std::string& name,
-                    const std::string& pool = "") {
-    runyard::v1::CreateTokenRequest request;
-    request.set_kind(kind);
-    request.set_role(role);
-    request.set_name(name);
-    request.set_pool(pool);
-    absl::StatusOr<runyard::v1::CreateTokenResponse> created =
-        Plane().CreateToken(Identity::Local(), request);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? created->token() : "";
-  }
   std::string UserToken(runyard::v1::Role role, const std::string& name) {
-    return Token(runyard::v1::TOKEN_KIND_USER, role, name);
+    return NewToken(runyard::v1::TOKEN_KIND_USER, role, name);
   }
 
   static CallFacts Bearer(const std::string& token,
@@ -250,7 +237,7 @@ TEST_F(RequestGateTest, AnUnknownMethodIsRefused) {
 
 TEST_F(RequestGateTest, AJoinTokenRegistersItsPoolOnly) {
   const std::string join =
-      Token(runyard::v1::TOKEN_KIND_JOIN, runyard::v1::ROLE_UNSPECIFIED, "gpu join", "gpu");
+      NewToken(runyard::v1::TOKEN_KIND_JOIN, runyard::v1::ROLE_UNSPECIFIED, "gpu join", "gpu");
   runyard::v1::RegisterRequest request;
   request.set_name("node1");
   request.set_pool("gpu");
