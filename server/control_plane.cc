@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/distributed_config.h"
+#include "common/request_limits.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/read_file.h"
@@ -142,6 +143,8 @@ absl::StatusOr<runyard::v1::Run> ControlPlane::Submit(runyard::v1::RunSpec spec,
         "compute_target 'local' runs on your machine; the server runs pools");
   }
   RETURN_IF_ERROR(common::ValidateRunSpec(spec));
+  // A server's gate checked the request already; local mode has no gate.
+  if (who.trusted) RETURN_IF_ERROR(common::CheckMessageLimits(spec));
   // Its defaults filled in, so that agents and `runyard show` see the counts it runs with.
   RETURN_IF_ERROR(common::NormalizeDistributedConfig(&spec));
   if (spec.compute_target().empty()) {

@@ -266,6 +266,7 @@ absl::Status RecordPass::CreateChild(int64_t at, const RunRecord& record) {
   child.set_experiment(experiment_);
   child.set_target(target_);
   child.set_created_unix_ms(time_ms);
+  child.set_submitted_by("run " + root_id_ + "'s script");
   child.set_status(runyard::v1::RUNNING);
   for (RunStatus status : {runyard::v1::NOT_STARTED, runyard::v1::RUNNING}) {
     auto* event = child.add_history();
