@@ -438,7 +438,7 @@ def hold_port_block():
     raise AssertionError("all %d port blocks under %s are held" % (PORT_BLOCKS, PORT_BLOCK_DIR))
 
 
-class RunyardTestCase(unittest.TestCase):
+class RunyardTestCase(security.SecureServers, unittest.TestCase):
     """Base class: temp dir, RUNYARD_HOME, process bookkeeping and cleanup."""
 
     maxDiff = None
@@ -519,55 +519,6 @@ class RunyardTestCase(unittest.TestCase):
         server.address = "127.0.0.1:%s" % match.group(1)
         self.enroll(server)
         return server
-
-    def enroll(self, server):
-        """Reads the admin token the server wrote at its first start and makes a join token
-        for its agents (once per data dir, as an operator would with the CLI)."""
-        server.admin_token = security.read_token(os.path.join(server.data_dir, "admin-token"))
-        join = os.path.join(server.data_dir, "join-token")
-        if not os.path.exists(join):
-            self.run_cli(["tokens", "create", "--join", "--name", "e2e agents", "--output-file", join],
-                         server=server, check=True)
-        server.join_token_file = join
-
-    def agent_security_args(self, server):
-        """runyard-agent flags to reach `server` over TLS and join its pools."""
-        known = self._server_of(server)
-        args = ["--server-ca-file", security.ca_file()]
-        if known is not None and known.join_token_file:
-            args += ["--join-token-file", known.join_token_file]
-        return args
-
-    def unused_join_token(self):
-        """A join token file for an agent that never reaches a server (well-formed, unknown)."""
-        path = os.path.join(self.tmp, "unused-join-token")
-        with open(path, "w") as f:
-            f.write("ryj_000000000000_" + "A" * 43 + "\n")
-        os.chmod(path, 0o600)
-        return path
-
-    def _server_of(self, server, env=None):
-        """The Server object `server` names (an object, an address, or None: the one in
-        RUNYARD_SERVER, else the first one started)."""
-        if isinstance(server, Server):
-            return server
-        if hasattr(server, "upstream"):  # a fault-injecting proxy in front of a server
-            return self._server_of(server.upstream, env)
-        address = server or (env or self.env).get("RUNYARD_SERVER")
-        for candidate in self.servers:
-            if address is None or candidate.address == address:
-                return candidate
-        return None
-
-    def cli_env(self, server=None, env=None):
-        """The CLI's environment for `server`: its admin token unless `env` sets
-        RUNYARD_TOKEN itself (an empty value: no token)."""
-        env = dict(env or self.env)
-        if "RUNYARD_TOKEN" not in env:
-            known = self._server_of(server, env)
-            if known is not None and known.admin_token:
-                env["RUNYARD_TOKEN"] = known.admin_token
-        return env
 
     def gang_port_range(self):
         """This test's block of ports for its servers' distributed runs (see hold_port_block)."""
